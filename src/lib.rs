@@ -1,1 +1,20 @@
+//! smtool: inspect, validate, edit and serve TensorFlow SavedModels.
+//!
+//! Map of the modules:
+//! - [`proto`]: prost types generated from TensorFlow 2.21 / TF Serving 2.21 schemas;
+//!   [`proto_ext`] holds helpers on them.
+//! - [`savedmodel`]: finding and reading a SavedModel directory (graph file, variables index,
+//!   assets, fingerprint, init op).
+//! - [`signature`]: TensorFlow's and TensorFlow Serving's signature rules.
+//! - [`ops`]: the ops a graph uses, including its function library.
+//! - [`commands`]: one module per subcommand, each turning options into a report.
+//! - [`render`]: reports as tables for people or JSON for machines.
+
+pub mod cli;
+pub mod commands;
+pub mod ops;
 pub mod proto;
+pub mod proto_ext;
+pub mod render;
+pub mod savedmodel;
+pub mod signature;

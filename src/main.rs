@@ -1,1 +1,53 @@
-fn main() {}
+//! The `smtool` binary: parse arguments, run one command, print, map the outcome to an exit code.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use smtool::cli::{Cli, Command};
+use smtool::commands::inspect;
+use smtool::render;
+
+/// Exit code when smtool could not do what was asked.
+const EXIT_ERROR: u8 = 2;
+
+fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Inspect(args) => {
+            let report = inspect::run(&args.options())?;
+            if args.json {
+                render::json::write(out, &report)?;
+            } else {
+                render::table::inspect(out, &report)?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = run(cli, &mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        // `smtool inspect ... | head` closing the pipe early is not an error.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            drop(out);
+            eprintln!("smtool: error: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per subcommand. Each takes a validated options struct (never clap types) and
+//! returns a report that `render` prints.
+
+pub mod inspect;

@@ -1,0 +1,116 @@
+//! Resolving what the user pointed at: a SavedModel directory, its graph file, or a model base path
+//! whose numbered children are versions (the layout TensorFlow Serving serves).
+
+use std::path::{Path, PathBuf};
+
+use super::{io_error, Error, SavedModelDir, PBTXT_FILE, PB_FILE};
+
+/// One numbered version directory under a model base path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub number: i64,
+    pub dir: PathBuf,
+}
+
+/// What a path given on the command line refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SavedModel directory; `file` is set when the user named the graph file itself.
+    Model { dir: PathBuf, file: Option<PathBuf> },
+    /// A model base path; versions sorted ascending, never empty.
+    BasePath {
+        dir: PathBuf,
+        versions: Vec<Version>,
+    },
+}
+
+/// TensorFlow Serving reads a child directory as a version when its whole name parses as a
+/// non-negative int64 (`00000123` is version 123).
+pub fn parse_version(name: &str) -> Option<i64> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse::<i64>().ok()
+}
+
+/// The numbered version directories directly under `dir`, ascending. A name that appears twice
+/// (`1` and `001`) keeps the first in directory-name order.
+pub fn versions(dir: &Path) -> Result<Vec<Version>, Error> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let name = entry.file_name();
+        let Some(number) = name.to_str().and_then(parse_version) else {
+            continue;
+        };
+        if entry.path().is_dir() {
+            found.push(Version {
+                number,
+                dir: entry.path(),
+            });
+        }
+    }
+    found.sort_by(|a, b| a.number.cmp(&b.number).then(a.dir.cmp(&b.dir)));
+    found.dedup_by_key(|v| v.number);
+    Ok(found)
+}
+
+/// Works out what `path` is.
+pub fn locate(path: &Path) -> Result<Location, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+        _ => Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    if meta.is_file() {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name != PB_FILE && name != PBTXT_FILE {
+            return Err(Error::NotAGraphFile(path.to_path_buf()));
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        return Ok(Location::Model {
+            dir,
+            file: Some(path.to_path_buf()),
+        });
+    }
+    if SavedModelDir::graph_file(path).is_some() {
+        return Ok(Location::Model {
+            dir: path.to_path_buf(),
+            file: None,
+        });
+    }
+    let versions = versions(path)?;
+    if versions.is_empty() {
+        return Err(Error::NoGraph(path.to_path_buf()));
+    }
+    Ok(Location::BasePath {
+        dir: path.to_path_buf(),
+        versions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names() {
+        for (name, want) in [
+            ("1", Some(1)),
+            ("00000123", Some(123)),
+            ("0", Some(0)),
+            ("-1", None),
+            ("1a", None),
+            ("", None),
+            ("v2", None),
+            ("99999999999999999999", None),
+        ] {
+            assert_eq!(parse_version(name), want, "{name}");
+        }
+    }
+}
