@@ -1,0 +1,92 @@
+//! Shared helpers for the integration tests: running the real binary on the real fixtures, and
+//! finding the reference Python TensorFlow.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under `fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+/// The smtool binary built for this test run.
+pub fn smtool() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smtool"));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs smtool with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    smtool()
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start smtool: {e}"))
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs smtool with `args`, expects success, parses stdout as JSON.
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "smtool {args:?} failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("smtool {args:?} printed invalid JSON: {e}\n{}", stdout(&out)))
+}
+
+/// True when tests that need TensorFlow must not skip (CI sets SMTOOL_REQUIRE_TF=1).
+pub fn tensorflow_required() -> bool {
+    std::env::var("SMTOOL_REQUIRE_TF").is_ok_and(|v| v == "1")
+}
+
+/// The Python interpreter that has the reference TensorFlow (SMTOOL_TEST_PYTHON, as set up by
+/// scripts/test.sh). `None` means skip; in CI a missing interpreter fails the test instead.
+pub fn reference_python() -> Option<PathBuf> {
+    let found = std::env::var_os("SMTOOL_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let venv = root().join(".venv/bin/python");
+            venv.is_file().then_some(venv)
+        })
+        .filter(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            !tensorflow_required(),
+            "SMTOOL_REQUIRE_TF=1 but no reference Python: run scripts/test.sh or set SMTOOL_TEST_PYTHON"
+        );
+        eprintln!("skipping: no reference Python TensorFlow (run scripts/test.sh to set it up)");
+    }
+    found
+}
+
+/// Runs a script under `python/` with the reference interpreter; `None` when skipping.
+pub fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
+    Command::new(python)
+        .arg(root().join("python").join(script))
+        .args(args)
+        .current_dir(root())
+        .env("TF_CPP_MIN_LOG_LEVEL", "3")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()))
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
+}
