@@ -3,6 +3,7 @@
 
 pub mod bundle;
 mod locate;
+pub mod tfrecord;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

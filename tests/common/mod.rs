@@ -46,8 +46,12 @@ pub fn run_json(args: &[&str]) -> serde_json::Value {
         "smtool {args:?} failed: {}",
         stderr(&out)
     );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("smtool {args:?} printed invalid JSON: {e}\n{}", stdout(&out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "smtool {args:?} printed invalid JSON: {e}\n{}",
+            stdout(&out)
+        )
+    })
 }
 
 /// True when tests that need TensorFlow must not skip (CI sets SMTOOL_REQUIRE_TF=1).
