@@ -4,14 +4,17 @@
 //! - [`proto`]: prost types generated from TensorFlow 2.21 / TF Serving 2.21 schemas;
 //!   [`proto_ext`] holds helpers on them.
 //! - [`savedmodel`]: finding and reading a SavedModel directory (graph file, variables index,
-//!   assets, fingerprint, init op).
+//!   assets, fingerprint, init op), and writing an edited one atomically.
 //! - [`signature`]: TensorFlow's and TensorFlow Serving's signature rules.
+//! - [`graph`]: editing a graph and its function library (node builders checked against
+//!   TensorFlow's op signatures, cloning a subgraph, finding a Softmax).
 //! - [`ops`]: the ops a graph uses, including its function library.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
 
 pub mod cli;
 pub mod commands;
+pub mod graph;
 pub mod ops;
 pub mod proto;
 pub mod proto_ext;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use smtool::cli::{Cli, Command};
-use smtool::commands::inspect;
+use smtool::commands::{add_classify, inspect};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -20,6 +20,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             } else {
                 render::table::inspect(out, &report)?;
             }
+            Ok(0)
+        }
+        Command::AddClassify(args) => {
+            let report = add_classify::run(&args.options())?;
+            write!(out, "{report}")?;
             Ok(0)
         }
     }

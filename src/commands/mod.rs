@@ -1,4 +1,5 @@
 //! One module per subcommand. Each takes a validated options struct (never clap types) and
 //! returns a report that `render` prints.
 
+pub mod add_classify;
 pub mod inspect;
