@@ -1,0 +1,219 @@
+"""Checks a SavedModel written by `smtool add-classify` with the reference TensorFlow.
+
+    python python/check_add_classify.py --src SRC --dst DST --key classify --wrapped serving_default \
+        --output output_0 --labels labels.txt --mode image --images fixtures/digits/images
+
+Modes (how the test inputs are made and fed as tf.Examples):
+  image  every file in --images (labels.csv lists them) as encoded bytes in feature --feature
+  float  the same images decoded to float pixels in [0,1], as a float feature
+  iris   the iris rows of --expected (fixtures/iris_tf1/expected.json) as a float feature
+
+What it checks, for the TF1 session loader (the way TensorFlow Serving loads a model) and for
+`tf.saved_model.load`:
+  - the new signature passes TensorFlow's `is_valid_signature` and has method classify;
+  - called with serialized tf.Examples, `classes` and `scores` are [n, k], scores sorted by
+    score, top-1 == argmax of the wrapped signature on the same inputs, and every score equals
+    the original probability of its class within 1e-6;
+  - a tf.Example without the feature is refused (no silent default);
+  - every original signature gives exactly the same answers as in the unedited model.
+Prints a JSON summary (with the top-1 accuracy against labels.csv in image/float mode) and
+exits 1 on the first failed check.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.python.saved_model import signature_def_utils  # noqa: E402
+
+TOLERANCE = 1e-6
+RESERVED = {"__saved_model_init_op", "__saved_model_train_op"}
+
+
+def fail(message):
+    print(f"check failed: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def example(feature, value):
+    if isinstance(value, bytes):
+        feat = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    else:
+        feat = tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(value).tolist()))
+    return tf.train.Example(features=tf.train.Features(feature={feature: feat})).SerializeToString()
+
+
+def decode(data, channels):
+    image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    return (tf.cast(image, tf.float32) / 255.0).numpy()
+
+
+def inputs_for(args):
+    """(names, model input array for the wrapped signature, tf.Examples for the new signature,
+    float tf.Examples, expected label names or None)."""
+    if args.mode == "iris":
+        with open(args.expected, encoding="utf-8") as f:
+            rows = json.load(f)["rows"]
+        x = np.array([r["x"] for r in rows], dtype=np.float32)
+        names = [f"row {r['row']}" for r in rows]
+        float_examples = [example(args.feature, v) for v in x]
+        return names, x, float_examples, float_examples, [r["label"] for r in rows]
+    with open(os.path.join(args.images, "labels.csv"), encoding="utf-8") as f:
+        listed = list(csv.DictReader(f))
+    names, x, examples, float_examples, truth = [], [], [], [], []
+    for row in listed:
+        with open(os.path.join(args.images, row["file"]), "rb") as f:
+            data = f.read()
+        pixels = decode(data, args.channels)
+        names.append(row["file"])
+        truth.append(row["label"])
+        x.append(pixels)
+        examples.append(example(args.feature, data) if args.mode == "image" else example(args.feature, pixels))
+        float_examples.append(example(args.feature, pixels))
+    return names, np.stack(x), examples, float_examples, truth
+
+
+def feeds_for(signature, x, float_examples):
+    """Feeds for an original signature: float inputs get the arrays, string inputs the float
+    tf.Examples the original model parses itself."""
+    feeds = {}
+    for key, info in signature.inputs.items():
+        if info.dtype == tf.string.as_datatype_enum:
+            feeds[key] = np.array(float_examples, dtype=object)
+        else:
+            feeds[key] = x
+    return feeds
+
+
+def run_session(model_dir, tags, runs):
+    """Loads `model_dir` with the TF1 loader and runs `runs`: a list of (signature key, feeds by
+    input key). Returns (signature defs, results: one dict of outputs per run)."""
+    results = []
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, tags, model_dir)
+        for key, feeds in runs:
+            sig = meta.signature_def[key]
+            fetch = {k: v.name for k, v in sig.outputs.items()}
+            feed = {sig.inputs[k].name: v for k, v in feeds.items()}
+            results.append(sess.run(fetch, feed))
+    return meta.signature_def, results
+
+
+def check_classify(where, classes, scores, probs, labels, k):
+    n = probs.shape[0]
+    if classes.shape != (n, k) or scores.shape != (n, k):
+        fail(f"{where}: classes {classes.shape} / scores {scores.shape}, want ({n}, {k})")
+    if np.any(np.diff(scores, axis=1) > 0):
+        fail(f"{where}: scores are not sorted by score: {scores}")
+    for i in range(n):
+        want_top = labels[int(np.argmax(probs[i]))]
+        got = [c.decode() if isinstance(c, bytes) else str(c) for c in classes[i]]
+        if got[0] != want_top:
+            fail(f"{where}: row {i} top-1 is {got[0]}, argmax of the original is {want_top}")
+        for label, score in zip(got, scores[i]):
+            original = probs[i][labels.index(label)]
+            if abs(float(score) - float(original)) > TOLERANCE:
+                fail(f"{where}: row {i} class {label} score {score} != original {original}")
+    return [[c.decode() for c in row] for row in classes]
+
+
+def same(where, a, b):
+    for key in a:
+        x, y = np.asarray(a[key]), np.asarray(b[key])
+        if x.shape != y.shape or not np.array_equal(x, y):
+            fail(f"{where}: output {key} differs from the unedited model: {x} vs {y}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--src", required=True)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--key", required=True, help="the new signature")
+    p.add_argument("--wrapped", required=True, help="the signature it wraps")
+    p.add_argument("--output", required=True, help="the wrapped output with the probabilities")
+    p.add_argument("--labels", required=True)
+    p.add_argument("--mode", choices=["image", "float", "iris"], required=True)
+    p.add_argument("--feature", default="x")
+    p.add_argument("--images")
+    p.add_argument("--expected")
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--tags", default="serve")
+    args = p.parse_args()
+    tags = args.tags.split(",")
+    with open(args.labels, encoding="utf-8") as f:
+        labels = f.read().splitlines()
+    k = args.top_k or len(labels)
+    names, x, examples, float_examples, truth = inputs_for(args)
+    summary = {"rows": len(names)}
+
+    # The unedited model: every signature, and the wrapped one's probabilities.
+    src_sigs, _ = run_session(args.src, tags, [])
+    originals = sorted(key for key in src_sigs if key not in RESERVED)
+    runs = [(key, feeds_for(src_sigs[key], x, float_examples)) for key in originals]
+    _, src_results = run_session(args.src, tags, runs)
+    probs = np.asarray(src_results[originals.index(args.wrapped)][args.output])
+
+    # The edited model in a TF1 session, as TensorFlow Serving loads it.
+    dst_sigs, _ = run_session(args.dst, tags, [])
+    new = dst_sigs.get(args.key)
+    if new is None:
+        fail(f"{args.dst} has no signature {args.key} (has {sorted(dst_sigs)})")
+    if not signature_def_utils.is_valid_signature(new):
+        fail(f"signature {args.key} is not valid for TensorFlow: {new}")
+    if new.method_name != "tensorflow/serving/classify":
+        fail(f"signature {args.key} has method {new.method_name}")
+    runs = [(key, feeds_for(src_sigs[key], x, float_examples)) for key in originals]
+    runs.append((args.key, {"inputs": np.array(examples, dtype=object)}))
+    _, dst_results = run_session(args.dst, tags, runs)
+    for key, a, b in zip(originals, src_results, dst_results):
+        same(f"session signature {key}", a, b)
+    got = dst_results[-1]
+    top = check_classify("session", got["classes"], got["scores"], probs, labels, k)
+    summary["session_top1"] = [row[0] for row in top]
+
+    # A tf.Example without the feature is an error, not a default.
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, tags, args.dst)
+        sig = meta.signature_def[args.key]
+        empty = tf.train.Example().SerializeToString()
+        try:
+            sess.run(sig.outputs["scores"].name, {sig.inputs["inputs"].name: [empty]})
+            fail("a tf.Example without the feature was accepted")
+        except tf.errors.InvalidArgumentError as e:
+            lines = [line for line in e.message.splitlines() if line.strip()]
+            summary["missing_feature_error"] = next((line for line in lines if "eature" in line), lines[-1])
+
+    # tf.saved_model.load: the original signatures, and the new one where the loader shows it.
+    loaded = tf.saved_model.load(args.dst, tags=tags)
+    loaded_src = tf.saved_model.load(args.src, tags=tags)
+    summary["loaded_signatures"] = sorted(loaded.signatures.keys())
+    for key in originals:
+        if key not in loaded_src.signatures:
+            continue
+        if key not in loaded.signatures:
+            fail(f"tf.saved_model.load: signature {key} is missing after the edit")
+        feeds = feeds_for(src_sigs[key], x, float_examples)
+        a = loaded_src.signatures[key](**{k2: tf.constant(v) for k2, v in feeds.items()})
+        b = loaded.signatures[key](**{k2: tf.constant(v) for k2, v in feeds.items()})
+        same(f"tf.saved_model.load signature {key}", {k2: v.numpy() for k2, v in a.items()},
+             {k2: v.numpy() for k2, v in b.items()})
+    if args.key in loaded.signatures:
+        out = loaded.signatures[args.key](inputs=tf.constant(examples))
+        top = check_classify("tf.saved_model.load", out["classes"].numpy(), out["scores"].numpy(),
+                             probs, labels, k)
+        summary["loaded_top1"] = [row[0] for row in top]
+
+    if truth is not None:
+        summary["correct"] = sum(1 for t, g in zip(truth, summary["session_top1"]) if t == g)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
