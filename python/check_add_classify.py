@@ -145,6 +145,7 @@ def main():
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--top-k", type=int)
     p.add_argument("--tags", default="serve")
+    p.add_argument("--renamed-default", help="the key the original serving_default moved to")
     args = p.parse_args()
     tags = args.tags.split(",")
     with open(args.labels, encoding="utf-8") as f:
@@ -169,7 +170,11 @@ def main():
         fail(f"signature {args.key} is not valid for TensorFlow: {new}")
     if new.method_name != "tensorflow/serving/classify":
         fail(f"signature {args.key} has method {new.method_name}")
-    runs = [(key, feeds_for(src_sigs[key], x, float_examples)) for key in originals]
+
+    def moved(key):
+        return args.renamed_default if key == "serving_default" and args.renamed_default else key
+
+    runs = [(moved(key), feeds_for(src_sigs[key], x, float_examples)) for key in originals]
     runs.append((args.key, {"inputs": np.array(examples, dtype=object)}))
     _, dst_results = run_session(args.dst, tags, runs)
     for key, a, b in zip(originals, src_results, dst_results):
@@ -197,11 +202,11 @@ def main():
     for key in originals:
         if key not in loaded_src.signatures:
             continue
-        if key not in loaded.signatures:
-            fail(f"tf.saved_model.load: signature {key} is missing after the edit")
+        if moved(key) not in loaded.signatures:
+            fail(f"tf.saved_model.load: signature {moved(key)} is missing after the edit")
         feeds = feeds_for(src_sigs[key], x, float_examples)
         a = loaded_src.signatures[key](**{k2: tf.constant(v) for k2, v in feeds.items()})
-        b = loaded.signatures[key](**{k2: tf.constant(v) for k2, v in feeds.items()})
+        b = loaded.signatures[moved(key)](**{k2: tf.constant(v) for k2, v in feeds.items()})
         same(f"tf.saved_model.load signature {key}", {k2: v.numpy() for k2, v in a.items()},
              {k2: v.numpy() for k2, v in b.items()})
     if args.key in loaded.signatures:

@@ -26,11 +26,13 @@ OPS = [
     "Identity",
     "MapDefun",
     "ParseExampleV2",
+    "PartitionedCall",
     "Placeholder",
     "RealDiv",
     "ResizeBilinear",
     "Softmax",
     "Squeeze",
+    "StatefulPartitionedCall",
     "TopKV2",
 ]
 

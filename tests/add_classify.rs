@@ -305,6 +305,34 @@ fn make_default_keeps_the_old_default_under_another_key() {
     assert_eq!(moved["inputs"], original["inputs"]);
     assert_eq!(moved["outputs"], original["outputs"]);
     assert_eq!(moved["method_name"], original["method_name"]);
+
+    let Some(summary) = check_with_tensorflow(&[
+        "--src",
+        "fixtures/digits/model",
+        "--dst",
+        path_str(&dst),
+        "--key",
+        "serving_default",
+        "--renamed-default",
+        "probabilities",
+        "--wrapped",
+        "serving_default",
+        "--output",
+        "output_0",
+        "--labels",
+        "fixtures/digits/labels.txt",
+        "--mode",
+        "image",
+        "--images",
+        "fixtures/digits/images",
+    ]) else {
+        return;
+    };
+    assert_eq!(
+        summary["loaded_signatures"],
+        serde_json::json!(["classify", "probabilities", "serve", "serving_default"])
+    );
+    assert_eq!(summary["loaded_top1"], summary["session_top1"], "{summary}");
 }
 
 #[test]

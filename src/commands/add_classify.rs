@@ -8,7 +8,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::graph::{self, attr, clone, op_registry, softmax, GraphEditor, GraphError};
+use crate::graph::{
+    self, attr, clone, object_graph, op_registry, softmax, GraphEditor, GraphError,
+};
 use crate::proto::tensorflow::{self as tf, tensor_info::Encoding, DataType};
 use crate::proto_ext::{dims, dtype_name, shape_text, tensor_name};
 use crate::savedmodel::write::{self, Transfer, WriteError, WriteOptions, WriteSummary};
@@ -316,7 +318,21 @@ pub struct AddClassifyReport {
     pub softmax_added: bool,
     pub features: Vec<FeatureReport>,
     pub cloned_nodes: usize,
+    /// Whether `tf.saved_model.load` lists the new signature.
+    pub object_graph: ObjectGraphStatus,
     pub files: WriteSummary,
+}
+
+/// How `tf.saved_model.load` sees the new signature.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum ObjectGraphStatus {
+    /// A TF1 model: every loader reads `signature_def`.
+    NotTf2,
+    /// Added to the TF2 object graph as a concrete function too.
+    Listed,
+    /// Only TensorFlow Serving and the TF1 loader see it.
+    NotListed { reason: String },
 }
 
 impl fmt::Display for AddClassifyReport {
@@ -369,6 +385,16 @@ impl fmt::Display for AddClassifyReport {
                 feat.dtype
             )?;
         }
+        match &self.object_graph {
+            ObjectGraphStatus::NotTf2 => {}
+            ObjectGraphStatus::Listed => {
+                writeln!(f, "  also listed for tf.saved_model.load (TF2 object graph)")?
+            }
+            ObjectGraphStatus::NotListed { reason } => writeln!(
+                f,
+                "  note: tf.saved_model.load will not list it ({reason}); TensorFlow Serving and the TF1 loader will"
+            )?,
+        }
         write!(
             f,
             "  {} graph nodes cloned; {} files linked, {} copied",
@@ -413,7 +439,7 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
     let model = SavedModelDir::open(&opts.src)?;
     let plan = plan(opts, &model)?;
     let mut saved_model = model.saved_model.clone();
-    let cloned = edit(opts, &plan, &mut saved_model.meta_graphs[plan.meta_index])?;
+    let (cloned, loader) = edit(opts, &plan, &mut saved_model.meta_graphs[plan.meta_index])?;
     let renamed_default = (opts.make_default
         && model.saved_model.meta_graphs[plan.meta_index]
             .signature_def
@@ -458,6 +484,11 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
             })
             .collect(),
         cloned_nodes: cloned,
+        object_graph: match loader {
+            None => ObjectGraphStatus::NotTf2,
+            Some(Ok(())) => ObjectGraphStatus::Listed,
+            Some(Err(reason)) => ObjectGraphStatus::NotListed { reason },
+        },
         files,
     })
 }
@@ -850,12 +881,13 @@ fn cast(
     )?)
 }
 
-/// Edits `meta`: adds the classify nodes and the signature. Returns the number of cloned nodes.
+/// Edits `meta`: adds the classify nodes and the signature. Returns the number of cloned nodes
+/// and, for TF2 exports, whether `tf.saved_model.load` will list the signature (or why not).
 fn edit(
     opts: &AddClassifyOptions,
     plan: &Plan,
     meta: &mut tf::MetaGraphDef,
-) -> Result<usize, Error> {
+) -> Result<(usize, Option<Result<(), String>>), Error> {
     let graph = meta.graph_def.get_or_insert_with(Default::default);
     let mut ed = GraphEditor::new(graph, &opts.name);
 
@@ -1005,6 +1037,8 @@ fn edit(
             .attr("T", attr::dtype(DataType::DtFloat)),
     )?;
     let added_ops: Vec<String> = ed.added_ops().map(str::to_owned).collect();
+    let added_nodes: Vec<String> = ed.added_nodes().to_vec();
+    let function_name = ed.function_name(&format!("__inference_signature_wrapper_{}", ed.scope()));
 
     let k = plan.top_k as i64;
     let sig = tf::SignatureDef {
@@ -1034,8 +1068,49 @@ fn edit(
             .insert(DEFAULT_SIGNATURE_KEY.to_owned(), sig.clone());
     }
     meta.signature_def.insert(opts.name.clone(), sig);
+
+    // TF2 exports: tf.saved_model.load reads signatures from the object graph instead.
+    let loader = if meta.object_graph_def.is_some() {
+        let mut keys = vec![opts.name.clone()];
+        if opts.make_default && opts.name != DEFAULT_SIGNATURE_KEY {
+            keys.push(DEFAULT_SIGNATURE_KEY.to_owned());
+        }
+        let classes_tensor = format!("{classes}:0");
+        let scores_tensor = format!("{top_scores}:0");
+        let shape = [-1, k];
+        let outputs = [
+            object_graph::Output {
+                key: CLASSIFY_CLASSES,
+                tensor: &classes_tensor,
+                dtype: DataType::DtString,
+                shape: &shape,
+            },
+            object_graph::Output {
+                key: CLASSIFY_SCORES,
+                tensor: &scores_tensor,
+                dtype: DataType::DtFloat,
+                shape: &shape,
+            },
+        ];
+        let target = object_graph::Signature {
+            keys: &keys,
+            wrapped: &opts.signature,
+            rename_default_to: opts.make_default.then_some(opts.rename_default_to.as_str()),
+            input_key: CLASSIFY_INPUTS,
+            input_placeholder: &examples,
+            nodes: &added_nodes,
+            outputs: &outputs,
+            function_name: &function_name,
+        };
+        Some(match object_graph::add_signature(meta, &target) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        })
+    } else {
+        None
+    };
     op_registry::extend_stripped_op_list(meta, added_ops.iter().map(String::as_str));
-    Ok(cloned.nodes.len())
+    Ok((cloned.nodes.len(), loader))
 }
 
 /// `MapDefun` over a library function that decodes one image to the input's

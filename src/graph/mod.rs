@@ -5,6 +5,7 @@
 
 pub mod attr;
 pub mod clone;
+pub mod object_graph;
 pub mod op_registry;
 pub mod softmax;
 
@@ -75,6 +76,7 @@ pub struct GraphEditor<'a> {
     names: BTreeSet<String>,
     scope: String,
     ops: BTreeSet<String>,
+    added: Vec<String>,
 }
 
 impl<'a> GraphEditor<'a> {
@@ -99,6 +101,7 @@ impl<'a> GraphEditor<'a> {
             names,
             scope,
             ops: BTreeSet::new(),
+            added: Vec::new(),
         }
     }
 
@@ -137,6 +140,7 @@ impl<'a> GraphEditor<'a> {
             self.ops.insert(node.op.clone());
         }
         let name = node.name.clone();
+        self.added.push(name.clone());
         self.graph.node.push(node);
         Ok(name)
     }
@@ -170,6 +174,11 @@ impl<'a> GraphEditor<'a> {
             .get_or_insert_with(Default::default)
             .function
             .push(f);
+    }
+
+    /// The names of the nodes added so far, in order.
+    pub fn added_nodes(&self) -> &[String] {
+        &self.added
     }
 
     /// The ops of every node and function added so far.
