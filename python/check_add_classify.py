@@ -8,6 +8,9 @@ Modes (how the test inputs are made and fed as tf.Examples):
   float  the same images decoded to float pixels in [0,1], as a float feature
   iris   the iris rows of --expected (fixtures/iris_tf1/expected.json) as a float feature
 
+`--make-logits-model DIR` instead writes a small TF2 `tf.Module` export (input `x` float [-1,4],
+outputs `logits` and `probabilities` [-1,3]) for testing --apply-softmax and output selection.
+
 What it checks, for the TF1 session loader (the way TensorFlow Serving loads a model) and for
 `tf.saved_model.load`:
   - the new signature passes TensorFlow's `is_valid_signature` and has method classify;
@@ -130,7 +133,28 @@ def same(where, a, b):
             fail(f"{where}: output {key} differs from the unedited model: {x} vs {y}")
 
 
+def make_logits_model(path):
+    rng = np.random.default_rng(0)
+
+    class Linear(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.normal(size=(4, 3)).astype(np.float32))
+            self.b = tf.Variable(rng.normal(size=(3,)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            logits = tf.matmul(x, self.w) + self.b
+            return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+    module = Linear()
+    tf.saved_model.save(module, path, signatures=module.__call__)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--make-logits-model":
+        make_logits_model(sys.argv[2])
+        return
     p = argparse.ArgumentParser()
     p.add_argument("--src", required=True)
     p.add_argument("--dst", required=True)
@@ -145,6 +169,7 @@ def main():
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--top-k", type=int)
     p.add_argument("--tags", default="serve")
+    p.add_argument("--softmax", action="store_true", help="the wrapped output holds logits")
     p.add_argument("--renamed-default", help="the key the original serving_default moved to")
     args = p.parse_args()
     tags = args.tags.split(",")
@@ -160,6 +185,8 @@ def main():
     runs = [(key, feeds_for(src_sigs[key], x, float_examples)) for key in originals]
     _, src_results = run_session(args.src, tags, runs)
     probs = np.asarray(src_results[originals.index(args.wrapped)][args.output])
+    if args.softmax:
+        probs = tf.nn.softmax(probs).numpy()
 
     # The edited model in a TF1 session, as TensorFlow Serving loads it.
     dst_sigs, _ = run_session(args.dst, tags, [])

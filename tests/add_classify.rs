@@ -272,6 +272,95 @@ fn tf1_predict_signature_gets_a_classify_twin() {
 }
 
 #[test]
+fn logits_get_a_softmax_and_the_softmax_output_is_found_among_several() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let src = tmp.path().join("linear");
+    let out = common::run_python(
+        &python,
+        "check_add_classify.py",
+        &["--make-logits-model", path_str(&src)],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let labels = iris_labels(tmp.path());
+
+    // Two outputs, one from a Softmax inside the function library: that one is chosen.
+    let probs = tmp.path().join("probs");
+    let report = add_classify(&[
+        path_str(&src),
+        "--labels",
+        path_str(&labels),
+        "--out",
+        path_str(&probs),
+    ]);
+    assert!(
+        report.contains("output 'probabilities' (3 classes)"),
+        "{report}"
+    );
+
+    // The logits are not a softmax: refused without --apply-softmax, nothing written.
+    let refused = tmp.path().join("refused");
+    let out = common::run(&[
+        "add-classify",
+        path_str(&src),
+        "--labels",
+        path_str(&labels),
+        "--output",
+        "logits",
+        "--out",
+        path_str(&refused),
+    ]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("output 'logits' of signature 'serving_default' is not produced by a Softmax; if it holds logits pass --apply-softmax"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+
+    let dst = tmp.path().join("logits");
+    let report = add_classify(&[
+        path_str(&src),
+        "--labels",
+        path_str(&labels),
+        "--output",
+        "logits",
+        "--apply-softmax",
+        "--out",
+        path_str(&dst),
+    ]);
+    assert!(report.contains("(3 classes, Softmax added)"), "{report}");
+    for (model, output, extra) in [
+        (&dst, "logits", Some("--softmax")),
+        (&probs, "probabilities", None),
+    ] {
+        let mut args = vec![
+            "--src",
+            path_str(&src),
+            "--dst",
+            path_str(model),
+            "--key",
+            "classify",
+            "--wrapped",
+            "serving_default",
+            "--output",
+            output,
+            "--labels",
+            path_str(&labels),
+            "--mode",
+            "iris",
+            "--expected",
+            "fixtures/iris_tf1/expected.json",
+        ];
+        args.extend(extra);
+        let summary = check_with_tensorflow(&args).expect("python found above");
+        assert_eq!(summary["loaded_top1"], summary["session_top1"], "{summary}");
+    }
+}
+
+#[test]
 fn make_default_keeps_the_old_default_under_another_key() {
     let tmp = common::tempdir();
     let dst = tmp.path().join("m");
