@@ -72,6 +72,73 @@ fn check_with_tensorflow(args: &[&str]) -> Option<Value> {
     Some(serde_json::from_str(&last).unwrap_or_else(|e| panic!("bad summary {last}: {e}")))
 }
 
+/// The edit only adds: every node, function and signature of `src` is in `dst` unchanged (but
+/// the keys in `replaced`), every node input of `dst` resolves, and the new signature `key`
+/// passes TensorFlow's static rule and TensorFlow Serving's classify rule.
+fn assert_additive_edit(src: &Path, dst: &Path, key: &str, replaced: &[&str]) {
+    use smtool::signature::{serving_problems, static_problems, Endpoint};
+    let open = |p: &Path| {
+        smtool::savedmodel::SavedModelDir::open(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .saved_model
+    };
+    let (before, after) = (open(src), open(dst));
+    let (old, new) = (&before.meta_graphs[0], &after.meta_graphs[0]);
+    let (old_graph, new_graph) = (
+        old.graph_def.as_ref().expect("graph"),
+        new.graph_def.as_ref().expect("graph"),
+    );
+    let nodes: BTreeMap<&str, _> = new_graph
+        .node
+        .iter()
+        .map(|n| (n.name.as_str(), n))
+        .collect();
+    // Compared encoded: constants may hold NaN, which is not equal to itself.
+    for node in &old_graph.node {
+        let kept = nodes
+            .get(node.name.as_str())
+            .map(|n| prost::Message::encode_to_vec(*n));
+        assert_eq!(
+            kept,
+            Some(prost::Message::encode_to_vec(node)),
+            "node {} changed",
+            node.name
+        );
+    }
+    let functions = |g: &smtool::proto::tensorflow::GraphDef| {
+        g.library.clone().map(|l| l.function).unwrap_or_default()
+    };
+    let new_functions = functions(new_graph);
+    for f in functions(old_graph) {
+        assert!(
+            new_functions.contains(&f),
+            "function changed: {:?}",
+            f.signature
+        );
+    }
+    for (k, sig) in &old.signature_def {
+        if !replaced.contains(&k.as_str()) {
+            assert_eq!(new.signature_def.get(k), Some(sig), "signature {k} changed");
+        }
+    }
+    for node in &new_graph.node {
+        for input in &node.input {
+            let (name, _) = smtool::proto_ext::split_tensor_name(input);
+            assert!(
+                nodes.contains_key(name),
+                "{} reads missing {input}",
+                node.name
+            );
+        }
+    }
+    let sig = &new.signature_def[key];
+    assert_eq!(static_problems(sig), Vec::<String>::new());
+    assert_eq!(
+        serving_problems(key, sig, Endpoint::Classify),
+        Vec::<String>::new()
+    );
+}
+
 fn iris_labels(dir: &Path) -> PathBuf {
     let labels = dir.join("iris_labels.txt");
     std::fs::write(&labels, "setosa\nversicolor\nvirginica\n").expect("write labels");
@@ -247,6 +314,7 @@ fn tf1_predict_signature_gets_a_classify_twin() {
     ]);
     assert!(report.contains("feature 'x' (float, [4])"), "{report}");
     assert_eq!(before, snapshot(&src), "the source model changed");
+    assert_additive_edit(&src, &dst, "classify_probabilities", &[]);
     let Some(summary) = check_with_tensorflow(&[
         "--src",
         path_str(&src),
@@ -445,6 +513,12 @@ fn force_replaces_an_existing_key_and_destination() {
     ]);
     assert!(report.contains("signature 'classify'"), "{report}");
     assert!(!dst.join("old.txt").exists(), "old destination kept");
+    assert_additive_edit(
+        &common::fixture("iris_tf1"),
+        &dst,
+        "classify",
+        &["classify"],
+    );
     let doc = common::run_json(&["inspect", path_str(&dst), "--json"]);
     let sig = signature(&doc, "classify").expect("classify");
     assert_eq!(sig["outputs"][0]["shape"], serde_json::json!([-1, 2]));
@@ -574,6 +648,18 @@ fn every_bad_input_is_refused_without_writing_anything() {
         bad(
             &["fixtures/no_such_model", "--labels", labels],
             "'fixtures/no_such_model' does not exist",
+        ),
+        bad(
+            &["fixtures/broken/truncated", "--labels", labels],
+            "'fixtures/broken/truncated/saved_model.pb' is truncated or corrupt",
+        ),
+        bad(
+            &[digits, "--labels", labels, "--tag-set", "serve,gpu"],
+            "no meta graph with tag-set 'serve,gpu' in 'fixtures/digits/model' (available: 'serve')",
+        ),
+        bad(
+            &[digits, "--labels", labels, "--feature", "x=float", "--feature", "x=image"],
+            "input 'x' is given twice with --feature",
         ),
     ];
     let digits_before = snapshot(&common::fixture("digits/model"));
