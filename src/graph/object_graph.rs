@@ -382,3 +382,123 @@ pub fn add_signature(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> tf::NodeDef {
+        tf::NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn new_nodes_become_a_function_with_captures() {
+        let mut call = node(
+            "c/call",
+            "StatefulPartitionedCall",
+            &["c/cast", "var", "var:0"],
+        );
+        call.attr.insert(
+            "Tin".into(),
+            attr::dtypes(&[
+                DataType::DtFloat,
+                DataType::DtResource,
+                DataType::DtResource,
+            ]),
+        );
+        call.attr
+            .insert("Tout".into(), attr::dtypes(&[DataType::DtFloat]));
+        let mut cast = node("c/cast", "Cast", &["c/inputs"]);
+        cast.attr
+            .insert("SrcT".into(), attr::dtype(DataType::DtString));
+        let graph = tf::GraphDef {
+            node: vec![
+                node("var", "VarHandleOp", &[]),
+                node("c/inputs", "Placeholder", &[]),
+                cast,
+                call,
+                node("c/scores", "Identity", &["c/call:0", "^c/cast"]),
+            ],
+            ..Default::default()
+        };
+        let names: Vec<String> = ["c/inputs", "c/cast", "c/call", "c/scores"]
+            .map(String::from)
+            .to_vec();
+        let outputs = [Output {
+            key: "scores",
+            tensor: "c/scores:0",
+            dtype: DataType::DtFloat,
+            shape: &[-1, 3],
+        }];
+        let sig = Signature {
+            keys: &[],
+            wrapped: "serving_default",
+            rename_default_to: None,
+            input_key: "inputs",
+            input_placeholder: "c/inputs",
+            nodes: &names,
+            outputs: &outputs,
+            function_name: "f",
+        };
+        let (f, captures) = to_function(&graph, &sig).unwrap();
+        // `var` and `var:0` are one tensor, captured once.
+        assert_eq!(captures, ["var:0"]);
+        let body: BTreeMap<&str, &tf::NodeDef> =
+            f.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
+        assert_eq!(body["c_cast"].input, ["inputs"]);
+        assert_eq!(
+            body["c_call"].input,
+            ["c_cast:y:0", "capture_0", "capture_0"]
+        );
+        assert_eq!(body["c_scores"].input, ["c_call:output:0", "^c_cast"]);
+        assert_eq!(f.ret["scores"], "c_scores:output:0");
+        let args: Vec<(&str, i32)> = f
+            .signature
+            .as_ref()
+            .unwrap()
+            .input_arg
+            .iter()
+            .map(|a| (a.name.as_str(), a.r#type))
+            .collect();
+        assert_eq!(
+            args,
+            [
+                ("inputs", DataType::DtString as i32),
+                ("capture_0", DataType::DtResource as i32)
+            ]
+        );
+    }
+
+    #[test]
+    fn captures_outside_calls_are_refused() {
+        let graph = tf::GraphDef {
+            node: vec![
+                node("w", "VariableV2", &[]),
+                node("c/inputs", "Placeholder", &[]),
+                node("c/mul", "Mul", &["c/inputs", "w"]),
+            ],
+            ..Default::default()
+        };
+        let names: Vec<String> = ["c/inputs", "c/mul"].map(String::from).to_vec();
+        let sig = Signature {
+            keys: &[],
+            wrapped: "serving_default",
+            rename_default_to: None,
+            input_key: "inputs",
+            input_placeholder: "c/inputs",
+            nodes: &names,
+            outputs: &[],
+            function_name: "f",
+        };
+        let err = to_function(&graph, &sig).unwrap_err();
+        assert!(
+            matches!(err, ObjectGraphError::UnsupportedCapture { .. }),
+            "{err}"
+        );
+    }
+}

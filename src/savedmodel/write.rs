@@ -269,6 +269,7 @@ mod tests {
         std::fs::write(dir.path().join("assets/vocab.txt"), b"a\nb\n").unwrap();
         std::fs::write(dir.path().join(PB_FILE), b"old graph").unwrap();
         std::fs::write(dir.path().join(FINGERPRINT_FILE), b"stale").unwrap();
+        std::fs::write(dir.path().join(PBTXT_FILE), b"old text graph").unwrap();
         dir
     }
 
@@ -298,6 +299,8 @@ mod tests {
                 b"index"
             );
             assert!(!dst.join(FINGERPRINT_FILE).exists());
+            // The graph is written once, binary, whatever the source had.
+            assert!(!dst.join(PBTXT_FILE).exists());
             let graph = std::fs::read(dst.join(PB_FILE)).unwrap();
             assert_eq!(tf::SavedModel::decode(graph.as_slice()).unwrap(), model());
         }
