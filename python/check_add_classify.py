@@ -9,7 +9,9 @@ Modes (how the test inputs are made and fed as tf.Examples):
   iris   the iris rows of --expected (fixtures/iris_tf1/expected.json) as a float feature
 
 `--make-logits-model DIR` instead writes a small TF2 `tf.Module` export (input `x` float [-1,4],
-outputs `logits` and `probabilities` [-1,3]) for testing --apply-softmax and output selection.
+outputs `logits` and `probabilities` [-1,3]) for testing --apply-softmax and output selection;
+`--make-uint8-image-model DIR` one whose input `x` is DT_UINT8 [-1,28,28,1] pixels (output
+`probabilities` [-1,10]), for image features of uint8 inputs (check it with --pixels uint8).
 
 What it checks, for the TF1 session loader (the way TensorFlow Serving loads a model) and for
 `tf.saved_model.load`:
@@ -52,8 +54,10 @@ def example(feature, value):
     return tf.train.Example(features=tf.train.Features(feature={feature: feat})).SerializeToString()
 
 
-def decode(data, channels):
+def decode(data, channels, pixels="float"):
     image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    if pixels == "uint8":
+        return image.numpy()
     return (tf.cast(image, tf.float32) / 255.0).numpy()
 
 
@@ -76,7 +80,7 @@ def inputs_for(args):
         pixels = decode(data, args.channels)
         names.append(row["file"])
         truth.append(row["label"])
-        x.append(pixels)
+        x.append(decode(data, args.channels, args.pixels))
         examples.append(example(args.feature, data) if args.mode == "image" else example(args.feature, pixels))
         float_examples.append(example(args.feature, pixels))
     return names, np.stack(x), examples, float_examples, truth
@@ -151,9 +155,29 @@ def make_logits_model(path):
     tf.saved_model.save(module, path, signatures=module.__call__)
 
 
+def make_uint8_image_model(path):
+    rng = np.random.default_rng(0)
+
+    class Pixels(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.normal(size=(28 * 28, 10)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.uint8, name="x")])
+        def __call__(self, x):
+            flat = tf.reshape(tf.cast(x, tf.float32) / 255.0, [-1, 28 * 28])
+            return {"probabilities": tf.nn.softmax(tf.matmul(flat, self.w))}
+
+    module = Pixels()
+    tf.saved_model.save(module, path, signatures=module.__call__)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--make-logits-model":
         make_logits_model(sys.argv[2])
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--make-uint8-image-model":
+        make_uint8_image_model(sys.argv[2])
         return
     p = argparse.ArgumentParser()
     p.add_argument("--src", required=True)
@@ -167,6 +191,8 @@ def main():
     p.add_argument("--images")
     p.add_argument("--expected")
     p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--pixels", choices=["float", "uint8"], default="float",
+                   help="what the wrapped model's image input takes")
     p.add_argument("--top-k", type=int)
     p.add_argument("--tags", default="serve")
     p.add_argument("--softmax", action="store_true", help="the wrapped output holds logits")

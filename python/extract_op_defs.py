@@ -30,6 +30,7 @@ OPS = [
     "Placeholder",
     "RealDiv",
     "ResizeBilinear",
+    "Round",
     "Softmax",
     "Squeeze",
     "StatefulPartitionedCall",

@@ -110,7 +110,8 @@ pub struct AddClassifyArgs {
     /// from its dtype]
     #[arg(long, value_name = "INPUT=KIND[:FEATURE]")]
     pub feature: Vec<FeatureSpec>,
-    /// Pixel range of image inputs: 1 for [0,1] (pixels / 255), 255 for [0,255]. [default: 1]
+    /// Pixel range of DT_FLOAT image inputs: 1 for [0,1] (pixels / 255), 255 for [0,255]
+    /// [default: 1]. DT_UINT8 image inputs take the pixels as decoded.
     #[arg(long, value_name = "MAX", value_parser = parse_image_scale)]
     pub image_scale: Option<ImageScale>,
     /// Key of the new signature.

@@ -429,6 +429,81 @@ fn logits_get_a_softmax_and_the_softmax_output_is_found_among_several() {
 }
 
 #[test]
+fn uint8_image_inputs_take_the_decoded_pixels() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let src = tmp.path().join("pixels");
+    let out = common::run_python(
+        &python,
+        "check_add_classify.py",
+        &["--make-uint8-image-model", path_str(&src)],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let labels = "fixtures/digits/labels.txt";
+
+    let refused = tmp.path().join("refused");
+    let out = common::run(&[
+        "add-classify",
+        path_str(&src),
+        "--labels",
+        labels,
+        "--feature",
+        "x=image",
+        "--image-scale",
+        "255",
+        "--out",
+        path_str(&refused),
+    ]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("DT_UINT8 inputs take the pixels as decoded"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+
+    let dst = tmp.path().join("classify");
+    let report = add_classify(&[
+        path_str(&src),
+        "--labels",
+        labels,
+        "--feature",
+        "x=image",
+        "--out",
+        path_str(&dst),
+    ]);
+    assert!(
+        report.contains("feature 'x' (image, [28, 28, 1]) -> input 'x' DT_UINT8"),
+        "{report}"
+    );
+    assert_additive_edit(&src, &dst, "classify", &[]);
+    let summary = check_with_tensorflow(&[
+        "--src",
+        path_str(&src),
+        "--dst",
+        path_str(&dst),
+        "--key",
+        "classify",
+        "--wrapped",
+        "serving_default",
+        "--output",
+        "probabilities",
+        "--labels",
+        labels,
+        "--mode",
+        "image",
+        "--pixels",
+        "uint8",
+        "--images",
+        "fixtures/digits/images",
+    ])
+    .expect("python found above");
+    assert_eq!(summary["loaded_top1"], summary["session_top1"], "{summary}");
+}
+
+#[test]
 fn make_default_keeps_the_old_default_under_another_key() {
     let tmp = common::tempdir();
     let dst = tmp.path().join("m");
@@ -623,7 +698,7 @@ fn every_bad_input_is_refused_without_writing_anything() {
         ),
         bad(
             &[digits, "--labels", labels, "--image-scale", "255"],
-            "--image-scale applies to image features only",
+            "--image-scale applies to image features of DT_FLOAT inputs only",
         ),
         bad(
             &[digits, "--labels", labels, "--top-k", "11"],

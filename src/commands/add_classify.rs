@@ -73,7 +73,7 @@ impl FeatureKind {
                 D::DtBool,
             ],
             Self::Bytes => &[D::DtString],
-            Self::Image => &[D::DtFloat],
+            Self::Image => &[D::DtFloat, D::DtUint8],
         }
     }
 
@@ -270,7 +270,7 @@ pub enum Error {
     },
     #[error("input '{input}' is not a plain tensor (sparse or composite); add-classify can only feed dense inputs")]
     InputNotDense { input: String },
-    #[error("--image-scale applies to image features only; map an input to one with --feature INPUT=image")]
+    #[error("--image-scale applies to image features of DT_FLOAT inputs only (DT_UINT8 inputs take the pixels as decoded); map a float input with --feature INPUT=image or drop --image-scale")]
     ScaleWithoutImage,
     #[error("signature '{key}' already exists in '{}'; pass --name KEY to add the classify signature under another key, or --force to replace it", path.display())]
     KeyExists { key: String, path: PathBuf },
@@ -582,7 +582,9 @@ fn plan(opts: &AddClassifyOptions, model: &SavedModelDir) -> Result<Plan, Error>
     };
 
     let feeds = feeds(opts, sig)?;
-    let has_image = feeds.iter().any(|f| f.kind == FeatureKind::Image);
+    let has_image = feeds
+        .iter()
+        .any(|f| f.kind == FeatureKind::Image && f.dtype == DataType::DtFloat);
     if opts.image_scale.is_some() && !has_image {
         return Err(Error::ScaleWithoutImage);
     }
@@ -1114,7 +1116,7 @@ fn edit(
 }
 
 /// `MapDefun` over a library function that decodes one image to the input's
-/// `[height, width, channels]` float pixels.
+/// `[height, width, channels]` pixels (float, scaled; or uint8).
 fn decode_images(
     ed: &mut GraphEditor<'_>,
     feed: &Feed,
@@ -1130,7 +1132,11 @@ fn decode_images(
         .into());
     };
     let fname = ed.function_name(&format!("{}_decode_image_{}", ed.scope(), feed.input));
-    let function = image_function(&fname, h, w, c, scale)?;
+    let pixels = match feed.dtype {
+        DataType::DtUint8 => Pixels::Uint8,
+        _ => Pixels::Float(scale),
+    };
+    let function = image_function(&fname, h, w, c, pixels)?;
     ed.add_function(function);
     let name = ed.name(&format!("decode_{}", feed.input));
     Ok(ed.add(
@@ -1138,7 +1144,7 @@ fn decode_images(
             .input(encoded)
             .attr("Targuments", attr::dtypes(&[DataType::DtString]))
             .attr("Tcaptured", attr::dtypes(&[]))
-            .attr("output_types", attr::dtypes(&[DataType::DtFloat]))
+            .attr("output_types", attr::dtypes(&[pixels.dtype()]))
             .attr("output_shapes", attr::shapes(&[vec![h, w, c]]))
             .attr("f", attr::func(&fname)),
     )?)
@@ -1155,12 +1161,28 @@ fn fn_output(node: &tf::NodeDef, index: usize) -> Result<String, GraphError> {
     Ok(format!("{}:{arg}:{i}", node.name))
 }
 
+/// The pixels an image input takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pixels {
+    Float(ImageScale),
+    Uint8,
+}
+
+impl Pixels {
+    fn dtype(self) -> DataType {
+        match self {
+            Pixels::Float(_) => DataType::DtFloat,
+            Pixels::Uint8 => DataType::DtUint8,
+        }
+    }
+}
+
 fn image_function(
     name: &str,
     height: i64,
     width: i64,
     channels: i64,
-    scale: ImageScale,
+    pixels_out: Pixels,
 ) -> Result<tf::FunctionDef, GraphError> {
     const ARG: &str = "encoded";
     const RET: &str = "pixels";
@@ -1225,7 +1247,23 @@ fn image_function(
             .attr("squeeze_dims", attr::ints(&[0]))
             .build()?,
     )?;
-    if scale == ImageScale::Unit {
+    if pixels_out == Pixels::Uint8 {
+        // Resizing works in float; round back to the nearest byte (exact when no resize).
+        let rounded = push(
+            graph::node("round", "Round")
+                .input(pixels)
+                .attr("T", attr::dtype(DataType::DtFloat))
+                .build()?,
+        )?;
+        pixels = push(
+            graph::node("to_uint8", "Cast")
+                .input(rounded)
+                .attr("SrcT", attr::dtype(DataType::DtFloat))
+                .attr("DstT", attr::dtype(DataType::DtUint8))
+                .build()?,
+        )?;
+    }
+    if pixels_out == Pixels::Float(ImageScale::Unit) {
         let divisor = push(
             graph::node("max_value", "Const")
                 .attr("dtype", attr::dtype(DataType::DtFloat))
@@ -1249,7 +1287,7 @@ fn image_function(
         signature: Some(tf::OpDef {
             name: name.to_owned(),
             input_arg: vec![arg(ARG, DataType::DtString)],
-            output_arg: vec![arg(RET, DataType::DtFloat)],
+            output_arg: vec![arg(RET, pixels_out.dtype())],
             ..Default::default()
         }),
         node_def: body,
@@ -1314,7 +1352,7 @@ mod tests {
 
     #[test]
     fn image_function_matches_op_signatures() {
-        let f = image_function("f", 28, 28, 1, ImageScale::Unit).unwrap();
+        let f = image_function("f", 28, 28, 1, Pixels::Float(ImageScale::Unit)).unwrap();
         let ops: Vec<&str> = f.node_def.iter().map(|n| n.op.as_str()).collect();
         assert_eq!(
             ops,
@@ -1331,7 +1369,11 @@ mod tests {
             ]
         );
         assert_eq!(f.ret["pixels"], "scale:z:0");
-        let f = image_function("f", 28, 28, 3, ImageScale::Byte).unwrap();
+        let f = image_function("f", 28, 28, 3, Pixels::Float(ImageScale::Byte)).unwrap();
         assert_eq!(f.ret["pixels"], "drop_batch:output:0");
+        let f = image_function("f", 28, 28, 3, Pixels::Uint8).unwrap();
+        assert_eq!(f.ret["pixels"], "to_uint8:y:0");
+        let out = &f.signature.as_ref().unwrap().output_arg[0];
+        assert_eq!(out.r#type, DataType::DtUint8 as i32);
     }
 }
