@@ -4,7 +4,8 @@
         --output output_0 --labels labels.txt --mode image --images fixtures/digits/images
 
 Modes (how the test inputs are made and fed as tf.Examples):
-  image  every file in --images (labels.csv lists them) as encoded bytes in feature --feature
+  image  every file in --images (labels.csv lists them) as encoded bytes in feature --feature,
+         and each again at twice the size (the model resizes it)
   float  the same images decoded to float pixels in [0,1], as a float feature
   iris   the iris rows of --expected (fixtures/iris_tf1/expected.json) as a float feature
 
@@ -83,6 +84,25 @@ def inputs_for(args):
         x.append(decode(data, args.channels, args.pixels))
         examples.append(example(args.feature, data) if args.mode == "image" else example(args.feature, pixels))
         float_examples.append(example(args.feature, pixels))
+    if args.mode == "image":
+        # The same images at twice the size, PNG-encoded: the model must resize them like
+        # tf.image.resize (bilinear, half-pixel centers) before scaling.
+        for row in listed:
+            with open(os.path.join(args.images, row["file"]), "rb") as f:
+                image = tf.io.decode_image(f.read(), channels=args.channels, expand_animations=False)
+            height, width = image.shape[0], image.shape[1]
+            big = tf.image.resize(image, [2 * height, 2 * width], method="nearest")
+            data = tf.io.encode_png(tf.cast(big, tf.uint8)).numpy()
+            resized = tf.image.resize(tf.cast(big, tf.float32), [height, width], method="bilinear")
+            if args.pixels == "uint8":
+                fed = tf.cast(tf.round(resized), tf.uint8).numpy()
+            else:
+                fed = (resized / 255.0).numpy()
+            names.append("2x " + row["file"])
+            truth.append(row["label"])
+            x.append(fed)
+            examples.append(example(args.feature, data))
+            float_examples.append(example(args.feature, (resized / 255.0).numpy()))
     return names, np.stack(x), examples, float_examples, truth
 
 

@@ -208,9 +208,10 @@ fn digits_images_are_classified_from_their_encoded_bytes() {
     };
     let rows = summary["rows"].as_u64().expect("rows");
     let correct = summary["correct"].as_u64().expect("correct");
-    assert_eq!(rows, 13);
+    // The 13 test images, and each again at twice the size.
+    assert_eq!(rows, 26);
     assert!(
-        correct >= 11,
+        correct >= 22,
         "only {correct} of {rows} images labelled correctly: {summary}"
     );
     assert!(
