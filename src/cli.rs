@@ -139,6 +139,9 @@ pub struct AddClassifyArgs {
     /// Copy variables and assets instead of hard-linking them.
     #[arg(long)]
     pub copy: bool,
+    /// Print what was written as a JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_image_scale(s: &str) -> Result<ImageScale, String> {

@@ -24,7 +24,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
         Command::AddClassify(args) => {
             let report = add_classify::run(&args.options())?;
-            write!(out, "{report}")?;
+            if args.json {
+                render::json::write(out, &report)?;
+            } else {
+                write!(out, "{report}")?;
+            }
             Ok(0)
         }
     }

@@ -584,10 +584,22 @@ fn force_replaces_an_existing_key_and_destination() {
         "--top-k",
         "2",
         "--force",
+        "--json",
         "--out",
         path_str(&dst),
     ]);
-    assert!(report.contains("signature 'classify'"), "{report}");
+    let report: Value = serde_json::from_str(&report).expect("JSON report");
+    assert_eq!(report["keys"], serde_json::json!(["classify"]));
+    assert_eq!(report["wrapped_signature"], "predict");
+    assert_eq!(report["output"], "probabilities");
+    assert_eq!(
+        (report["classes"].as_u64(), report["top_k"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(report["features"][0]["kind"], "float");
+    assert_eq!(report["features"][0]["shape"], serde_json::json!([4]));
+    // A TF1 model: every loader reads signature_def, there is no object graph to extend.
+    assert_eq!(report["object_graph"]["status"], "not_tf2");
     assert!(!dst.join("old.txt").exists(), "old destination kept");
     assert_additive_edit(
         &common::fixture("iris_tf1"),
@@ -712,6 +724,10 @@ fn every_bad_input_is_refused_without_writing_anything() {
         bad(
             &["fixtures/iris_tf1", "--signature", "predict", "--labels", &iris],
             "signature 'classify' already exists in 'fixtures/iris_tf1'; pass --name KEY to add the classify signature under another key, or --force to replace it",
+        ),
+        bad(
+            &[digits, "--labels", labels, "--make-default", "--rename-default-to", "classify"],
+            "--rename-default-to must differ from the new signature's key 'classify'",
         ),
         bad(
             &[digits, "--labels", labels, "--name", "__saved_model_init_op"],
