@@ -88,10 +88,23 @@ fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
-/// Files of `src` to bring over: everything but the graph files and the fingerprint.
-fn source_files(src: &Path) -> Result<Vec<(PathBuf, u64)>, WriteError> {
+/// One file or directory of the source to bring over.
+struct SourceEntry {
+    rel: PathBuf,
+    bytes: u64,
+    /// Reached through a symlink: copied, since a hard link would link the symlink itself.
+    via_symlink: bool,
+}
+
+/// Files of `src` to bring over: everything but the graph files and the fingerprint. Symlinks
+/// are followed, so the new model holds the files they point to.
+fn source_files(src: &Path) -> Result<Vec<SourceEntry>, WriteError> {
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(src).min_depth(1).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(src)
+        .min_depth(1)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|e| WriteError::Io {
             action: "reading",
             path: src.to_path_buf(),
@@ -109,12 +122,24 @@ fn source_files(src: &Path) -> Result<Vec<(PathBuf, u64)>, WriteError> {
             continue;
         }
         if entry.file_type().is_file() || entry.file_type().is_dir() {
-            let len = if entry.file_type().is_file() {
+            let bytes = if entry.file_type().is_file() {
                 entry.metadata().map(|m| m.len()).unwrap_or(0)
             } else {
                 0
             };
-            files.push((rel, len));
+            let via_symlink = entry.path_is_symlink()
+                || rel.ancestors().any(|a| {
+                    !a.as_os_str().is_empty()
+                        && src
+                            .join(a)
+                            .symlink_metadata()
+                            .is_ok_and(|m| m.file_type().is_symlink())
+                });
+            files.push(SourceEntry {
+                rel,
+                bytes,
+                via_symlink,
+            });
         }
     }
     Ok(files)
@@ -178,7 +203,7 @@ pub fn write_saved_model(
         ..Default::default()
     };
     let files = source_files(src)?;
-    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
     let bar = if opts.progress && total >= PROGRESS_THRESHOLD {
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -194,17 +219,20 @@ pub fn write_saved_model(
         ProgressBar::hidden()
     };
     let mut dirs = vec![tmp.path().to_path_buf()];
-    for (rel, len) in &files {
-        let from = src.join(rel);
-        let to = tmp.path().join(rel);
+    for file in &files {
+        let from = src.join(&file.rel);
+        let to = tmp.path().join(&file.rel);
         if from.is_dir() {
             std::fs::create_dir_all(&to).map_err(io("creating", &to))?;
             dirs.push(to);
             continue;
         }
-        if opts.transfer == Transfer::LinkOrCopy && std::fs::hard_link(&from, &to).is_ok() {
+        if opts.transfer == Transfer::LinkOrCopy
+            && !file.via_symlink
+            && std::fs::hard_link(&from, &to).is_ok()
+        {
             summary.files_linked += 1;
-            bar.inc(*len);
+            bar.inc(file.bytes);
             continue;
         }
         summary.bytes_copied += copy_file(&from, &to, &bar)?;
@@ -315,6 +343,32 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_files_are_copied_with_their_contents() {
+        let src = src_dir();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("shard"), b"weights").unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("shard"),
+            src.path().join("variables/variables.data-00000-of-00001"),
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dst = out.path().join("m");
+        let s = write_saved_model(
+            src.path(),
+            &model(),
+            &dst,
+            &opts(false, Transfer::LinkOrCopy),
+        )
+        .unwrap();
+        let shard = dst.join("variables/variables.data-00000-of-00001");
+        assert!(!shard.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&shard).unwrap(), b"weights");
+        assert_eq!(s.files_copied, 1, "{s:?}");
     }
 
     #[test]
