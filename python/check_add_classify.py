@@ -14,8 +14,8 @@ outputs `logits` and `probabilities` [-1,3]) for testing --apply-softmax and out
 `--make-uint8-image-model DIR` one whose input `x` is DT_UINT8 [-1,28,28,1] pixels (output
 `probabilities` [-1,10]), for image features of uint8 inputs (check it with --pixels uint8).
 
-What it checks, for the TF1 session loader (the way TensorFlow Serving loads a model) and for
-`tf.saved_model.load`:
+What it checks, through the C API's TF_LoadSessionFromSavedModel (the C++ loader TensorFlow
+Serving uses, called with ctypes), the Python TF1 session loader and `tf.saved_model.load`:
   - the new signature passes TensorFlow's `is_valid_signature` and has method classify;
   - called with serialized tf.Examples, `classes` and `scores` are [n, k], scores sorted by
     score, top-1 == argmax of the wrapped signature on the same inputs, and every score equals
@@ -27,6 +27,7 @@ exits 1 on the first failed check.
 """
 
 import argparse
+import ctypes
 import csv
 import json
 import os
@@ -130,6 +131,115 @@ def run_session(model_dir, tags, runs):
             feed = {sig.inputs[k].name: v for k, v in feeds.items()}
             results.append(sess.run(fetch, feed))
     return meta.signature_def, results
+
+
+# TF_TString (tensorflow/core/platform/ctstring_internal.h) is a 24-byte union.
+TSTRING_BYTES = 24
+DT_FLOAT, DT_STRING = 1, 7
+
+
+class TFOutput(ctypes.Structure):
+    _fields_ = [("oper", ctypes.c_void_p), ("index", ctypes.c_int)]
+
+
+def c_api():
+    """TensorFlow's C API from the wheel's libtensorflow_cc.so.2, with argument types."""
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(tf.__file__), "libtensorflow_cc.so.2"))
+    p, i, size = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+    signatures = {
+        "TF_NewStatus": (p, []),
+        "TF_GetCode": (i, [p]),
+        "TF_Message": (ctypes.c_char_p, [p]),
+        "TF_NewSessionOptions": (p, []),
+        "TF_NewGraph": (p, []),
+        "TF_LoadSessionFromSavedModel": (
+            p, [p, p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), i, p, p, p]),
+        "TF_GraphOperationByName": (p, [p, ctypes.c_char_p]),
+        "TF_AllocateTensor": (p, [i, ctypes.POINTER(ctypes.c_int64), i, size]),
+        "TF_TensorData": (p, [p]),
+        "TF_NumDims": (i, [p]),
+        "TF_Dim": (ctypes.c_int64, [p, i]),
+        "TF_TensorType": (i, [p]),
+        "TF_DeleteTensor": (None, [p]),
+        "TF_StringInit": (None, [p]),
+        "TF_StringCopy": (None, [p, ctypes.c_char_p, size]),
+        "TF_StringGetDataPointer": (p, [p]),
+        "TF_StringGetSize": (size, [p]),
+        "TF_SessionRun": (None, [
+            p, p, ctypes.POINTER(TFOutput), ctypes.POINTER(p), i,
+            ctypes.POINTER(TFOutput), ctypes.POINTER(p), i, p, i, p, p]),
+        "TF_CloseSession": (None, [p, p]),
+        "TF_DeleteSession": (None, [p, p]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        f = getattr(lib, name)
+        f.restype, f.argtypes = restype, argtypes
+    return lib
+
+
+def c_api_run(model_dir, tags, feeds, fetches):
+    """Loads `model_dir` with TF_LoadSessionFromSavedModel (the C++ loader TensorFlow Serving
+    uses) and runs it. `feeds` maps tensor names to lists of bytes (DT_STRING vectors);
+    `fetches` lists tensor names of DT_FLOAT or DT_STRING outputs. Returns numpy arrays."""
+    lib = c_api()
+    status = lib.TF_NewStatus()
+
+    def check(what):
+        if lib.TF_GetCode(status) != 0:
+            fail(f"C API {what}: {lib.TF_Message(status).decode()}")
+
+    graph = lib.TF_NewGraph()
+    c_tags = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
+    session = lib.TF_LoadSessionFromSavedModel(
+        lib.TF_NewSessionOptions(), None, model_dir.encode(), c_tags, len(tags), graph, None, status)
+    check("TF_LoadSessionFromSavedModel")
+
+    def endpoint(tensor):
+        op, _, index = tensor.rpartition(":")
+        oper = lib.TF_GraphOperationByName(graph, op.encode())
+        if not oper:
+            fail(f"C API: no operation {op}")
+        return TFOutput(oper, int(index))
+
+    names = list(feeds)
+    inputs = (TFOutput * len(names))(*[endpoint(n) for n in names])
+    values = (ctypes.c_void_p * len(names))()
+    for i, name in enumerate(names):
+        strings = feeds[name]
+        dims = (ctypes.c_int64 * 1)(len(strings))
+        tensor = lib.TF_AllocateTensor(DT_STRING, dims, 1, TSTRING_BYTES * len(strings))
+        base = lib.TF_TensorData(tensor)
+        for j, data in enumerate(strings):
+            lib.TF_StringInit(base + TSTRING_BYTES * j)
+            lib.TF_StringCopy(base + TSTRING_BYTES * j, data, len(data))
+        values[i] = tensor
+    outputs = (TFOutput * len(fetches))(*[endpoint(n) for n in fetches])
+    results = (ctypes.c_void_p * len(fetches))()
+    lib.TF_SessionRun(session, None, inputs, values, len(names), outputs, results, len(fetches),
+                      None, 0, None, status)
+    check("TF_SessionRun")
+    arrays = []
+    for tensor in results:
+        shape = [lib.TF_Dim(tensor, d) for d in range(lib.TF_NumDims(tensor))]
+        count = int(np.prod(shape))
+        base = lib.TF_TensorData(tensor)
+        dtype = lib.TF_TensorType(tensor)
+        if dtype == DT_STRING:
+            flat = [ctypes.string_at(lib.TF_StringGetDataPointer(base + TSTRING_BYTES * j),
+                                     lib.TF_StringGetSize(base + TSTRING_BYTES * j))
+                    for j in range(count)]
+            arrays.append(np.array(flat, dtype=object).reshape(shape))
+        elif dtype == DT_FLOAT:
+            data = (ctypes.c_float * count).from_address(base)
+            arrays.append(np.ctypeslib.as_array(data).copy().reshape(shape))
+        else:
+            fail(f"C API: unexpected output dtype {dtype}")
+        lib.TF_DeleteTensor(tensor)
+    for tensor in values:
+        lib.TF_DeleteTensor(tensor)
+    lib.TF_CloseSession(session, status)
+    lib.TF_DeleteSession(session, status)
+    return arrays
 
 
 def check_classify(where, classes, scores, probs, labels, k):
@@ -255,6 +365,13 @@ def main():
     got = dst_results[-1]
     top = check_classify("session", got["classes"], got["scores"], probs, labels, k)
     summary["session_top1"] = [row[0] for row in top]
+
+    # The C++ SavedModel loader, as TensorFlow Serving runs it.
+    classes, scores = c_api_run(
+        args.dst, tags, {new.inputs["inputs"].name: examples},
+        [new.outputs["classes"].name, new.outputs["scores"].name])
+    top = check_classify("C API", classes, scores, probs, labels, k)
+    summary["c_api_top1"] = [row[0] for row in top]
 
     # A tf.Example without the feature is an error, not a default.
     with tf.compat.v1.Session(graph=tf.Graph()) as sess:

@@ -54,7 +54,8 @@ fn signature<'a>(doc: &'a Value, key: &str) -> Option<&'a Value> {
         .and_then(|s| s.iter().find(|s| s["key"] == key))
 }
 
-/// Runs python/check_add_classify.py and returns its JSON summary; `None` when skipping.
+/// Runs python/check_add_classify.py (which fails on any disagreement with TensorFlow) and
+/// returns its JSON summary; `None` when skipping.
 fn check_with_tensorflow(args: &[&str]) -> Option<Value> {
     let python = common::reference_python()?;
     let out = common::run_python(&python, "check_add_classify.py", args);
@@ -69,7 +70,12 @@ fn check_with_tensorflow(args: &[&str]) -> Option<Value> {
         .last()
         .unwrap_or_default()
         .to_owned();
-    Some(serde_json::from_str(&last).unwrap_or_else(|e| panic!("bad summary {last}: {e}")))
+    let summary: Value =
+        serde_json::from_str(&last).unwrap_or_else(|e| panic!("bad summary {last}: {e}"));
+    // The C++ loader TensorFlow Serving uses (through the C API) agrees with the TF1 loader.
+    assert!(summary["session_top1"].is_array(), "{summary}");
+    assert_eq!(summary["c_api_top1"], summary["session_top1"], "{summary}");
+    Some(summary)
 }
 
 /// The edit only adds: every node, function and signature of `src` is in `dst` unchanged (but
