@@ -7,6 +7,8 @@
 //!   assets, fingerprint, init op).
 //! - [`signature`]: TensorFlow's and TensorFlow Serving's signature rules.
 //! - [`ops`]: the ops a graph uses, including its function library.
+//! - [`validate`]: the rules `smtool validate` checks, one module per rule family, and the
+//!   walk that finds models under a directory tree.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
 
@@ -18,3 +20,4 @@ pub mod proto_ext;
 pub mod render;
 pub mod savedmodel;
 pub mod signature;
+pub mod validate;

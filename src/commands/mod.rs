@@ -2,3 +2,4 @@
 //! returns a report that `render` prints.
 
 pub mod inspect;
+pub mod validate;
