@@ -333,9 +333,23 @@ pub struct Context<'a> {
     pub opts: &'a ValidateOptions,
 }
 
+/// Why `smtool validate` could not run at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error(transparent)]
+    Path(#[from] savedmodel::Error),
+    #[error(
+        "no SavedModel found under '{}' (no saved_model.pb or saved_model.pbtxt in it or any \
+         directory below); point at a SavedModel directory, a model base path or a tree that \
+         holds them",
+        .0.display()
+    )]
+    NothingFound(PathBuf),
+}
+
 /// Validates every model under `opts.paths`. Fails (exit 2) only when a path cannot be used
 /// at all; problems inside a model are findings.
-pub fn run(opts: &ValidateOptions) -> Result<ValidateReport, savedmodel::Error> {
+pub fn run(opts: &ValidateOptions) -> Result<ValidateReport, ValidateError> {
     let targets = discover(&opts.paths)?;
     let models = map_bounded(&targets, opts.threads, |t| validate_target(t, opts));
     let mut summary = Summary {

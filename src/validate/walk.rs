@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::ValidateError;
 use crate::savedmodel::{self, Error, Location, SavedModelDir};
 
 /// Something to validate.
@@ -54,12 +55,12 @@ fn missing_graph(dir: &Path) -> Target {
 
 /// Every model under `paths`, in path order, each once. A path that does not exist, a file that
 /// is not a graph file, or a tree without any SavedModel is an error (the run cannot go on).
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<Target>, Error> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<Target>, ValidateError> {
     let mut targets = Vec::new();
     for path in paths {
         let found = discover_one(path)?;
         if found.is_empty() {
-            return Err(Error::NoGraph(path.clone()));
+            return Err(ValidateError::NothingFound(path.clone()));
         }
         targets.extend(found);
     }
