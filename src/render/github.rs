@@ -50,10 +50,18 @@ pub fn write(out: &mut dyn Write, report: &ValidateReport) -> std::io::Result<()
         }
     }
     let s = &report.summary;
+    let n = |count: usize, one: &str, many: &str| {
+        format!("{count} {}", if count == 1 { one } else { many })
+    };
     writeln!(
         out,
-        "smtool validate: {} models, {} passed, {} failed; {} errors, {} warnings, {} infos",
-        s.models, s.passed, s.failed, s.errors, s.warnings, s.infos
+        "smtool validate: {}, {} passed, {} failed; {}, {}, {}",
+        n(s.models, "model", "models"),
+        s.passed,
+        s.failed,
+        n(s.errors, "error", "errors"),
+        n(s.warnings, "warning", "warnings"),
+        n(s.infos, "info", "infos")
     )
 }
 
