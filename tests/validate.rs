@@ -1165,3 +1165,41 @@ fn op_registry_snapshot_matches_tensorflow() {
         "data/tf_op_registry.txt is stale: run python/dump_op_registry.py"
     );
 }
+
+/// TensorFlow's own standard exports (TF1 vocabulary tables read by the main op from an asset,
+/// the TF1 saver, `simple_save`, TF2 control flow and asset tables), written fresh by TensorFlow
+/// 2.21: no finding at all, even with --strict.
+#[test]
+fn tensorflow_standard_exports_pass_clean() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let out = common::run_python(&python, "make_validate_models.py", &[path_str(tmp.path())]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (code, report) = validate(&[path_str(tmp.path()), "--strict"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["models"], 3);
+    assert_clean(&report, "standard TensorFlow exports");
+    // They hold what the security rule must tell apart from unsafe uses.
+    let text: String = [
+        "tf1_vocab_classifier",
+        "tf1_simple_save",
+        "tf2_control_flow",
+    ]
+    .iter()
+    .map(|m| {
+        let dir = tmp.path().join(m);
+        common::run_json(&["inspect", "--all", "--json", path_str(&dir)]).to_string()
+    })
+    .collect();
+    for op in [
+        "InitializeTableFromTextFileV2",
+        "SaveV2",
+        "RestoreV2",
+        "StatelessWhile",
+        "\"If\"",
+    ] {
+        assert!(text.contains(op), "{op} in the exports");
+    }
+}
