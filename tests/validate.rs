@@ -1203,3 +1203,18 @@ fn tensorflow_standard_exports_pass_clean() {
         assert!(text.contains(op), "{op} in the exports");
     }
 }
+
+/// docs/rules.md documents every rule with its ID, name and severity.
+#[test]
+fn every_rule_is_documented() {
+    let doc = std::fs::read_to_string(common::root().join("docs/rules.md")).expect("docs/rules.md");
+    for rule in smtool::validate::Rule::ALL {
+        let row = format!(
+            "| {} | {} | {} |",
+            rule.id(),
+            rule.name(),
+            rule.severity().name()
+        );
+        assert!(doc.contains(&row), "docs/rules.md lacks the row {row}");
+    }
+}

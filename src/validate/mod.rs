@@ -568,3 +568,57 @@ fn validate_model(
     findings.extend(op_registry::check(&ctx.graph, &opts.allow_ops));
     (Some(tags), signatures, findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_and_names_are_unique_and_match_their_family() {
+        let mut ids = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for rule in Rule::ALL {
+            assert!(ids.insert(rule.id()), "{}", rule.id());
+            assert!(names.insert(rule.name()), "{}", rule.name());
+            let digit = match rule.family() {
+                Family::Method => '1',
+                Family::Shapes => '2',
+                Family::Binding => '3',
+                Family::Model => '4',
+                Family::Security => '5',
+                Family::Ops => '6',
+            };
+            assert_eq!(rule.id().chars().nth(2), Some(digit), "{}", rule.id());
+        }
+    }
+
+    #[test]
+    fn required_signature_arguments() {
+        let ok = |s: &str| s.parse::<RequiredSignature>().unwrap();
+        assert_eq!(
+            ok("serving_default=classify"),
+            RequiredSignature {
+                key: "serving_default".into(),
+                endpoint: Some(Endpoint::Classify)
+            }
+        );
+        assert_eq!(ok("predict").endpoint, None);
+        assert!("x=score"
+            .parse::<RequiredSignature>()
+            .unwrap_err()
+            .contains("unknown method 'score'"));
+        assert!("=regress".parse::<RequiredSignature>().is_err());
+    }
+
+    #[test]
+    fn workers_keep_the_input_order() {
+        let items: Vec<usize> = (0..100).collect();
+        for threads in [None, Some(1), Some(3)] {
+            assert_eq!(
+                map_bounded(&items, threads, |i| i * 2),
+                (0..200).step_by(2).collect::<Vec<_>>()
+            );
+        }
+        assert!(map_bounded(&[] as &[usize], None, |i| *i).is_empty());
+    }
+}
