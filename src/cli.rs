@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::add_classify::{AddClassifyOptions, FeatureSpec, ImageScale, LabelSource};
 use crate::commands::inspect::{InspectOptions, VersionSelect};
+use crate::commands::validate::{RequiredSignature, ValidateOptions};
 use crate::savedmodel::parse_tag_set;
 
 /// Inspect, validate, edit and serve TensorFlow SavedModels.
@@ -23,6 +24,10 @@ pub enum Command {
     /// Show tag-sets, signatures, tensors, variables, assets and ops of a SavedModel
     /// (reads saved_model.pb; TensorFlow is not needed).
     Inspect(InspectArgs),
+    /// Check SavedModels before deployment, without TensorFlow: signatures against TensorFlow's
+    /// and TF Serving's rules, shapes, graph binding, init op, variables, assets, warmup
+    /// requests, unsafe and unknown ops (rules: docs/rules.md). Exit 1 when a model fails.
+    Validate(ValidateArgs),
     /// Write a copy of a SavedModel with a TensorFlow Serving classify signature (serialized
     /// tf.Example in, labels and scores sorted by score out) wrapping a softmax signature.
     AddClassify(AddClassifyArgs),
@@ -67,6 +72,67 @@ impl InspectArgs {
             tag_set: self.tag_set.as_deref().map(parse_tag_set),
             signature: self.signature.clone(),
             all: self.all,
+        }
+    }
+}
+
+/// How `smtool validate` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Readable text, grouped by model then signature.
+    Text,
+    /// One JSON document (schema in docs/rules.md).
+    Json,
+    /// GitHub Actions annotations (::error file=...::message).
+    Github,
+    /// JUnit XML: a test suite per model, a test case per rule family.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// SavedModel directories, graph files, model base paths or any directory trees: every
+    /// SavedModel found under them is validated.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Warnings fail the run too (exit 1).
+    #[arg(long)]
+    pub strict: bool,
+    /// The deployment needs this signature, optionally served under this TF Serving endpoint:
+    /// KEY or KEY=classify|regress|predict (e.g. `serving_default=classify`). Repeatable.
+    #[arg(long, value_name = "KEY[=METHOD]")]
+    pub require_signature: Vec<RequiredSignature>,
+    /// Tag-set of the meta graph to check, comma-separated (TF Serving loads `serve`).
+    #[arg(long, value_name = "TAGS", default_value = "serve")]
+    pub tag_set: String,
+    /// Accept this op on purpose: it is not reported as unsafe or unknown. Repeatable.
+    #[arg(long, value_name = "OP")]
+    pub allow_op: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl ValidateArgs {
+    /// The core options; the output format stays with the caller, which picks the renderer.
+    pub fn options(&self) -> ValidateOptions {
+        let mut opts = ValidateOptions::new(self.paths.clone());
+        opts.tag_set = parse_tag_set(&self.tag_set);
+        opts.strict = self.strict;
+        opts.require.clone_from(&self.require_signature);
+        opts.allow_ops = self.allow_op.iter().cloned().collect();
+        opts
+    }
+
+    /// The output format, `--json` included.
+    pub fn output_format(&self) -> ValidateFormat {
+        if self.json {
+            ValidateFormat::Json
+        } else {
+            self.format
         }
     }
 }

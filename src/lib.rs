@@ -9,6 +9,8 @@
 //! - [`graph`]: editing a graph and its function library (node builders checked against
 //!   TensorFlow's op signatures, cloning a subgraph, finding a Softmax).
 //! - [`ops`]: the ops a graph uses, including its function library.
+//! - [`validate`]: the rules `smtool validate` checks, one module per rule family, and the
+//!   walk that finds models under a directory tree.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
 
@@ -21,3 +23,4 @@ pub mod proto_ext;
 pub mod render;
 pub mod savedmodel;
 pub mod signature;
+pub mod validate;

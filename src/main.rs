@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use smtool::cli::{Cli, Command};
-use smtool::commands::{add_classify, inspect};
+use smtool::cli::{Cli, Command, ValidateFormat};
+use smtool::commands::{add_classify, inspect, validate};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -21,6 +21,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
                 render::table::inspect(out, &report)?;
             }
             Ok(0)
+        }
+        Command::Validate(args) => {
+            let report = validate::run(&args.options())?;
+            match args.output_format() {
+                ValidateFormat::Text => render::validate_text::write(out, &report)?,
+                ValidateFormat::Json => render::json::write(out, &report)?,
+                ValidateFormat::Github => render::github::write(out, &report)?,
+                ValidateFormat::Junit => render::junit::write(out, &report)?,
+            }
+            Ok(validate::exit_code(&report))
         }
         Command::AddClassify(args) => {
             let report = add_classify::run(&args.options())?;

@@ -2,7 +2,7 @@
 //! Serving applies when a request arrives (its method-name check is off by default).
 
 use crate::proto::tensorflow::{self as tf, DataType};
-use crate::proto_ext::{dims, dtype_name, tensor_name};
+use crate::proto_ext::{dims, dtype_name};
 
 pub const DEFAULT_SIGNATURE_KEY: &str = "serving_default";
 pub const CLASSIFY_METHOD: &str = "tensorflow/serving/classify";
@@ -190,15 +190,8 @@ pub fn static_problems(sig: &tf::SignatureDef) -> Vec<String> {
             if sig.outputs.is_empty() {
                 problems.push("a predict signature needs at least one output".into());
             }
-            for (dir, map) in [("input", &sig.inputs), ("output", &sig.outputs)] {
-                for (k, info) in map {
-                    if tensor_name(info).is_none_or(str::is_empty) {
-                        problems.push(format!(
-                            "{dir} '{k}' has no tensor name (TensorFlow's predict rule wants dense tensors)"
-                        ));
-                    }
-                }
-            }
+            // TensorFlow's predict rule asks nothing more: sparse and composite tensors are
+            // fine (checked against is_valid_signature by python/check_validate.py).
         }
         Endpoint::Classify => {
             if !only_key(&sig.inputs, CLASSIFY_INPUTS) {

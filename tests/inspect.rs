@@ -289,3 +289,26 @@ fn errors_name_the_input_and_the_fix() {
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
 }
+
+/// The table layout people read, pinned as a snapshot.
+#[test]
+fn table_layout_snapshot() {
+    let out = common::run(&["inspect", "fixtures/iris_tf1"]);
+    assert!(out.status.success());
+    insta::assert_snapshot!(common::stdout(&out));
+}
+
+/// `smtool inspect ... | head -1`: a reader that goes away is not an error.
+#[test]
+fn closed_pipe_is_not_an_error() {
+    let mut child = common::smtool()
+        .args(["inspect", "fixtures/digits/model", "--all"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("smtool starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("smtool ends");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", common::stderr(&out));
+}

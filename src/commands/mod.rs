@@ -3,3 +3,4 @@
 
 pub mod add_classify;
 pub mod inspect;
+pub mod validate;

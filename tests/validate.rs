@@ -1,0 +1,1220 @@
+//! Integration tests for `smtool validate`: the real binary on the real fixtures, and on fixtures
+//! edited with prost for rules no fixture triggers.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use prost::Message;
+use serde_json::Value;
+use smtool::proto::tensorflow::serving as tfs;
+use smtool::proto::tensorflow::{self as tf, tensor_info::Encoding};
+
+const HEALTHY: [&str; 5] = [
+    "fixtures/digits/model",
+    "fixtures/iris_tf1",
+    "fixtures/vocab_assets",
+    "fixtures/half_plus_two",
+    "fixtures/half_plus_two_pbtxt",
+];
+
+/// Runs `smtool validate --json ARGS`; returns the exit code and the parsed report.
+fn validate(args: &[&str]) -> (i32, Value) {
+    let mut full = vec!["validate", "--json"];
+    full.extend_from_slice(args);
+    let out = common::run(&full);
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "smtool {full:?} could not run ({code}): {}",
+        common::stderr(&out)
+    );
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "smtool {full:?} printed invalid JSON: {e}\n{}",
+            common::stdout(&out)
+        )
+    });
+    (code, json)
+}
+
+fn findings(report: &Value) -> Vec<&Value> {
+    report["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .flat_map(|m| m["findings"].as_array().expect("findings"))
+        .collect()
+}
+
+fn rules(report: &Value) -> Vec<String> {
+    findings(report)
+        .iter()
+        .map(|f| f["rule"].as_str().expect("rule").to_owned())
+        .collect()
+}
+
+/// The findings of one rule.
+fn of_rule<'a>(report: &'a Value, rule: &str) -> Vec<&'a Value> {
+    findings(report)
+        .into_iter()
+        .filter(|f| f["rule"] == rule)
+        .collect()
+}
+
+fn message(f: &Value) -> &str {
+    f["message"].as_str().expect("message")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
+
+/// A copy of a fixture in a temporary directory (`<tmp>/model`).
+fn copied(fixture: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = common::tempdir();
+    let model = tmp.path().join("model");
+    copy_dir(&common::fixture(fixture), &model);
+    (tmp, model)
+}
+
+/// A copy of a fixture whose `saved_model.pb` was changed by `edit` (the now stale
+/// `fingerprint.pb` is removed).
+fn edited(fixture: &str, edit: impl FnOnce(&mut tf::SavedModel)) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, model) = copied(fixture);
+    let pb = model.join("saved_model.pb");
+    let mut sm = tf::SavedModel::decode(std::fs::read(&pb).expect("read pb").as_slice())
+        .expect("fixture parses");
+    edit(&mut sm);
+    std::fs::write(&pb, sm.encode_to_vec()).expect("write pb");
+    let _ = std::fs::remove_file(model.join("fingerprint.pb"));
+    (tmp, model)
+}
+
+fn meta(sm: &mut tf::SavedModel) -> &mut tf::MetaGraphDef {
+    &mut sm.meta_graphs[0]
+}
+
+fn sig<'a>(sm: &'a mut tf::SavedModel, key: &str) -> &'a mut tf::SignatureDef {
+    meta(sm).signature_def.get_mut(key).expect("signature")
+}
+
+fn graph(sm: &mut tf::SavedModel) -> &mut tf::GraphDef {
+    meta(sm).graph_def.as_mut().expect("graph")
+}
+
+fn shape(dims: &[i64]) -> Option<tf::TensorShapeProto> {
+    Some(tf::TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| tf::tensor_shape_proto::Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    })
+}
+
+fn node(name: &str, op: &str, inputs: &[&str], dtype: Option<tf::DataType>) -> tf::NodeDef {
+    let mut n = tf::NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    if let Some(d) = dtype {
+        n.attr.insert(
+            "dtype".into(),
+            tf::AttrValue {
+                value: Some(tf::attr_value::Value::Type(d as i32)),
+            },
+        );
+    }
+    n
+}
+
+fn assert_clean(report: &Value, what: &str) {
+    assert!(
+        findings(report).is_empty(),
+        "{what}: expected no findings, got {:#?}",
+        findings(report)
+    );
+    for m in report["models"].as_array().expect("models") {
+        assert_eq!(m["status"], "pass", "{what}: {}", m["path"]);
+    }
+}
+
+// ---- healthy and broken fixtures ---------------------------------------------------------
+
+#[test]
+fn healthy_fixtures_pass_clean_even_when_strict() {
+    for fixture in HEALTHY {
+        let (code, report) = validate(&[fixture, "--strict"]);
+        assert_eq!(code, 0, "{fixture}: {report:#}");
+        assert_clean(&report, fixture);
+    }
+    // The base path holds two versions, both validated.
+    let (_, report) = validate(&["fixtures/half_plus_two"]);
+    assert_eq!(report["summary"]["models"], 2);
+}
+
+#[test]
+fn endpoints_are_reported_for_every_signature() {
+    let (_, report) = validate(&["fixtures/iris_tf1"]);
+    let sigs = report["models"][0]["signatures"].as_array().expect("sigs");
+    let endpoints = |key: &str| -> Vec<&str> {
+        sigs.iter().find(|s| s["key"] == key).expect(key)["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .map(|e| e.as_str().expect("str"))
+            .collect()
+    };
+    assert_eq!(endpoints("classify"), ["classify", "predict"]);
+    assert_eq!(endpoints("regress"), ["regress", "predict"]);
+    assert_eq!(endpoints("predict"), ["predict"]);
+}
+
+#[test]
+fn classify_float_input_breaks_the_method_rule() {
+    let (code, report) = validate(&["fixtures/broken/classify_float_input"]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM101"]);
+    let f = of_rule(&report, "SM101")[0];
+    assert_eq!(f["signature"], "serving_default");
+    assert_eq!(f["severity"], "error");
+    for needle in [
+        "tensorflow/serving/classify",
+        "DT_FLOAT",
+        "DT_STRING",
+        ":predict",
+    ] {
+        assert!(message(f).contains(needle), "{needle} in {}", message(f));
+    }
+    let s = &report["models"][0]["signatures"][0];
+    assert_eq!(s["valid"], false);
+    assert_eq!(s["endpoints"], serde_json::json!(["predict"]));
+}
+
+#[test]
+fn regress_two_outputs_breaks_the_regress_method_rule() {
+    let (code, report) = validate(&["fixtures/broken/regress_two_outputs"]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM101"]);
+    let m = message(of_rule(&report, "SM101")[0]);
+    assert!(m.contains("tensorflow/serving/regress"), "{m}");
+    assert!(m.contains("exactly one output, 'outputs'"), "{m}");
+}
+
+#[test]
+fn missing_tensor_breaks_graph_binding() {
+    let (code, report) = validate(&["fixtures/broken/missing_tensor"]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM301"]);
+    let f = of_rule(&report, "SM301")[0];
+    assert_eq!(f["signature"], "serving_default");
+    assert!(message(f).contains("'does_not_exist:0'"), "{}", message(f));
+    assert!(message(f).contains("no node 'does_not_exist'"));
+}
+
+#[test]
+fn truncated_model_is_a_finding_and_the_run_goes_on() {
+    let (code, report) = validate(&["fixtures/broken"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["summary"]["models"], 6);
+    let truncated = report["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["path"] == "fixtures/broken/truncated")
+        .expect("truncated reported");
+    assert_eq!(truncated["status"], "fail");
+    let f = &truncated["findings"][0];
+    assert_eq!(f["rule"], "SM400");
+    assert!(
+        message(f).contains("truncated or corrupt"),
+        "{}",
+        message(f)
+    );
+    assert!(message(f).contains("re-export"));
+    // The other broken models are still checked, each by the rule meant for it.
+    let by_model = |p: &str| -> Vec<String> {
+        report["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .find(|m| m["path"] == format!("fixtures/broken/{p}"))
+            .expect(p)["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["rule"].as_str().expect("rule").to_owned())
+            .collect()
+    };
+    assert_eq!(by_model("classify_float_input"), ["SM101"]);
+    assert_eq!(by_model("missing_tensor"), ["SM301"]);
+    assert_eq!(by_model("regress_two_outputs"), ["SM101"]);
+    assert_eq!(by_model("no_saved_model"), ["SM400"]);
+    assert_eq!(by_model("file_ops"), ["SM501", "SM501"]);
+}
+
+#[test]
+fn model_without_graph_file_is_a_finding_walked_or_given() {
+    for arg in ["fixtures/broken/no_saved_model", "fixtures/broken"] {
+        let (code, report) = validate(&[arg]);
+        assert_eq!(code, 1, "{arg}");
+        let f = of_rule(&report, "SM400")
+            .into_iter()
+            .find(|f| f["model"] == "fixtures/broken/no_saved_model")
+            .expect("finding for no_saved_model");
+        assert!(
+            message(f).contains("holds no saved_model.pb"),
+            "{}",
+            message(f)
+        );
+    }
+}
+
+#[test]
+fn empty_version_beside_real_ones_is_a_finding() {
+    let tmp = common::tempdir();
+    copy_dir(&common::fixture("half_plus_two"), tmp.path());
+    std::fs::create_dir(tmp.path().join("3")).expect("mkdir");
+    std::fs::create_dir(tmp.path().join("notes")).expect("mkdir");
+    let (code, report) = validate(&[path_str(tmp.path())]);
+    assert_eq!(code, 1);
+    assert_eq!(report["summary"]["models"], 3);
+    let f = of_rule(&report, "SM400")[0];
+    assert!(f["model"].as_str().expect("model").ends_with("/3"));
+}
+
+#[test]
+fn file_ops_are_unsafe_with_node_and_function() {
+    let (code, report) = validate(&["fixtures/broken/file_ops"]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM501");
+    let nodes: Vec<&str> = found
+        .iter()
+        .map(|f| f["node"].as_str().expect("node"))
+        .collect();
+    assert_eq!(nodes, ["ReadFile", "WriteFile"]);
+    for f in &found {
+        let function = f["function"].as_str().expect("function");
+        assert!(function.starts_with("__inference_serve_"), "{function}");
+        assert!(message(f).contains(function));
+        assert!(message(f).contains("'serving_default'"), "{}", message(f));
+        assert!(message(f).contains("--allow-op"));
+    }
+    let (code, report) = validate(&[
+        "fixtures/broken/file_ops",
+        "--allow-op",
+        "ReadFile",
+        "--allow-op",
+        "WriteFile",
+    ]);
+    assert_eq!(code, 0);
+    assert_clean(&report, "file_ops with --allow-op");
+}
+
+// ---- errors that stop the run (exit 2) --------------------------------------------------
+
+#[test]
+fn unusable_paths_and_arguments_stop_the_run() {
+    let tmp = common::tempdir();
+    let empty = path_str(tmp.path()).to_owned();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["validate", "fixtures/does_not_exist"],
+            vec!["'fixtures/does_not_exist' does not exist"],
+        ),
+        (
+            vec!["validate", &empty],
+            vec![
+                "no SavedModel found under",
+                "point at a SavedModel directory",
+            ],
+        ),
+        (
+            vec!["validate", "fixtures/digits/labels.txt"],
+            vec!["not a SavedModel file"],
+        ),
+        (
+            vec![
+                "validate",
+                "fixtures/iris_tf1",
+                "--require-signature",
+                "x=score",
+            ],
+            vec!["unknown method 'score'", "classify, regress or predict"],
+        ),
+        (
+            vec![
+                "validate",
+                "fixtures/iris_tf1",
+                "--require-signature",
+                "=classify",
+            ],
+            vec!["names no signature"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let out: Output = common::run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = common::stderr(&out);
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {n:?} not in {err}");
+        }
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}
+
+// ---- method rules -----------------------------------------------------------------------
+
+#[test]
+fn unknown_method_name_is_a_warning() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        sig(sm, "serving_default").method_name = "custom/method".into();
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 0);
+    assert_eq!(rules(&report), ["SM102"]);
+    let f = of_rule(&report, "SM102")[0];
+    assert_eq!(f["severity"], "warning");
+    assert!(message(f).contains("'custom/method'"));
+    let (code, _) = validate(&[path_str(&model), "--strict"]);
+    assert_eq!(code, 1, "--strict fails on warnings");
+}
+
+#[test]
+fn predict_method_that_is_classify_shaped_is_noted() {
+    let (_tmp, model) = edited("iris_tf1", |sm| {
+        sig(sm, "classify").method_name = "tensorflow/serving/predict".into();
+    });
+    let (code, report) = validate(&[path_str(&model), "--strict"]);
+    assert_eq!(code, 0, "info never fails: {report:#}");
+    assert_eq!(rules(&report), ["SM103"]);
+    let f = of_rule(&report, "SM103")[0];
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["signature"], "classify");
+    assert!(message(f).contains(":classify :predict"), "{}", message(f));
+    // A predict signature that is not classify-shaped gets no such note.
+    let (_, report) = validate(&["fixtures/digits/model"]);
+    assert!(of_rule(&report, "SM103").is_empty());
+}
+
+#[test]
+fn required_signatures() {
+    let (code, report) = validate(&[
+        "fixtures/iris_tf1",
+        "--require-signature",
+        "serving_default=classify",
+        "--require-signature",
+        "regress=regress",
+        "--require-signature",
+        "predict",
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_clean(&report, "iris requirements");
+
+    let (code, report) = validate(&[
+        "fixtures/digits/model",
+        "--require-signature",
+        "serving_default=classify",
+        "--require-signature",
+        "classify",
+    ]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM104");
+    assert_eq!(found.len(), 2);
+    let missing = found
+        .iter()
+        .find(|f| f["signature"].is_null())
+        .expect("missing");
+    assert!(message(missing).contains("requires signature 'classify'"));
+    assert!(message(missing).contains("(available: 'serve', 'serving_default')"));
+    let wrong = found
+        .iter()
+        .find(|f| f["signature"] == "serving_default")
+        .expect("wrong endpoint");
+    assert!(
+        message(wrong).contains("requires :classify"),
+        "{}",
+        message(wrong)
+    );
+    assert!(message(wrong).contains("serves :predict"));
+}
+
+// ---- shapes -----------------------------------------------------------------------------
+
+#[test]
+fn classify_outputs_must_agree_on_the_class_count() {
+    let (_tmp, model) = edited("iris_tf1", |sm| {
+        sig(sm, "classify")
+            .outputs
+            .get_mut("scores")
+            .expect("scores")
+            .tensor_shape = shape(&[-1, 4]);
+        sig(sm, "serving_default")
+            .outputs
+            .get_mut("classes")
+            .expect("classes")
+            .tensor_shape = shape(&[-1]);
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM201");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let by_sig = |k: &str| message(found.iter().find(|f| f["signature"] == k).expect(k));
+    assert!(by_sig("classify").contains("'classes' has 3 classes but 'scores' has 4"));
+    assert!(by_sig("serving_default").contains("rank 1"));
+}
+
+#[test]
+fn regress_output_must_be_one_value_per_example() {
+    let (_tmp, model) = edited("iris_tf1", |sm| {
+        sig(sm, "regress")
+            .outputs
+            .get_mut("outputs")
+            .expect("outputs")
+            .tensor_shape = shape(&[-1, 3]);
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM202"]);
+    assert!(message(of_rule(&report, "SM202")[0]).contains("(-1, 3)"));
+}
+
+#[test]
+fn fixed_batch_dimension_is_a_warning() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        sig(sm, "serving_default")
+            .inputs
+            .get_mut("x")
+            .expect("x")
+            .tensor_shape = shape(&[8]);
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 0);
+    assert_eq!(rules(&report), ["SM203"]);
+    assert!(message(of_rule(&report, "SM203")[0]).contains("fixed at 8"));
+    assert_eq!(validate(&[path_str(&model), "--strict"]).0, 1);
+}
+
+// ---- graph binding ----------------------------------------------------------------------
+
+#[test]
+fn output_index_beyond_the_node() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        let y = sig(sm, "serving_default").outputs.get_mut("y").expect("y");
+        y.encoding = Some(Encoding::Name("StatefulPartitionedCall:3".into()));
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM302"]);
+    let f = of_rule(&report, "SM302")[0];
+    assert_eq!(f["node"], "StatefulPartitionedCall");
+    assert!(message(f).contains("has 1 output(s)"), "{}", message(f));
+}
+
+#[test]
+fn declared_dtype_must_match_the_node() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        sig(sm, "serving_default")
+            .inputs
+            .get_mut("x")
+            .expect("x")
+            .dtype = tf::DataType::DtInt32 as i32;
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM303"]);
+    let m = message(of_rule(&report, "SM303")[0]);
+    assert!(
+        m.contains("declared DT_INT32") && m.contains("produces DT_FLOAT"),
+        "{m}"
+    );
+}
+
+#[test]
+fn tensor_info_without_encoding_or_index() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        let s = sig(sm, "serving_default");
+        s.inputs.get_mut("x").expect("x").encoding = None;
+        s.outputs.get_mut("y").expect("y").encoding =
+            Some(Encoding::Name("StatefulPartitionedCall:first".into()));
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM304");
+    assert_eq!(found.len(), 2, "{report:#}");
+}
+
+#[test]
+fn sparse_and_composite_tensors_are_bound_too() {
+    let coo = |values: &str, indices: &str, dense_shape: &str| tf::TensorInfo {
+        encoding: Some(Encoding::CooSparse(tf::tensor_info::CooSparse {
+            values_tensor_name: values.into(),
+            indices_tensor_name: indices.into(),
+            dense_shape_tensor_name: dense_shape.into(),
+        })),
+        dtype: tf::DataType::DtFloat as i32,
+        tensor_shape: None,
+    };
+    let add_nodes = |sm: &mut tf::SavedModel| {
+        let g = graph(sm);
+        g.node.push(node(
+            "sp_indices",
+            "Placeholder",
+            &[],
+            Some(tf::DataType::DtInt64),
+        ));
+        g.node.push(node(
+            "sp_shape",
+            "Placeholder",
+            &[],
+            Some(tf::DataType::DtInt64),
+        ));
+        g.node.push(node(
+            "sp_values",
+            "Placeholder",
+            &[],
+            Some(tf::DataType::DtFloat),
+        ));
+    };
+    // Well bound: no finding.
+    let (_ok, model) = edited("half_plus_two/1", |sm| {
+        add_nodes(sm);
+        sig(sm, "serving_default").inputs.insert(
+            "sp".into(),
+            coo("sp_values:0", "sp_indices:0", "sp_shape:0"),
+        );
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_clean(&report, "well-bound sparse input");
+
+    let (_bad, model) = edited("half_plus_two/1", |sm| {
+        add_nodes(sm);
+        let s = sig(sm, "serving_default");
+        // indices missing, dense_shape has the wrong dtype.
+        s.inputs
+            .insert("sp".into(), coo("sp_values:0", "gone:0", "sp_values:0"));
+        let component = |name: &str| tf::TensorInfo {
+            encoding: Some(Encoding::Name(name.into())),
+            dtype: tf::DataType::DtInt64 as i32,
+            tensor_shape: None,
+        };
+        s.inputs.insert(
+            "ragged".into(),
+            tf::TensorInfo {
+                encoding: Some(Encoding::CompositeTensor(
+                    tf::tensor_info::CompositeTensor {
+                        type_spec: None,
+                        components: vec![component("sp_indices:0"), component("missing_part:0")],
+                    },
+                )),
+                dtype: tf::DataType::DtInvalid as i32,
+                tensor_shape: None,
+            },
+        );
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let missing: Vec<&str> = of_rule(&report, "SM301")
+        .iter()
+        .map(|f| message(f))
+        .collect();
+    assert_eq!(missing.len(), 2, "{report:#}");
+    assert!(missing
+        .iter()
+        .any(|m| m.contains("input 'sp' (sparse indices)")));
+    assert!(missing
+        .iter()
+        .any(|m| m.contains("input 'ragged' (component 1)")));
+    let dtype = of_rule(&report, "SM303");
+    assert_eq!(dtype.len(), 1);
+    assert!(message(dtype[0]).contains("(sparse dense_shape) is declared DT_INT64"));
+}
+
+// ---- SavedModel level -------------------------------------------------------------------
+
+#[test]
+fn missing_tag_set() {
+    let (code, report) = validate(&["fixtures/digits/model", "--tag-set", "serve,gpu"]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM401"]);
+    let m = message(of_rule(&report, "SM401")[0]);
+    assert!(
+        m.contains("tag-set 'serve,gpu'") && m.contains("(available: 'serve')"),
+        "{m}"
+    );
+
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        meta(sm).meta_info_def.as_mut().expect("meta info").tags = vec!["train".into()];
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM401"]);
+    // Asking for the tag-set the model has passes.
+    let (code, _) = validate(&[path_str(&model), "--tag-set", "train"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn missing_serving_default_is_a_warning() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        let m = meta(sm);
+        let s = m.signature_def.remove("serving_default").expect("sig");
+        m.signature_def.insert("half".into(), s);
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 0);
+    assert_eq!(rules(&report), ["SM402"]);
+    assert!(message(of_rule(&report, "SM402")[0]).contains("(available: 'half')"));
+}
+
+#[test]
+fn reserved_key_misused() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        let x = sig(sm, "serving_default").inputs["x"].clone();
+        sig(sm, "__saved_model_init_op")
+            .inputs
+            .insert("x".into(), x);
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM403"]);
+    assert!(message(of_rule(&report, "SM403")[0]).contains("has 1 input(s)"));
+}
+
+#[test]
+fn init_op_must_resolve_to_exactly_one_node() {
+    let (_a, model) = edited("half_plus_two/1", |sm| {
+        sig(sm, "__saved_model_init_op")
+            .outputs
+            .get_mut("__saved_model_init_op")
+            .expect("init")
+            .encoding = Some(Encoding::Name("no_such_init".into()));
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM404"]);
+    assert!(message(of_rule(&report, "SM404")[0]).contains("no node 'no_such_init'"));
+
+    let (_b, model) = edited("iris_tf1", |sm| {
+        let c = meta(sm)
+            .collection_def
+            .get_mut("saved_model_main_op")
+            .expect("main op");
+        if let Some(tf::collection_def::Kind::NodeList(l)) = &mut c.kind {
+            l.value.push("init_all_tables".into());
+        }
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM404"]);
+    assert!(message(of_rule(&report, "SM404")[0]).contains("names 2 ops"));
+}
+
+#[test]
+fn variables_index_and_shards_must_be_there() {
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "index removed",
+            Box::new(|m: &Path| {
+                std::fs::remove_file(m.join("variables/variables.index")).expect("rm")
+            }),
+            "variables/variables.index' is missing",
+        ),
+        (
+            "index corrupt",
+            Box::new(|m: &Path| {
+                std::fs::write(m.join("variables/variables.index"), b"not an sstable")
+                    .expect("write")
+            }),
+            "not a valid variables index",
+        ),
+        (
+            "shard removed",
+            Box::new(|m: &Path| {
+                std::fs::remove_file(m.join("variables/variables.data-00000-of-00001")).expect("rm")
+            }),
+            "data shard",
+        ),
+        (
+            "shard truncated",
+            Box::new(|m: &Path| {
+                std::fs::write(m.join("variables/variables.data-00000-of-00001"), b"")
+                    .expect("write")
+            }),
+            "the checkpoint is truncated",
+        ),
+    ];
+    for (what, damage, needle) in cases {
+        let (_tmp, model) = copied("half_plus_two/1");
+        damage(&model);
+        let (code, report) = validate(&[path_str(&model)]);
+        assert_eq!(code, 1, "{what}");
+        assert_eq!(rules(&report), ["SM405"], "{what}");
+        let m = message(of_rule(&report, "SM405")[0]);
+        assert!(m.contains(needle), "{what}: {needle:?} not in {m}");
+    }
+}
+
+#[test]
+fn declared_assets_must_exist() {
+    let (_tmp, model) = copied("vocab_assets");
+    std::fs::remove_file(model.join("assets/vocab.txt")).expect("rm");
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM406"]);
+    assert!(message(of_rule(&report, "SM406")[0]).contains("asset 'vocab.txt'"));
+}
+
+fn warmup_path(model: &Path) -> PathBuf {
+    model.join("assets.extra/tf_serving_warmup_requests")
+}
+
+#[test]
+fn warmup_file_must_be_well_formed() {
+    // A flipped data byte fails the record's CRC32C.
+    let (_a, model) = copied("vocab_assets");
+    let mut bytes = std::fs::read(warmup_path(&model)).expect("read warmup");
+    bytes[14] ^= 0x20;
+    std::fs::write(warmup_path(&model), &bytes).expect("write");
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM407"]);
+    assert!(message(of_rule(&report, "SM407")[0]).contains("fails its data CRC32C check"));
+
+    // Well-formed records that are not PredictionLogs, or ask for a signature the model lacks.
+    let not_a_log = b"\xff\xff\xff".to_vec();
+    let wrong_sig = tfs::PredictionLog {
+        log_metadata: None,
+        log_type: Some(tfs::prediction_log::LogType::PredictLog(tfs::PredictLog {
+            request: Some(tfs::PredictRequest {
+                model_spec: Some(tfs::ModelSpec {
+                    name: "vocab".into(),
+                    signature_name: "nope".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            response: None,
+        })),
+    }
+    .encode_to_vec();
+    for (record, needle) in [
+        (not_a_log, "record 0 is not a PredictionLog"),
+        (wrong_sig, "signature 'nope', which the model does not have"),
+    ] {
+        let (_b, model) = copied("vocab_assets");
+        std::fs::write(
+            warmup_path(&model),
+            smtool::savedmodel::tfrecord::encode([record.as_slice()]),
+        )
+        .expect("write");
+        let (code, report) = validate(&[path_str(&model)]);
+        assert_eq!(code, 1, "{needle}");
+        assert_eq!(rules(&report), ["SM407"]);
+        let m = message(of_rule(&report, "SM407")[0]);
+        assert!(m.contains(needle), "{needle:?} not in {m}");
+    }
+}
+
+// ---- security ---------------------------------------------------------------------------
+
+#[test]
+fn unsafe_op_in_the_top_level_graph_outside_the_saver() {
+    let (_tmp, model) = edited("iris_tf1", |sm| {
+        let g = graph(sm);
+        g.node.push(node("peek", "ReadFile", &["save/Const"], None));
+        g.node.push(node("dump", "PrintV2", &["tf_example"], None));
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM501");
+    assert_eq!(found.len(), 2, "{report:#}");
+    for f in &found {
+        assert!(f["function"].is_null());
+        assert!(message(f).contains("in the top-level graph"));
+        assert!(message(f).contains("not reachable from any signature"));
+    }
+    // The standard TF1 saver (SaveV2, RestoreV2, MergeV2Checkpoints under save/) is not reported.
+    assert!(found
+        .iter()
+        .all(|f| !f["node"].as_str().unwrap_or("").starts_with("save/")));
+}
+
+#[test]
+fn checkpoint_op_outside_the_saver_is_reported() {
+    let (_tmp, model) = edited("iris_tf1", |sm| {
+        let g = graph(sm);
+        g.node.push(node(
+            "exfiltrate",
+            "SaveV2",
+            &[
+                "save/Const",
+                "save/SaveV2/tensor_names",
+                "save/SaveV2/shape_and_slices",
+                "weights",
+            ],
+            None,
+        ));
+        // Reachable from a signature: its output is made to depend on it.
+        let scores = g
+            .node
+            .iter_mut()
+            .find(|n| n.name == "scores")
+            .expect("scores");
+        scores.input.push("^exfiltrate".into());
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM501");
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["node"], "exfiltrate");
+    assert!(
+        message(found[0]).contains("'classify', 'serving_default'"),
+        "{}",
+        message(found[0])
+    );
+}
+
+#[test]
+fn table_initialiser_must_read_a_declared_asset() {
+    // vocab_assets passes (see healthy_fixtures_pass_clean_even_when_strict); without its
+    // asset_file_def the same initialiser reads an arbitrary path.
+    let (_tmp, model) = edited("vocab_assets", |sm| {
+        meta(sm).asset_file_def.clear();
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM501");
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(
+        found[0]["node"],
+        "text_file_init/InitializeTableFromTextFileV2"
+    );
+    assert!(message(found[0]).contains("its file is not a declared asset"));
+}
+
+// ---- op registry ------------------------------------------------------------------------
+
+#[test]
+fn ops_tensorflow_does_not_register() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        let lib = graph(sm).library.as_mut().expect("library");
+        let n = lib
+            .function
+            .iter_mut()
+            .flat_map(|f| f.node_def.iter_mut())
+            .find(|n| n.op == "AddV2")
+            .expect("AddV2 node");
+        n.op = "MyCustomAdd".into();
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM601"]);
+    let f = of_rule(&report, "SM601")[0];
+    assert!(f["function"]
+        .as_str()
+        .expect("function")
+        .starts_with("__inference_"));
+    assert!(message(f).contains("'MyCustomAdd'") && message(f).contains("TensorFlow 2.21"));
+    let (code, _) = validate(&[path_str(&model), "--allow-op", "MyCustomAdd"]);
+    assert_eq!(code, 0);
+}
+
+// ---- output formats ---------------------------------------------------------------------
+
+#[test]
+fn json_summary_counts_agree_with_the_findings() {
+    let (code, report) = validate(&["fixtures"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["schema_version"], 1);
+    let s = &report["summary"];
+    assert_eq!(s["models"], 12);
+    assert_eq!(s["passed"], 6);
+    assert_eq!(s["failed"], 6);
+    let count = |sev: &str| {
+        findings(&report)
+            .iter()
+            .filter(|f| f["severity"] == sev)
+            .count()
+    };
+    assert_eq!(s["errors"], count("error"));
+    assert_eq!(s["warnings"], count("warning"));
+    for f in findings(&report) {
+        for key in ["rule", "name", "severity", "family", "model", "message"] {
+            assert!(f[key].is_string(), "{key} in {f}");
+        }
+    }
+}
+
+#[test]
+fn text_report_groups_by_model_then_signature() {
+    let out = common::run(&[
+        "validate",
+        "fixtures/broken/classify_float_input",
+        "fixtures/iris_tf1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(common::stdout(&out));
+}
+
+#[test]
+fn github_annotations() {
+    let out = common::run(&[
+        "validate",
+        "--format",
+        "github",
+        "fixtures/broken",
+        "fixtures/iris_tf1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    let mut errors = 0;
+    for line in text.lines().filter(|l| l.starts_with("::")) {
+        // ::error file=F,title=T::MESSAGE
+        let rest = line.strip_prefix("::").expect("prefix");
+        let (head, message) = rest.split_once("::").expect("two parts");
+        let (command, props) = head.split_once(' ').expect("properties");
+        assert!(["error", "warning", "notice"].contains(&command), "{line}");
+        let props: Vec<(&str, &str)> = props
+            .split(',')
+            .map(|p| p.split_once('=').expect("key=value"))
+            .collect();
+        let file = props.iter().find(|(k, _)| *k == "file").expect("file").1;
+        let title = props.iter().find(|(k, _)| *k == "title").expect("title").1;
+        assert!(title.starts_with("SM"), "{line}");
+        assert!(!message.contains('\n'));
+        assert!(common::root().join(file).exists(), "{file} exists");
+        if command == "error" {
+            errors += 1;
+        }
+        if title.starts_with("SM101") && message.contains("classify_float_input") {
+            assert!(
+                file.ends_with("classify_float_input/saved_model.pb"),
+                "{file}"
+            );
+        }
+    }
+    assert_eq!(errors, 7, "{text}");
+    assert!(text
+        .lines()
+        .last()
+        .expect("summary")
+        .contains("7 models, 1 passed, 6 failed"));
+}
+
+#[test]
+fn junit_report() {
+    let out = common::run(&[
+        "validate",
+        "--format",
+        "junit",
+        "fixtures/broken",
+        "fixtures/iris_tf1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    let doc = roxmltree::Document::parse(&text).expect("valid XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("42"), "7 models x 6 families");
+    assert_eq!(root.attribute("failures"), Some("6"));
+    let suite = |path: &str| {
+        root.children()
+            .find(|n| n.has_tag_name("testsuite") && n.attribute("name") == Some(path))
+            .unwrap_or_else(|| panic!("suite {path}"))
+    };
+    let iris = suite("fixtures/iris_tf1");
+    assert_eq!(iris.attribute("failures"), Some("0"));
+    assert_eq!(
+        iris.descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .count(),
+        0
+    );
+    let broken = suite("fixtures/broken/classify_float_input");
+    let failure = broken
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("failure");
+    assert_eq!(failure.attribute("type"), Some("SM101"));
+    assert_eq!(
+        failure.parent().and_then(|p| p.attribute("name")),
+        Some("method")
+    );
+    assert!(failure.text().unwrap_or("").contains("DT_FLOAT"));
+    let file_ops = suite("fixtures/broken/file_ops");
+    let security = file_ops
+        .children()
+        .find(|n| n.attribute("name") == Some("security"))
+        .expect("security case");
+    let body = security
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|f| f.text())
+        .unwrap_or("");
+    assert!(
+        body.contains("'ReadFile'") && body.contains("'WriteFile'"),
+        "{body}"
+    );
+}
+
+// ---- agreement with TensorFlow ----------------------------------------------------------
+
+/// What validate calls a valid classify/regress/predict signature is what TensorFlow's
+/// `signature_def_utils.is_valid_signature` accepts, for every signature of every fixture.
+#[test]
+fn validity_agrees_with_tensorflow() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    // Variants of iris_tf1's signatures on both sides of each rule, besides the fixtures.
+    type Edit = fn(&mut tf::SavedModel);
+    let variants: [Edit; 7] = [
+        |sm| sig(sm, "classify").method_name = "tensorflow/serving/predict".into(),
+        |sm| {
+            sig(sm, "regress")
+                .inputs
+                .get_mut("inputs")
+                .expect("inputs")
+                .dtype = 1
+        },
+        |sm| sig(sm, "predict").outputs.clear(),
+        |sm| {
+            let p = sig(sm, "predict").outputs["probabilities"].clone();
+            sig(sm, "classify")
+                .outputs
+                .insert("probabilities".into(), p);
+        },
+        |sm| sig(sm, "predict").method_name = "custom/predict".into(),
+        |sm| {
+            sig(sm, "classify").outputs.remove("classes");
+        },
+        |sm| {
+            let x = sig(sm, "predict").inputs.get_mut("x").expect("x");
+            x.encoding = Some(Encoding::CooSparse(tf::tensor_info::CooSparse {
+                values_tensor_name: "x:0".into(),
+                indices_tensor_name: "x:0".into(),
+                dense_shape_tensor_name: "x:0".into(),
+            }));
+        },
+    ];
+    let tmp = common::tempdir();
+    let mut keep = Vec::new();
+    let mut reports = Vec::new();
+    for (i, edit) in variants.into_iter().enumerate() {
+        let (dir, model) = edited("iris_tf1", edit);
+        let out = common::run(&["validate", "--json", path_str(&model)]);
+        let report = tmp.path().join(format!("variant{i}.json"));
+        std::fs::write(&report, &out.stdout).expect("write report");
+        reports.push(path_str(&report).to_owned());
+        keep.push(dir);
+    }
+    let out = common::run(&["validate", "--json", "fixtures"]);
+    let report = tmp.path().join("fixtures.json");
+    std::fs::write(&report, &out.stdout).expect("write report");
+    reports.push(path_str(&report).to_owned());
+    let args: Vec<&str> = reports.iter().map(String::as_str).collect();
+    let out = common::run_python(&python, "check_validate.py", &args);
+    assert!(
+        out.status.success(),
+        "check_validate.py: {}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let summary = common::stdout(&out);
+    assert!(summary.contains("agree"), "{summary}");
+}
+
+/// The committed op registry snapshot is what TensorFlow 2.21 registers.
+#[test]
+fn op_registry_snapshot_matches_tensorflow() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let fresh = tmp.path().join("ops.txt");
+    let out = common::run_python(&python, "dump_op_registry.py", &[path_str(&fresh)]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let committed = std::fs::read_to_string(common::root().join("data/tf_op_registry.txt"))
+        .expect("committed snapshot");
+    let fresh = std::fs::read_to_string(&fresh).expect("fresh snapshot");
+    assert!(
+        committed == fresh,
+        "data/tf_op_registry.txt is stale: run python/dump_op_registry.py"
+    );
+}
+
+/// TensorFlow's own standard exports (TF1 vocabulary tables read by the main op from an asset,
+/// the TF1 saver, `simple_save`, TF2 control flow and asset tables), written fresh by TensorFlow
+/// 2.21: no finding at all, even with --strict.
+#[test]
+fn tensorflow_standard_exports_pass_clean() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let out = common::run_python(&python, "make_validate_models.py", &[path_str(tmp.path())]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (code, report) = validate(&[path_str(tmp.path()), "--strict"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["models"], 3);
+    assert_clean(&report, "standard TensorFlow exports");
+    // They hold what the security rule must tell apart from unsafe uses.
+    let text: String = [
+        "tf1_vocab_classifier",
+        "tf1_simple_save",
+        "tf2_control_flow",
+    ]
+    .iter()
+    .map(|m| {
+        let dir = tmp.path().join(m);
+        common::run_json(&["inspect", "--all", "--json", path_str(&dir)]).to_string()
+    })
+    .collect();
+    for op in [
+        "InitializeTableFromTextFileV2",
+        "SaveV2",
+        "RestoreV2",
+        "StatelessWhile",
+        "\"If\"",
+    ] {
+        assert!(text.contains(op), "{op} in the exports");
+    }
+}
+
+/// docs/rules.md documents every rule with its ID, name and severity.
+#[test]
+fn every_rule_is_documented() {
+    let doc = std::fs::read_to_string(common::root().join("docs/rules.md")).expect("docs/rules.md");
+    for rule in smtool::validate::Rule::ALL {
+        let row = format!(
+            "| {} | {} | {} |",
+            rule.id(),
+            rule.name(),
+            rule.severity().name()
+        );
+        assert!(doc.contains(&row), "docs/rules.md lacks the row {row}");
+    }
+}
