@@ -79,8 +79,9 @@ fn check_with_tensorflow(args: &[&str]) -> Option<Value> {
 }
 
 /// The edit only adds: every node, function and signature of `src` is in `dst` unchanged (but
-/// the keys in `replaced`), every node input of `dst` resolves, and the new signature `key`
-/// passes TensorFlow's static rule and TensorFlow Serving's classify rule.
+/// the keys in `replaced`), every node input of `dst` resolves, the new signature `key` passes
+/// TensorFlow's static rule and TensorFlow Serving's classify rule, and `smtool validate` reports
+/// no error or warning.
 fn assert_additive_edit(src: &Path, dst: &Path, key: &str, replaced: &[&str]) {
     use smtool::signature::{serving_problems, static_problems, Endpoint};
     let open = |p: &Path| {
@@ -143,6 +144,17 @@ fn assert_additive_edit(src: &Path, dst: &Path, key: &str, replaced: &[&str]) {
         serving_problems(key, sig, Endpoint::Classify),
         Vec::<String>::new()
     );
+
+    // `smtool validate` finds nothing wrong with the edited model.
+    let report = common::run_json(&["validate", path_str(dst), "--json"]);
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    assert_eq!(report["summary"]["warnings"], 0, "{report}");
+    let checked = report["models"][0]["signatures"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == key))
+        .unwrap_or_else(|| panic!("{key} in {report}"));
+    assert_eq!(checked["valid"], true, "{report}");
+    assert_eq!(checked["endpoints"][0], "classify", "{report}");
 }
 
 fn iris_labels(dir: &Path) -> PathBuf {
