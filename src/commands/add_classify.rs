@@ -438,15 +438,20 @@ struct Plan {
 pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
     let model = SavedModelDir::open(&opts.src)?;
     let plan = plan(opts, &model)?;
-    let mut saved_model = model.saved_model.clone();
-    let (cloned, loader) = edit(opts, &plan, &mut saved_model.meta_graphs[plan.meta_index])?;
     let renamed_default = (opts.make_default
         && model.saved_model.meta_graphs[plan.meta_index]
             .signature_def
             .contains_key(DEFAULT_SIGNATURE_KEY))
     .then(|| opts.rename_default_to.clone());
+    // Graphs can be large: edit the parsed model in place rather than a copy.
+    let SavedModelDir {
+        dir,
+        mut saved_model,
+        ..
+    } = model;
+    let (cloned, loader) = edit(opts, &plan, &mut saved_model.meta_graphs[plan.meta_index])?;
     let files = write::write_saved_model(
-        &model.dir,
+        &dir,
         &saved_model,
         &opts.dst,
         &WriteOptions {
@@ -516,10 +521,11 @@ fn plan(opts: &AddClassifyOptions, model: &SavedModelDir) -> Result<Plan, Error>
                 .cloned()
                 .collect(),
         })?;
-    let graph = meta.graph_def.clone().unwrap_or_default();
+    let no_graph = tf::GraphDef::default();
+    let graph = meta.graph_def.as_ref().unwrap_or(&no_graph);
 
     // The output and its classes.
-    let (output_key, output_info) = choose_output(opts, sig, &graph)?;
+    let (output_key, output_info) = choose_output(opts, sig, graph)?;
     let output_tensor = tensor_name(output_info)
         .ok_or_else(|| Error::OutputNotDense {
             signature: opts.signature.clone(),
@@ -549,7 +555,7 @@ fn plan(opts: &AddClassifyOptions, model: &SavedModelDir) -> Result<Plan, Error>
             })
         }
     };
-    let is_softmax = softmax::produced_by_softmax(&graph, &output_tensor);
+    let is_softmax = softmax::produced_by_softmax(graph, &output_tensor);
     match (is_softmax, opts.apply_softmax) {
         (false, false) => {
             return Err(Error::NotSoftmax {

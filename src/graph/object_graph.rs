@@ -250,7 +250,58 @@ pub fn add_signature(
     meta: &mut tf::MetaGraphDef,
     sig: &Signature<'_>,
 ) -> Result<(), ObjectGraphError> {
-    let graph = meta.graph_def.clone().unwrap_or_default();
+    let Prepared {
+        map_id,
+        function,
+        concrete,
+        bare,
+    } = prepare(meta, sig)?;
+    meta.graph_def
+        .get_or_insert_with(Default::default)
+        .library
+        .get_or_insert_with(Default::default)
+        .function
+        .push(function);
+    let Some(objects) = meta.object_graph_def.as_mut() else {
+        return Err(ObjectGraphError::NoSignatureMap);
+    };
+    objects
+        .concrete_functions
+        .insert(sig.function_name.to_owned(), concrete);
+    let new_id = objects.nodes.len() as i32;
+    objects.nodes.push(bare);
+    let map = &mut objects.nodes[map_id];
+    if let Some(to) = sig.rename_default_to {
+        map.children.retain(|c| c.local_name != to);
+        for c in &mut map.children {
+            if c.local_name == crate::signature::DEFAULT_SIGNATURE_KEY {
+                c.local_name = to.to_owned();
+            }
+        }
+    }
+    for key in sig.keys {
+        map.children.retain(|c| &c.local_name != key);
+        map.children.push(ObjectReference {
+            node_id: new_id,
+            local_name: key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Everything `add_signature` adds, worked out without changing the meta graph.
+struct Prepared {
+    /// Node id of the object graph's signature map.
+    map_id: usize,
+    function: tf::FunctionDef,
+    concrete: tf::SavedConcreteFunction,
+    /// The object listing the concrete function in the signature map.
+    bare: tf::SavedObject,
+}
+
+fn prepare(meta: &tf::MetaGraphDef, sig: &Signature<'_>) -> Result<Prepared, ObjectGraphError> {
+    let no_graph = tf::GraphDef::default();
+    let graph = meta.graph_def.as_ref().unwrap_or(&no_graph);
     let objects = meta
         .object_graph_def
         .as_ref()
@@ -278,7 +329,7 @@ pub fn add_signature(
         .get(&wrapped.concrete_function_name)
         .ok_or_else(|| ObjectGraphError::NotAFunction(sig.wrapped.to_owned()))?;
 
-    let (mut function, captures) = to_function(&graph, sig)?;
+    let (mut function, captures) = to_function(graph, sig)?;
     if captures.len() != wrapped_concrete.bound_inputs.len() {
         return Err(ObjectGraphError::CaptureMismatch {
             found: captures.len(),
@@ -349,38 +400,12 @@ pub fn add_signature(
         ..Default::default()
     };
 
-    // Everything is known to work: commit the changes.
-    meta.graph_def
-        .get_or_insert_with(Default::default)
-        .library
-        .get_or_insert_with(Default::default)
-        .function
-        .push(function);
-    let Some(objects) = meta.object_graph_def.as_mut() else {
-        return Err(ObjectGraphError::NoSignatureMap);
-    };
-    objects
-        .concrete_functions
-        .insert(sig.function_name.to_owned(), concrete);
-    let new_id = objects.nodes.len() as i32;
-    objects.nodes.push(bare);
-    let map = &mut objects.nodes[map_id];
-    if let Some(to) = sig.rename_default_to {
-        map.children.retain(|c| c.local_name != to);
-        for c in &mut map.children {
-            if c.local_name == crate::signature::DEFAULT_SIGNATURE_KEY {
-                c.local_name = to.to_owned();
-            }
-        }
-    }
-    for key in sig.keys {
-        map.children.retain(|c| &c.local_name != key);
-        map.children.push(ObjectReference {
-            node_id: new_id,
-            local_name: key.clone(),
-        });
-    }
-    Ok(())
+    Ok(Prepared {
+        map_id,
+        function,
+        concrete,
+        bare,
+    })
 }
 
 #[cfg(test)]
