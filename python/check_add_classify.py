@@ -8,10 +8,13 @@ Modes (how the test inputs are made and fed as tf.Examples):
          and each again at twice the size (the model resizes it)
   float  the same images decoded to float pixels in [0,1], as a float feature
   iris   the iris rows of --expected (fixtures/iris_tf1/expected.json) as a float feature
+  multi  8 random rows for the --make-two-input-model model: float feature `size` [2] and
+         int64 feature `count` [1] (its input is DT_INT32)
 
 `--make-logits-model DIR` instead writes a small TF2 `tf.Module` export (input `x` float [-1,4],
 outputs `logits` and `probabilities` [-1,3]) for testing --apply-softmax and output selection;
-`--make-uint8-image-model DIR` one whose input `x` is DT_UINT8 [-1,28,28,1] pixels (output
+`--make-two-input-model DIR` one with inputs `size` float [-1,2] and `count` int32 [-1,1]
+(output `probabilities` [-1,3]); `--make-uint8-image-model DIR` one whose input `x` is DT_UINT8 [-1,28,28,1] pixels (output
 `probabilities` [-1,10]), for image features of uint8 inputs (check it with --pixels uint8).
 
 What it checks, through the C API's TF_LoadSessionFromSavedModel (the C++ loader TensorFlow
@@ -48,12 +51,23 @@ def fail(message):
     sys.exit(1)
 
 
-def example(feature, value):
+def feature_of(value):
     if isinstance(value, bytes):
-        feat = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-    else:
-        feat = tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(value).tolist()))
-    return tf.train.Example(features=tf.train.Features(feature={feature: feat})).SerializeToString()
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    flat = np.ravel(value)
+    if np.issubdtype(flat.dtype, np.integer):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=flat.tolist()))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=flat.tolist()))
+
+
+def example(feature, value):
+    return examples_of({feature: value})
+
+
+def examples_of(features):
+    """One serialized tf.Example with a feature per item of `features`."""
+    feats = {name: feature_of(value) for name, value in features.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
 
 
 def decode(data, channels, pixels="float"):
@@ -66,6 +80,12 @@ def decode(data, channels, pixels="float"):
 def inputs_for(args):
     """(names, model input array for the wrapped signature, tf.Examples for the new signature,
     float tf.Examples, expected label names or None)."""
+    if args.mode == "multi":
+        rng = np.random.default_rng(1)
+        size = rng.normal(size=(8, 2)).astype(np.float32)
+        count = rng.integers(0, 6, size=(8, 1)).astype(np.int32)
+        examples = [examples_of({"size": s, "count": c}) for s, c in zip(size, count)]
+        return [f"row {i}" for i in range(8)], {"size": size, "count": count}, examples, examples, None
     if args.mode == "iris":
         with open(args.expected, encoding="utf-8") as f:
             rows = json.load(f)["rows"]
@@ -115,7 +135,7 @@ def feeds_for(signature, x, float_examples):
         if info.dtype == tf.string.as_datatype_enum:
             feeds[key] = np.array(float_examples, dtype=object)
         else:
-            feeds[key] = x
+            feeds[key] = x[key] if isinstance(x, dict) else x
     return feeds
 
 
@@ -285,6 +305,27 @@ def make_logits_model(path):
     tf.saved_model.save(module, path, signatures=module.__call__)
 
 
+def make_two_input_model(path):
+    rng = np.random.default_rng(0)
+
+    class TwoInputs(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.normal(size=(2, 3)).astype(np.float32))
+            self.v = tf.Variable(rng.normal(size=(3,)).astype(np.float32))
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, 2], tf.float32, name="size"),
+            tf.TensorSpec([None, 1], tf.int32, name="count"),
+        ])
+        def __call__(self, size, count):
+            logits = tf.matmul(size, self.w) + tf.cast(count, tf.float32) * self.v
+            return {"probabilities": tf.nn.softmax(logits)}
+
+    module = TwoInputs()
+    tf.saved_model.save(module, path, signatures=module.__call__)
+
+
 def make_uint8_image_model(path):
     rng = np.random.default_rng(0)
 
@@ -309,6 +350,9 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--make-uint8-image-model":
         make_uint8_image_model(sys.argv[2])
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--make-two-input-model":
+        make_two_input_model(sys.argv[2])
+        return
     p = argparse.ArgumentParser()
     p.add_argument("--src", required=True)
     p.add_argument("--dst", required=True)
@@ -316,7 +360,7 @@ def main():
     p.add_argument("--wrapped", required=True, help="the signature it wraps")
     p.add_argument("--output", required=True, help="the wrapped output with the probabilities")
     p.add_argument("--labels", required=True)
-    p.add_argument("--mode", choices=["image", "float", "iris"], required=True)
+    p.add_argument("--mode", choices=["image", "float", "iris", "multi"], required=True)
     p.add_argument("--feature", default="x")
     p.add_argument("--images")
     p.add_argument("--expected")

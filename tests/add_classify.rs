@@ -523,6 +523,59 @@ fn uint8_image_inputs_take_the_decoded_pixels() {
 }
 
 #[test]
+fn several_inputs_become_several_features_with_casts() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let src = tmp.path().join("two");
+    let out = common::run_python(
+        &python,
+        "check_add_classify.py",
+        &["--make-two-input-model", path_str(&src)],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let labels = iris_labels(tmp.path());
+    let dst = tmp.path().join("classify");
+    // Kinds follow the dtypes: DT_INT32 is read from an int64 feature and cast.
+    let report = add_classify(&[
+        path_str(&src),
+        "--labels",
+        path_str(&labels),
+        "--out",
+        path_str(&dst),
+    ]);
+    assert!(
+        report.contains("feature 'count' (int64, [1]) -> input 'count' DT_INT32"),
+        "{report}"
+    );
+    assert!(
+        report.contains("feature 'size' (float, [2]) -> input 'size' DT_FLOAT"),
+        "{report}"
+    );
+    assert_additive_edit(&src, &dst, "classify", &[]);
+    let summary = check_with_tensorflow(&[
+        "--src",
+        path_str(&src),
+        "--dst",
+        path_str(&dst),
+        "--key",
+        "classify",
+        "--wrapped",
+        "serving_default",
+        "--output",
+        "probabilities",
+        "--labels",
+        path_str(&labels),
+        "--mode",
+        "multi",
+    ])
+    .expect("python found above");
+    assert_eq!(summary["rows"], 8);
+    assert_eq!(summary["loaded_top1"], summary["session_top1"], "{summary}");
+}
+
+#[test]
 fn make_default_keeps_the_old_default_under_another_key() {
     let tmp = common::tempdir();
     let dst = tmp.path().join("m");
