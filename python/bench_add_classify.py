@@ -7,7 +7,8 @@ each time, in the same run on the same machine. Prints a Markdown table.
     cargo build --release && .venv/bin/python python/bench_add_classify.py [--runs 5]
 
 The Python way still cannot give the signature the classify method: `tf.saved_model.save` always
-writes `tensorflow/serving/predict`, so TensorFlow Serving's `:classify` refuses it.
+writes `tensorflow/serving/predict`, so the result fails TensorFlow's `is_valid_signature` classify
+rule (TensorFlow Serving still serves it at `:classify` while its method-name check is off).
 """
 
 from __future__ import annotations
