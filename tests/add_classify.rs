@@ -145,6 +145,23 @@ fn assert_additive_edit(src: &Path, dst: &Path, key: &str, replaced: &[&str]) {
         Vec::<String>::new()
     );
 
+    // Like TensorFlow's exporter, the stripped op list names every op the graph uses.
+    if let Some(list) = new
+        .meta_info_def
+        .as_ref()
+        .and_then(|m| m.stripped_op_list.as_ref())
+    {
+        let listed: Vec<&str> = list.op.iter().map(|o| o.name.as_str()).collect();
+        for r in smtool::ops::all_nodes(new_graph) {
+            assert!(
+                listed.contains(&r.node.op.as_str()),
+                "{} not in stripped_op_list",
+                r.node.op
+            );
+        }
+        assert!(listed.windows(2).all(|w| w[0] < w[1]), "sorted: {listed:?}");
+    }
+
     // `smtool validate` finds nothing wrong with the edited model.
     let report = common::run_json(&["validate", path_str(dst), "--json"]);
     assert_eq!(report["summary"]["errors"], 0, "{report}");
