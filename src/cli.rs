@@ -170,13 +170,13 @@ pub struct AddClassifyArgs {
     /// Return only the K best classes [default: all, sorted by score].
     #[arg(long, value_name = "K")]
     pub top_k: Option<usize>,
-    /// How an input is read from each tf.Example: INPUT=KIND[:FEATURE], KIND one of float,
-    /// int64, bytes, image (encoded JPEG/PNG/GIF/BMP, decoded and resized to the input's
+    /// How an input is read from each tf.Example: INPUT=KIND or INPUT=KIND:FEATURE, KIND one of
+    /// float, int64, bytes, image (encoded JPEG/PNG/GIF/BMP, decoded and resized to the input's
     /// height, width and channels). Repeatable. [default: feature named after the input, kind
     /// from its dtype]
     #[arg(long, value_name = "INPUT=KIND[:FEATURE]")]
     pub feature: Vec<FeatureSpec>,
-    /// Pixel range of DT_FLOAT image inputs: 1 for [0,1] (pixels / 255), 255 for [0,255]
+    /// Pixel range of DT_FLOAT image inputs: 1 for 0 to 1 (pixels / 255), 255 for 0 to 255
     /// [default: 1]. DT_UINT8 image inputs take the pixels as decoded.
     #[arg(long, value_name = "MAX", value_parser = parse_image_scale)]
     pub image_scale: Option<ImageScale>,
