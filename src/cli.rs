@@ -199,7 +199,8 @@ pub struct AddClassifyArgs {
     /// else `serve`].
     #[arg(long, value_name = "TAGS")]
     pub tag_set: Option<String>,
-    /// Replace an existing signature key and an existing --out directory.
+    /// Replace an existing signature key, and an existing --out directory that holds a
+    /// SavedModel (or is empty).
     #[arg(long)]
     pub force: bool,
     /// Copy variables and assets instead of hard-linking them.

@@ -661,7 +661,18 @@ fn force_replaces_an_existing_key_and_destination() {
     let tmp = common::tempdir();
     let labels = iris_labels(tmp.path());
     let dst = tmp.path().join("iris");
-    std::fs::create_dir_all(&dst).expect("mkdir");
+    // An earlier edit is in the way.
+    add_classify(&[
+        "fixtures/iris_tf1",
+        "--signature",
+        "predict",
+        "--labels",
+        path_str(&labels),
+        "--name",
+        "earlier",
+        "--out",
+        path_str(&dst),
+    ]);
     std::fs::write(dst.join("old.txt"), "old").expect("write");
     let report = add_classify(&[
         "fixtures/iris_tf1",
@@ -874,7 +885,7 @@ fn every_bad_input_is_refused_without_writing_anything() {
 }
 
 #[test]
-fn existing_destination_is_kept_without_force() {
+fn existing_destination_is_kept_unless_it_is_a_model_and_forced() {
     let tmp = common::tempdir();
     let dst = tmp.path().join("taken");
     std::fs::create_dir_all(&dst).expect("mkdir");
@@ -901,10 +912,30 @@ fn existing_destination_is_kept_without_force() {
         std::fs::read_to_string(dst.join("precious.txt")).expect("kept"),
         "user data"
     );
+    // --force replaces an earlier SavedModel, never a directory of something else.
+    let out = common::run(&[
+        "add-classify",
+        "fixtures/digits/model",
+        "--labels",
+        "fixtures/digits/labels.txt",
+        "--force",
+        "--out",
+        path_str(&dst),
+    ]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("exists and is not a SavedModel directory; --force only replaces a SavedModel or an empty directory"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dst.join("precious.txt")).expect("kept"),
+        "user data"
+    );
 }
 
 #[test]
-fn destination_inside_the_source_is_refused_even_with_force() {
+fn destination_in_or_around_the_source_is_refused_even_with_force() {
     let tmp = common::tempdir();
     let src = tmp.path().join("model");
     for file in snapshot(&common::fixture("digits/model")).keys() {
@@ -913,7 +944,12 @@ fn destination_inside_the_source_is_refused_even_with_force() {
         std::fs::copy(common::fixture("digits/model").join(file), &to).expect("copy");
     }
     let before = snapshot(&src);
-    for dst in [src.clone(), src.join("edited")] {
+    // --out is the model, inside it, or a directory holding it.
+    for (dst, message) in [
+        (src.clone(), "is the source model or inside it"),
+        (src.join("edited"), "is the source model or inside it"),
+        (tmp.path().to_path_buf(), "contains the source model"),
+    ] {
         let out = common::run(&[
             "add-classify",
             path_str(&src),
@@ -925,7 +961,7 @@ fn destination_inside_the_source_is_refused_even_with_force() {
         ]);
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains("is the source model or inside it"), "{err}");
+        assert!(err.contains(message), "{err}");
     }
     assert_eq!(before, snapshot(&src));
 }

@@ -24,6 +24,14 @@ pub enum WriteError {
     Exists(PathBuf),
     #[error("--out '{}' is the source model or inside it; write the edited model somewhere else", .0.display())]
     IntoSource(PathBuf),
+    #[error("--out '{}' contains the source model; write the edited model somewhere else", .0.display())]
+    ContainsSource(PathBuf),
+    #[error(
+        "'{}' exists and is not a SavedModel directory; --force only replaces a SavedModel or an \
+         empty directory, so remove it yourself or choose another --out",
+        .0.display()
+    )]
+    NotAModel(PathBuf),
     #[error("{action} '{}': {source}", path.display())]
     Io {
         action: &'static str,
@@ -181,8 +189,24 @@ pub fn write_saved_model(
     if dst_abs.starts_with(&src_abs) {
         return Err(WriteError::IntoSource(dst.to_path_buf()));
     }
-    if dst.symlink_metadata().is_ok() && !opts.force {
-        return Err(WriteError::Exists(dst.to_path_buf()));
+    if src_abs.starts_with(&dst_abs) {
+        return Err(WriteError::ContainsSource(dst.to_path_buf()));
+    }
+    if dst.symlink_metadata().is_ok() {
+        if !opts.force {
+            return Err(WriteError::Exists(dst.to_path_buf()));
+        }
+        // --force replaces an edited model, never an unrelated directory or file.
+        let replaceable = dst.is_dir()
+            && !dst
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+            && (dst.join(PB_FILE).is_file()
+                || dst.join(PBTXT_FILE).is_file()
+                || std::fs::read_dir(dst).is_ok_and(|mut d| d.next().is_none()));
+        if !replaceable {
+            return Err(WriteError::NotAModel(dst.to_path_buf()));
+        }
     }
     let parent = match dst_abs.parent() {
         Some(p) => p.to_path_buf(),
@@ -267,12 +291,7 @@ pub fn write_saved_model(
         return Err(io("renaming into", dst)(e));
     }
     if let Some(b) = backup {
-        let removed = if b.is_dir() {
-            std::fs::remove_dir_all(&b)
-        } else {
-            std::fs::remove_file(&b)
-        };
-        removed.map_err(io("removing the replaced model at", &b))?;
+        std::fs::remove_dir_all(&b).map_err(io("removing the replaced model at", &b))?;
     }
     sync_dir(&parent)?;
     Ok(summary)
@@ -378,6 +397,18 @@ mod tests {
         let dst = out.path().join("m");
         std::fs::create_dir_all(&dst).unwrap();
         std::fs::write(dst.join("keep"), b"user data").unwrap();
+        // Not a SavedModel: kept even with --force.
+        let err =
+            write_saved_model(src.path(), &model(), &dst, &opts(true, Transfer::Copy)).unwrap_err();
+        assert!(matches!(err, WriteError::NotAModel(_)), "{err}");
+        assert_eq!(std::fs::read(dst.join("keep")).unwrap(), b"user data");
+        let file = out.path().join("file");
+        std::fs::write(&file, b"user data").unwrap();
+        let err = write_saved_model(src.path(), &model(), &file, &opts(true, Transfer::Copy))
+            .unwrap_err();
+        assert!(matches!(err, WriteError::NotAModel(_)), "{err}");
+        // A SavedModel directory is replaced with --force only.
+        std::fs::write(dst.join(PB_FILE), b"older graph").unwrap();
         let err = write_saved_model(src.path(), &model(), &dst, &opts(false, Transfer::Copy))
             .unwrap_err();
         assert!(err.to_string().contains("pass --force"), "{err}");
@@ -388,13 +419,17 @@ mod tests {
     }
 
     #[test]
-    fn refuses_to_write_into_the_source() {
+    fn refuses_to_write_into_or_over_the_source() {
         let src = src_dir();
         for dst in [src.path().to_path_buf(), src.path().join("edited")] {
             let err = write_saved_model(src.path(), &model(), &dst, &opts(true, Transfer::Copy))
                 .unwrap_err();
             assert!(matches!(err, WriteError::IntoSource(_)), "{err}");
         }
+        let parent = src.path().parent().unwrap();
+        let err = write_saved_model(src.path(), &model(), parent, &opts(true, Transfer::Copy))
+            .unwrap_err();
+        assert!(matches!(err, WriteError::ContainsSource(_)), "{err}");
         assert_eq!(
             std::fs::read(src.path().join(PB_FILE)).unwrap(),
             b"old graph"
