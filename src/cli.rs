@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::add_classify::{AddClassifyOptions, FeatureSpec, ImageScale, LabelSource};
 use crate::commands::inspect::{InspectOptions, VersionSelect};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
 use crate::savedmodel::parse_tag_set;
@@ -27,6 +28,9 @@ pub enum Command {
     /// and TF Serving's rules, shapes, graph binding, init op, variables, assets, warmup
     /// requests, unsafe and unknown ops (rules: docs/rules.md). Exit 1 when a model fails.
     Validate(ValidateArgs),
+    /// Write a copy of a SavedModel with a TensorFlow Serving classify signature (serialized
+    /// tf.Example in, labels and scores sorted by score out) wrapping a softmax signature.
+    AddClassify(AddClassifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +133,118 @@ impl ValidateArgs {
             ValidateFormat::Json
         } else {
             self.format
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  smtool add-classify models/digits --labels labels.txt --feature x=image --out models/digits-classify"
+)]
+pub struct AddClassifyArgs {
+    /// The SavedModel directory to read (it is never modified).
+    pub src: PathBuf,
+    /// Where to write the edited SavedModel (a new directory).
+    #[arg(long, value_name = "DST")]
+    pub out: PathBuf,
+    /// Class names, one per line, in class-index order.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "labels_from_asset"
+    )]
+    pub labels: Option<PathBuf>,
+    /// Read the class names from this file in the model's assets/ directory instead.
+    #[arg(long, value_name = "NAME", conflicts_with = "labels")]
+    pub labels_from_asset: Option<String>,
+    /// The signature to wrap.
+    #[arg(long, value_name = "KEY", default_value = "serving_default")]
+    pub signature: String,
+    /// The output of that signature holding class probabilities [default: the only output, or
+    /// the one a Softmax produces].
+    #[arg(long, value_name = "KEY")]
+    pub output: Option<String>,
+    /// The output holds logits: add a Softmax.
+    #[arg(long)]
+    pub apply_softmax: bool,
+    /// Return only the K best classes [default: all, sorted by score].
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// How an input is read from each tf.Example: INPUT=KIND[:FEATURE], KIND one of float,
+    /// int64, bytes, image (encoded JPEG/PNG/GIF/BMP, decoded and resized to the input's
+    /// height, width and channels). Repeatable. [default: feature named after the input, kind
+    /// from its dtype]
+    #[arg(long, value_name = "INPUT=KIND[:FEATURE]")]
+    pub feature: Vec<FeatureSpec>,
+    /// Pixel range of DT_FLOAT image inputs: 1 for [0,1] (pixels / 255), 255 for [0,255]
+    /// [default: 1]. DT_UINT8 image inputs take the pixels as decoded.
+    #[arg(long, value_name = "MAX", value_parser = parse_image_scale)]
+    pub image_scale: Option<ImageScale>,
+    /// Key of the new signature.
+    #[arg(long, value_name = "KEY", default_value = "classify")]
+    pub name: String,
+    /// Also make the new signature `serving_default` (clients POSTing to :classify without a
+    /// signature name get it); the old default keeps working under --rename-default-to.
+    #[arg(long)]
+    pub make_default: bool,
+    /// With --make-default: the key for the previous `serving_default`.
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "predict",
+        requires = "make_default"
+    )]
+    pub rename_default_to: String,
+    /// The meta graph to edit, by its exact tag-set (comma-separated) [default: the only one,
+    /// else `serve`].
+    #[arg(long, value_name = "TAGS")]
+    pub tag_set: Option<String>,
+    /// Replace an existing signature key and an existing --out directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Copy variables and assets instead of hard-linking them.
+    #[arg(long)]
+    pub copy: bool,
+    /// Print what was written as a JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_image_scale(s: &str) -> Result<ImageScale, String> {
+    match s {
+        "1" => Ok(ImageScale::Unit),
+        "255" => Ok(ImageScale::Byte),
+        _ => Err(format!(
+            "'{s}' is not an image scale: use 1 for pixels in [0,1] or 255 for [0,255]"
+        )),
+    }
+}
+
+impl AddClassifyArgs {
+    /// The core options.
+    pub fn options(&self) -> AddClassifyOptions {
+        AddClassifyOptions {
+            src: self.src.clone(),
+            dst: self.out.clone(),
+            tag_set: self.tag_set.as_deref().map(parse_tag_set),
+            signature: self.signature.clone(),
+            output: self.output.clone(),
+            labels: match (&self.labels, &self.labels_from_asset) {
+                (_, Some(asset)) => LabelSource::Asset(asset.clone()),
+                (Some(file), None) => LabelSource::File(file.clone()),
+                // clap requires one of the two.
+                (None, None) => LabelSource::File(PathBuf::new()),
+            },
+            top_k: self.top_k,
+            features: self.feature.clone(),
+            image_scale: self.image_scale,
+            name: self.name.clone(),
+            make_default: self.make_default,
+            rename_default_to: self.rename_default_to.clone(),
+            apply_softmax: self.apply_softmax,
+            force: self.force,
+            copy: self.copy,
+            progress: true,
         }
     }
 }

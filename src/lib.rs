@@ -4,8 +4,10 @@
 //! - [`proto`]: prost types generated from TensorFlow 2.21 / TF Serving 2.21 schemas;
 //!   [`proto_ext`] holds helpers on them.
 //! - [`savedmodel`]: finding and reading a SavedModel directory (graph file, variables index,
-//!   assets, fingerprint, init op).
+//!   assets, fingerprint, init op), and writing an edited one atomically.
 //! - [`signature`]: TensorFlow's and TensorFlow Serving's signature rules.
+//! - [`graph`]: editing a graph and its function library (node builders checked against
+//!   TensorFlow's op signatures, cloning a subgraph, finding a Softmax).
 //! - [`ops`]: the ops a graph uses, including its function library.
 //! - [`validate`]: the rules `smtool validate` checks, one module per rule family, and the
 //!   walk that finds models under a directory tree.
@@ -14,6 +16,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod graph;
 pub mod ops;
 pub mod proto;
 pub mod proto_ext;

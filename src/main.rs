@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use smtool::cli::{Cli, Command, ValidateFormat};
-use smtool::commands::{inspect, validate};
+use smtool::commands::{add_classify, inspect, validate};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -31,6 +31,15 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
                 ValidateFormat::Junit => render::junit::write(out, &report)?,
             }
             Ok(validate::exit_code(&report))
+        }
+        Command::AddClassify(args) => {
+            let report = add_classify::run(&args.options())?;
+            if args.json {
+                render::json::write(out, &report)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+            Ok(0)
         }
     }
 }

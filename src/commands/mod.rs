@@ -1,5 +1,6 @@
 //! One module per subcommand. Each takes a validated options struct (never clap types) and
 //! returns a report that `render` prints.
 
+pub mod add_classify;
 pub mod inspect;
 pub mod validate;

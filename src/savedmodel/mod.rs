@@ -4,6 +4,7 @@
 pub mod bundle;
 mod locate;
 pub mod tfrecord;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1379 @@
+//! `smtool add-classify`: adds a TensorFlow Serving classify signature (serialized `tf.Example`s
+//! in, label names and scores sorted by score out) to an existing SavedModel, by editing its graph.
+//! The computation behind the wrapped signature is cloned with its inputs rewired to the parsed
+//! features, so every existing signature keeps working exactly as before.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::graph::{
+    self, attr, clone, object_graph, op_registry, softmax, GraphEditor, GraphError,
+};
+use crate::proto::tensorflow::{self as tf, tensor_info::Encoding, DataType};
+use crate::proto_ext::{dims, dtype_name, shape_text, tensor_name};
+use crate::savedmodel::write::{self, Transfer, WriteError, WriteOptions, WriteSummary};
+use crate::savedmodel::{self, SavedModelDir};
+use crate::signature::{
+    self, CLASSIFY_CLASSES, CLASSIFY_INPUTS, CLASSIFY_METHOD, CLASSIFY_SCORES,
+    DEFAULT_SIGNATURE_KEY,
+};
+
+/// How a `tf.Example` feature becomes a model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureKind {
+    /// `float_list`, for floating-point inputs.
+    Float,
+    /// `int64_list`, for integer and boolean inputs.
+    Int64,
+    /// `bytes_list`, for string inputs.
+    Bytes,
+    /// One encoded JPEG/PNG/GIF/BMP per example in a `bytes_list`, decoded, resized and scaled to
+    /// the input's `[height, width, channels]`.
+    Image,
+}
+
+impl FeatureKind {
+    const ALL: [FeatureKind; 4] = [Self::Float, Self::Int64, Self::Bytes, Self::Image];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Float => "float",
+            Self::Int64 => "int64",
+            Self::Bytes => "bytes",
+            Self::Image => "image",
+        }
+    }
+
+    /// The dtype `ParseExampleV2` produces for this kind.
+    fn parsed_dtype(self) -> DataType {
+        match self {
+            Self::Float => DataType::DtFloat,
+            Self::Int64 => DataType::DtInt64,
+            Self::Bytes | Self::Image => DataType::DtString,
+        }
+    }
+
+    /// Input dtypes this kind can feed (through a Cast where they differ from the parsed one).
+    fn feeds(self) -> &'static [DataType] {
+        use DataType as D;
+        match self {
+            Self::Float => &[D::DtFloat, D::DtDouble, D::DtHalf, D::DtBfloat16],
+            Self::Int64 => &[
+                D::DtInt64,
+                D::DtInt32,
+                D::DtInt16,
+                D::DtInt8,
+                D::DtUint8,
+                D::DtUint16,
+                D::DtUint32,
+                D::DtUint64,
+                D::DtBool,
+            ],
+            Self::Bytes => &[D::DtString],
+            Self::Image => &[D::DtFloat, D::DtUint8],
+        }
+    }
+
+    /// The kind used when `--feature` does not name one.
+    fn default_for(dtype: i32) -> Option<Self> {
+        [Self::Float, Self::Int64, Self::Bytes]
+            .into_iter()
+            .find(|k| k.feeds().iter().any(|d| *d as i32 == dtype))
+    }
+}
+
+impl FromStr for FeatureKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown feature kind '{s}' (expected float, int64, bytes or image)")
+            })
+    }
+}
+
+/// `--feature INPUT=KIND[:NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureSpec {
+    /// The key of the wrapped signature's input.
+    pub input: String,
+    pub kind: FeatureKind,
+    /// The `tf.Example` feature name; the input key when absent.
+    pub feature: Option<String>,
+}
+
+impl FromStr for FeatureSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (input, rest) = s.split_once('=').ok_or_else(|| {
+            format!("'{s}' is not INPUT=KIND[:FEATURE] (e.g. x=image or x=float:pixels)")
+        })?;
+        let (kind, feature) = match rest.split_once(':') {
+            Some((k, f)) => (k, Some(f)),
+            None => (rest, None),
+        };
+        if input.is_empty() {
+            return Err(format!("'{s}' names no input before '='"));
+        }
+        if feature.is_some_and(str::is_empty) {
+            return Err(format!("'{s}' has an empty feature name after ':'"));
+        }
+        Ok(Self {
+            input: input.to_owned(),
+            kind: kind.parse()?,
+            feature: feature.map(str::to_owned),
+        })
+    }
+}
+
+/// The pixel range an image input expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ImageScale {
+    /// `[0, 1]`: pixels divided by 255.
+    Unit,
+    /// `[0, 255]`: pixels as decoded.
+    Byte,
+}
+
+/// Where the class names come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelSource {
+    /// A text file, one label per line.
+    File(PathBuf),
+    /// A file in the model's `assets/` directory.
+    Asset(String),
+}
+
+/// What `add-classify` does, validated from the command line.
+#[derive(Debug, Clone)]
+pub struct AddClassifyOptions {
+    pub src: PathBuf,
+    pub dst: PathBuf,
+    /// The meta graph to edit (exact tag-set); `None`: the only one, else `serve`.
+    pub tag_set: Option<Vec<String>>,
+    /// The signature to wrap.
+    pub signature: String,
+    /// Its output holding class probabilities; `None`: the only output or the Softmax one.
+    pub output: Option<String>,
+    pub labels: LabelSource,
+    /// `None`: all classes.
+    pub top_k: Option<usize>,
+    pub features: Vec<FeatureSpec>,
+    /// `None`: `[0, 1]` for float inputs.
+    pub image_scale: Option<ImageScale>,
+    /// The new signature's key.
+    pub name: String,
+    /// Also make the new signature `serving_default`, moving the old default to
+    /// `rename_default_to`.
+    pub make_default: bool,
+    pub rename_default_to: String,
+    /// Add a Softmax after the output (it holds logits).
+    pub apply_softmax: bool,
+    /// Replace an existing signature key or destination.
+    pub force: bool,
+    /// Copy files instead of hard-linking them.
+    pub copy: bool,
+    /// Show a progress bar for large copies.
+    pub progress: bool,
+}
+
+/// Everything a user can get wrong, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] savedmodel::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("cannot build the classify graph: {0}")]
+    Graph(#[from] GraphError),
+    #[error("no signature '{wanted}' in '{}' (available: {}); pick one with --signature", path.display(), list(available))]
+    UnknownSignature {
+        path: PathBuf,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "signature '{signature}' has no output '{wanted}' (outputs: {}); pick one with --output",
+        list(available)
+    )]
+    UnknownOutput {
+        signature: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error("signature '{signature}' has several outputs ({}) and {reason}; name the one with the class probabilities with --output", list(outputs))]
+    AmbiguousOutput {
+        signature: String,
+        outputs: Vec<String>,
+        reason: &'static str,
+    },
+    #[error("output '{output}' of signature '{signature}' is not produced by a Softmax; if it holds logits pass --apply-softmax, otherwise choose the probabilities with --output")]
+    NotSoftmax { signature: String, output: String },
+    #[error("output '{output}' of signature '{signature}' already comes from a Softmax; drop --apply-softmax")]
+    AlreadySoftmax { signature: String, output: String },
+    #[error("output '{output}' of signature '{signature}' has shape {shape}; it must be rank 2, (-1, classes), with a known number of classes")]
+    OutputShape {
+        signature: String,
+        output: String,
+        shape: String,
+    },
+    #[error("output '{output}' of signature '{signature}' is {dtype}; class scores must be a floating-point tensor")]
+    OutputDtype {
+        signature: String,
+        output: String,
+        dtype: String,
+    },
+    #[error("output '{output}' of signature '{signature}' is not a plain tensor (sparse or composite); choose a dense output with --output")]
+    OutputNotDense { signature: String, output: String },
+    #[error("labels {origin}: {detail}")]
+    Labels { origin: String, detail: String },
+    #[error("labels {origin} has {labels} labels but output '{output}' has {classes} classes; give one label per class, in class-index order")]
+    LabelCount {
+        origin: String,
+        labels: usize,
+        output: String,
+        classes: usize,
+    },
+    #[error("--top-k {k} is out of range: the model has {classes} classes (use 1 to {classes})")]
+    TopK { k: usize, classes: usize },
+    #[error("--feature names input '{input}', but signature '{signature}' has no such input (inputs: {})", list(available))]
+    UnknownInput {
+        signature: String,
+        input: String,
+        available: Vec<String>,
+    },
+    #[error("input '{input}' is given twice with --feature")]
+    DuplicateInput { input: String },
+    #[error("inputs '{first}' and '{second}' would both read tf.Example feature '{feature}'; give them different names with --feature INPUT=KIND:NAME")]
+    DuplicateFeature {
+        feature: String,
+        first: String,
+        second: String,
+    },
+    #[error("input '{input}' is {dtype}, which a '{kind}' feature cannot produce ({hint})")]
+    KindDtype {
+        input: String,
+        kind: &'static str,
+        dtype: String,
+        hint: String,
+    },
+    #[error("input '{input}' has shape {shape}: {detail}")]
+    InputShape {
+        input: String,
+        shape: String,
+        detail: String,
+    },
+    #[error("input '{input}' is not a plain tensor (sparse or composite); add-classify can only feed dense inputs")]
+    InputNotDense { input: String },
+    #[error("--image-scale applies to image features of DT_FLOAT inputs only (DT_UINT8 inputs take the pixels as decoded); map a float input with --feature INPUT=image or drop --image-scale")]
+    ScaleWithoutImage,
+    #[error("signature '{key}' already exists in '{}'; pass --name KEY to add the classify signature under another key, or --force to replace it", path.display())]
+    KeyExists { key: String, path: PathBuf },
+    #[error("'{key}' is reserved for TensorFlow's own use; choose another key")]
+    ReservedKey { key: String },
+    #[error("--rename-default-to must differ from the new signature's key '{key}'")]
+    RenameClash { key: String },
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "none".into();
+    }
+    items
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How one input of the wrapped signature is fed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeatureReport {
+    pub input: String,
+    pub feature: String,
+    pub kind: FeatureKind,
+    pub dtype: String,
+    /// The feature's shape in one example.
+    pub shape: Vec<i64>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AddClassifyReport {
+    pub dst: PathBuf,
+    /// The keys the new signature was added under.
+    pub keys: Vec<String>,
+    /// Where the old `serving_default` went, with `--make-default`.
+    pub renamed_default: Option<String>,
+    pub wrapped_signature: String,
+    pub output: String,
+    pub classes: usize,
+    pub top_k: usize,
+    /// True when smtool added the Softmax; false when the model had one.
+    pub softmax_added: bool,
+    pub features: Vec<FeatureReport>,
+    pub cloned_nodes: usize,
+    /// Whether `tf.saved_model.load` lists the new signature.
+    pub object_graph: ObjectGraphStatus,
+    pub files: WriteSummary,
+}
+
+/// How `tf.saved_model.load` sees the new signature.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum ObjectGraphStatus {
+    /// A TF1 model: every loader reads `signature_def`.
+    NotTf2,
+    /// Added to the TF2 object graph as a concrete function too.
+    Listed,
+    /// Only TensorFlow Serving and the TF1 loader see it.
+    NotListed { reason: String },
+}
+
+impl fmt::Display for AddClassifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "wrote '{}': signature {} (method {CLASSIFY_METHOD})",
+            self.dst.display(),
+            self.keys
+                .iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )?;
+        if let Some(old) = &self.renamed_default {
+            writeln!(f, "  the previous '{DEFAULT_SIGNATURE_KEY}' is now '{old}'")?;
+        }
+        writeln!(
+            f,
+            "  wraps '{}' output '{}' ({} classes{}), top {} by score",
+            self.wrapped_signature,
+            self.output,
+            self.classes,
+            if self.softmax_added {
+                ", Softmax added"
+            } else {
+                ""
+            },
+            self.top_k
+        )?;
+        writeln!(
+            f,
+            "  input '{CLASSIFY_INPUTS}': DT_STRING (-1) serialized tf.Example; outputs '{CLASSIFY_CLASSES}' DT_STRING (-1, {k}), '{CLASSIFY_SCORES}' DT_FLOAT (-1, {k})",
+            k = self.top_k
+        )?;
+        for feat in &self.features {
+            let shape = feat
+                .shape
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            writeln!(
+                f,
+                "  feature '{}' ({}, [{}]) -> input '{}' {}",
+                feat.feature,
+                feat.kind.name(),
+                shape,
+                feat.input,
+                feat.dtype
+            )?;
+        }
+        match &self.object_graph {
+            ObjectGraphStatus::NotTf2 => {}
+            ObjectGraphStatus::Listed => {
+                writeln!(f, "  also listed for tf.saved_model.load (TF2 object graph)")?
+            }
+            ObjectGraphStatus::NotListed { reason } => writeln!(
+                f,
+                "  note: tf.saved_model.load will not list it ({reason}); TensorFlow Serving and the TF1 loader will"
+            )?,
+        }
+        write!(
+            f,
+            "  {} graph nodes cloned; {} files linked, {} copied",
+            self.cloned_nodes, self.files.files_linked, self.files.files_copied
+        )?;
+        if self.files.dropped_fingerprint {
+            write!(f, "; stale fingerprint.pb not kept")?;
+        }
+        writeln!(f)
+    }
+}
+
+/// One input of the wrapped signature with everything needed to feed it.
+#[derive(Debug, Clone)]
+struct Feed {
+    input: String,
+    tensor: String,
+    feature: String,
+    kind: FeatureKind,
+    dtype: DataType,
+    /// Shape of one example (the input's shape without the batch dimension).
+    example_shape: Vec<i64>,
+}
+
+/// The edit, checked against the model before anything is written.
+#[derive(Debug, Clone)]
+struct Plan {
+    meta_index: usize,
+    output_key: String,
+    output_tensor: String,
+    output_dtype: DataType,
+    classes: usize,
+    labels: Vec<String>,
+    top_k: usize,
+    feeds: Vec<Feed>,
+    image_scale: ImageScale,
+    apply_softmax: bool,
+}
+
+/// Runs `add-classify`: checks everything, edits a copy of the graph, writes DST atomically.
+pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
+    let model = SavedModelDir::open(&opts.src)?;
+    let plan = plan(opts, &model)?;
+    let mut saved_model = model.saved_model.clone();
+    let (cloned, loader) = edit(opts, &plan, &mut saved_model.meta_graphs[plan.meta_index])?;
+    let renamed_default = (opts.make_default
+        && model.saved_model.meta_graphs[plan.meta_index]
+            .signature_def
+            .contains_key(DEFAULT_SIGNATURE_KEY))
+    .then(|| opts.rename_default_to.clone());
+    let files = write::write_saved_model(
+        &model.dir,
+        &saved_model,
+        &opts.dst,
+        &WriteOptions {
+            force: opts.force,
+            transfer: if opts.copy {
+                Transfer::Copy
+            } else {
+                Transfer::LinkOrCopy
+            },
+            progress: opts.progress,
+        },
+    )?;
+    let mut keys = vec![opts.name.clone()];
+    if opts.make_default && opts.name != DEFAULT_SIGNATURE_KEY {
+        keys.push(DEFAULT_SIGNATURE_KEY.to_owned());
+    }
+    Ok(AddClassifyReport {
+        dst: opts.dst.clone(),
+        keys,
+        renamed_default,
+        wrapped_signature: opts.signature.clone(),
+        output: plan.output_key.clone(),
+        classes: plan.classes,
+        top_k: plan.top_k,
+        softmax_added: plan.apply_softmax,
+        features: plan
+            .feeds
+            .iter()
+            .map(|f| FeatureReport {
+                input: f.input.clone(),
+                feature: f.feature.clone(),
+                kind: f.kind,
+                dtype: dtype_name(f.dtype as i32),
+                shape: f.example_shape.clone(),
+            })
+            .collect(),
+        cloned_nodes: cloned,
+        object_graph: match loader {
+            None => ObjectGraphStatus::NotTf2,
+            Some(Ok(())) => ObjectGraphStatus::Listed,
+            Some(Err(reason)) => ObjectGraphStatus::NotListed { reason },
+        },
+        files,
+    })
+}
+
+fn plan(opts: &AddClassifyOptions, model: &SavedModelDir) -> Result<Plan, Error> {
+    let meta = model.meta_graph(opts.tag_set.as_deref())?;
+    let meta_index = model
+        .saved_model
+        .meta_graphs
+        .iter()
+        .position(|m| std::ptr::eq(m, meta))
+        .unwrap_or(0);
+    check_keys(opts, meta, &model.dir)?;
+    let sig = meta
+        .signature_def
+        .get(&opts.signature)
+        .filter(|_| !signature::RESERVED_KEYS.contains(&opts.signature.as_str()))
+        .ok_or_else(|| Error::UnknownSignature {
+            path: model.dir.clone(),
+            wanted: opts.signature.clone(),
+            available: meta
+                .signature_def
+                .keys()
+                .filter(|k| !signature::RESERVED_KEYS.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        })?;
+    let graph = meta.graph_def.clone().unwrap_or_default();
+
+    // The output and its classes.
+    let (output_key, output_info) = choose_output(opts, sig, &graph)?;
+    let output_tensor = tensor_name(output_info)
+        .ok_or_else(|| Error::OutputNotDense {
+            signature: opts.signature.clone(),
+            output: output_key.clone(),
+        })?
+        .to_owned();
+    let output_dtype = DataType::try_from(output_info.dtype)
+        .ok()
+        .filter(|d| {
+            matches!(
+                d,
+                DataType::DtFloat | DataType::DtDouble | DataType::DtHalf | DataType::DtBfloat16
+            )
+        })
+        .ok_or_else(|| Error::OutputDtype {
+            signature: opts.signature.clone(),
+            output: output_key.clone(),
+            dtype: dtype_name(output_info.dtype),
+        })?;
+    let classes = match dims(output_info.tensor_shape.as_ref()).as_deref() {
+        Some([_, n]) if *n > 0 => *n as usize,
+        _ => {
+            return Err(Error::OutputShape {
+                signature: opts.signature.clone(),
+                output: output_key.clone(),
+                shape: shape_text(output_info.tensor_shape.as_ref()),
+            })
+        }
+    };
+    let is_softmax = softmax::produced_by_softmax(&graph, &output_tensor);
+    match (is_softmax, opts.apply_softmax) {
+        (false, false) => {
+            return Err(Error::NotSoftmax {
+                signature: opts.signature.clone(),
+                output: output_key,
+            })
+        }
+        (true, true) => {
+            return Err(Error::AlreadySoftmax {
+                signature: opts.signature.clone(),
+                output: output_key,
+            })
+        }
+        _ => {}
+    }
+
+    let (labels, source) = read_labels(&opts.labels, &model.dir)?;
+    if labels.len() != classes {
+        return Err(Error::LabelCount {
+            origin: source,
+            labels: labels.len(),
+            output: output_key,
+            classes,
+        });
+    }
+    let top_k = match opts.top_k {
+        None => classes,
+        Some(k) if (1..=classes).contains(&k) => k,
+        Some(k) => return Err(Error::TopK { k, classes }),
+    };
+
+    let feeds = feeds(opts, sig)?;
+    let has_image = feeds
+        .iter()
+        .any(|f| f.kind == FeatureKind::Image && f.dtype == DataType::DtFloat);
+    if opts.image_scale.is_some() && !has_image {
+        return Err(Error::ScaleWithoutImage);
+    }
+    Ok(Plan {
+        meta_index,
+        output_key,
+        output_tensor,
+        output_dtype,
+        classes,
+        labels,
+        top_k,
+        feeds,
+        image_scale: opts.image_scale.unwrap_or(ImageScale::Unit),
+        apply_softmax: opts.apply_softmax,
+    })
+}
+
+fn check_keys(opts: &AddClassifyOptions, meta: &tf::MetaGraphDef, dir: &Path) -> Result<(), Error> {
+    for key in [&opts.name, &opts.rename_default_to] {
+        if signature::RESERVED_KEYS.contains(&key.as_str()) {
+            return Err(Error::ReservedKey { key: key.clone() });
+        }
+    }
+    let exists = |key: &str| meta.signature_def.contains_key(key);
+    // With --make-default the old default moves away, so its key is free.
+    let moving_default = opts.make_default && exists(DEFAULT_SIGNATURE_KEY);
+    if exists(&opts.name) && !opts.force && !(moving_default && opts.name == DEFAULT_SIGNATURE_KEY)
+    {
+        return Err(Error::KeyExists {
+            key: opts.name.clone(),
+            path: dir.to_path_buf(),
+        });
+    }
+    if moving_default {
+        if opts.rename_default_to == opts.name {
+            return Err(Error::RenameClash {
+                key: opts.name.clone(),
+            });
+        }
+        if exists(&opts.rename_default_to) && !opts.force {
+            return Err(Error::KeyExists {
+                key: opts.rename_default_to.clone(),
+                path: dir.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn choose_output<'a>(
+    opts: &AddClassifyOptions,
+    sig: &'a tf::SignatureDef,
+    graph: &tf::GraphDef,
+) -> Result<(String, &'a tf::TensorInfo), Error> {
+    let keys: Vec<String> = sig.outputs.keys().cloned().collect();
+    if let Some(wanted) = &opts.output {
+        return sig
+            .outputs
+            .get(wanted)
+            .map(|info| (wanted.clone(), info))
+            .ok_or_else(|| Error::UnknownOutput {
+                signature: opts.signature.clone(),
+                wanted: wanted.clone(),
+                available: keys.clone(),
+            });
+    }
+    if sig.outputs.len() == 1 {
+        if let Some((k, v)) = sig.outputs.iter().next() {
+            return Ok((k.clone(), v));
+        }
+    }
+    let softmaxes: Vec<(&String, &tf::TensorInfo)> = sig
+        .outputs
+        .iter()
+        .filter(|(_, info)| {
+            tensor_name(info).is_some_and(|t| softmax::produced_by_softmax(graph, t))
+        })
+        .collect();
+    match softmaxes.as_slice() {
+        [(k, v)] => Ok(((*k).clone(), v)),
+        _ => Err(Error::AmbiguousOutput {
+            signature: opts.signature.clone(),
+            outputs: keys,
+            reason: if softmaxes.is_empty() {
+                "none of them comes from a Softmax"
+            } else {
+                "more than one comes from a Softmax"
+            },
+        }),
+    }
+}
+
+/// The labels, one per line, and a description of where they came from for messages.
+fn read_labels(source: &LabelSource, model_dir: &Path) -> Result<(Vec<String>, String), Error> {
+    let (path, described) = match source {
+        LabelSource::File(p) => (p.clone(), format!("file '{}'", p.display())),
+        LabelSource::Asset(name) => {
+            let described = format!("asset '{name}'");
+            let safe = Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            let path = model_dir.join(savedmodel::ASSETS_DIR).join(name);
+            if !safe || !path.is_file() {
+                let available: Vec<String> =
+                    savedmodel::list_files(model_dir, savedmodel::ASSETS_DIR)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|f| f.path.strip_prefix("assets/").unwrap_or(&f.path).to_owned())
+                        .collect();
+                return Err(Error::Labels {
+                    origin: described,
+                    detail: format!(
+                        "no such file in the model's assets/ (available: {}); use --labels FILE for a file elsewhere",
+                        list(&available)
+                    ),
+                });
+            }
+            (path, described)
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| Error::Labels {
+        origin: described.clone(),
+        detail: format!("cannot read it: {e}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| Error::Labels {
+        origin: described.clone(),
+        detail: format!("not UTF-8 text ({e})"),
+    })?;
+    let labels = parse_labels(&text).map_err(|detail| Error::Labels {
+        origin: described.clone(),
+        detail,
+    })?;
+    Ok((labels, described))
+}
+
+/// One label per line (`\n` or `\r\n`); a final newline is optional. Empty lines and repeated
+/// labels are mistakes, not something to skip silently: the line number is the class index + 1.
+fn parse_labels(text: &str) -> Result<Vec<String>, String> {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if body.trim().is_empty() {
+        return Err("it is empty; write one class name per line, in class-index order".into());
+    }
+    let mut labels: Vec<String> = Vec::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, line) in body.split('\n').enumerate() {
+        let label = line.strip_suffix('\r').unwrap_or(line);
+        if label.trim().is_empty() {
+            return Err(format!(
+                "line {} is empty; every class needs a name (one per line)",
+                i + 1
+            ));
+        }
+        if let Some(first) = seen.insert(label, i + 1) {
+            return Err(format!(
+                "'{label}' appears on lines {first} and {}; labels must be unique",
+                i + 1
+            ));
+        }
+        labels.push(label.to_owned());
+    }
+    Ok(labels)
+}
+
+fn feeds(opts: &AddClassifyOptions, sig: &tf::SignatureDef) -> Result<Vec<Feed>, Error> {
+    let mut specs: BTreeMap<&str, &FeatureSpec> = BTreeMap::new();
+    for spec in &opts.features {
+        if !sig.inputs.contains_key(&spec.input) {
+            return Err(Error::UnknownInput {
+                signature: opts.signature.clone(),
+                input: spec.input.clone(),
+                available: sig.inputs.keys().cloned().collect(),
+            });
+        }
+        if specs.insert(&spec.input, spec).is_some() {
+            return Err(Error::DuplicateInput {
+                input: spec.input.clone(),
+            });
+        }
+    }
+    let mut feeds = Vec::new();
+    let mut features: BTreeMap<String, String> = BTreeMap::new();
+    for (input, info) in &sig.inputs {
+        let spec = specs.get(input.as_str());
+        let tensor = tensor_name(info)
+            .ok_or_else(|| Error::InputNotDense {
+                input: input.clone(),
+            })?
+            .to_owned();
+        let dtype_text = dtype_name(info.dtype);
+        let kind = match spec {
+            Some(s) => s.kind,
+            None => FeatureKind::default_for(info.dtype).ok_or_else(|| Error::KindDtype {
+                input: input.clone(),
+                kind: "float, int64 or bytes",
+                dtype: dtype_text.clone(),
+                hint: "no tf.Example feature holds this type".into(),
+            })?,
+        };
+        let dtype = DataType::try_from(info.dtype)
+            .ok()
+            .filter(|d| kind.feeds().contains(d))
+            .ok_or_else(|| Error::KindDtype {
+                input: input.clone(),
+                kind: kind.name(),
+                dtype: dtype_text.clone(),
+                hint: match FeatureKind::default_for(info.dtype) {
+                    Some(k) => format!("use --feature {input}={}", k.name()),
+                    None => "no tf.Example feature holds this type".into(),
+                },
+            })?;
+        let shape = shape_text(info.tensor_shape.as_ref());
+        let bad_shape = |detail: &str| Error::InputShape {
+            input: input.clone(),
+            shape: shape.clone(),
+            detail: detail.to_owned(),
+        };
+        let all = dims(info.tensor_shape.as_ref())
+            .ok_or_else(|| bad_shape("a tf.Example feature needs a known shape per example"))?;
+        let Some((_, example_shape)) = all.split_first() else {
+            return Err(bad_shape(
+                "it has no batch dimension, so it cannot take one row per tf.Example",
+            ));
+        };
+        if example_shape.iter().any(|d| *d < 0) {
+            return Err(bad_shape(
+                "every dimension but the first (the batch) must be known to parse a dense tf.Example feature",
+            ));
+        }
+        if kind == FeatureKind::Image {
+            match example_shape {
+                [h, w, c] if *h > 0 && *w > 0 && matches!(c, 1 | 3 | 4) => {}
+                _ => {
+                    return Err(bad_shape(
+                        "an image feature needs an input shaped (-1, height, width, channels) with 1, 3 or 4 channels",
+                    ))
+                }
+            }
+        }
+        let feature = spec
+            .and_then(|s| s.feature.clone())
+            .unwrap_or_else(|| input.clone());
+        if let Some(first) = features.insert(feature.clone(), input.clone()) {
+            return Err(Error::DuplicateFeature {
+                feature,
+                first,
+                second: input.clone(),
+            });
+        }
+        feeds.push(Feed {
+            input: input.clone(),
+            tensor,
+            feature,
+            kind,
+            dtype,
+            example_shape: example_shape.to_vec(),
+        });
+    }
+    Ok(feeds)
+}
+
+fn tensor_info(name: &str, dtype: DataType, shape: &[i64]) -> tf::TensorInfo {
+    tf::TensorInfo {
+        dtype: dtype as i32,
+        tensor_shape: Some(attr::shape_proto(shape)),
+        encoding: Some(Encoding::Name(name.to_owned())),
+    }
+}
+
+fn constant(
+    ed: &mut GraphEditor<'_>,
+    local: &str,
+    value: tf::TensorProto,
+) -> Result<String, Error> {
+    let dtype = DataType::try_from(value.dtype).unwrap_or(DataType::DtInvalid);
+    let name = ed.name(local);
+    Ok(ed.add(
+        graph::node(name, "Const")
+            .attr("dtype", attr::dtype(dtype))
+            .attr("value", attr::tensor(value)),
+    )?)
+}
+
+fn cast(
+    ed: &mut GraphEditor<'_>,
+    local: &str,
+    input: &str,
+    from: DataType,
+    to: DataType,
+) -> Result<String, Error> {
+    let name = ed.name(local);
+    Ok(ed.add(
+        graph::node(name, "Cast")
+            .input(input)
+            .attr("SrcT", attr::dtype(from))
+            .attr("DstT", attr::dtype(to)),
+    )?)
+}
+
+/// Edits `meta`: adds the classify nodes and the signature. Returns the number of cloned nodes
+/// and, for TF2 exports, whether `tf.saved_model.load` will list the signature (or why not).
+fn edit(
+    opts: &AddClassifyOptions,
+    plan: &Plan,
+    meta: &mut tf::MetaGraphDef,
+) -> Result<(usize, Option<Result<(), String>>), Error> {
+    let graph = meta.graph_def.get_or_insert_with(Default::default);
+    let mut ed = GraphEditor::new(graph, &opts.name);
+
+    // Serialized tf.Examples in, parsed into one dense tensor per input.
+    let name = ed.name(CLASSIFY_INPUTS);
+    let examples = ed.add(
+        graph::node(name, "Placeholder")
+            .attr("dtype", attr::dtype(DataType::DtString))
+            .attr("shape", attr::shape(&[-1])),
+    )?;
+    let no_strings: [&str; 0] = [];
+    let names = constant(
+        &mut ed,
+        "ParseExample/names",
+        attr::string_vector(&no_strings),
+    )?;
+    let sparse_keys = constant(
+        &mut ed,
+        "ParseExample/sparse_keys",
+        attr::string_vector(&no_strings),
+    )?;
+    let ragged_keys = constant(
+        &mut ed,
+        "ParseExample/ragged_keys",
+        attr::string_vector(&no_strings),
+    )?;
+    let feature_names: Vec<&str> = plan.feeds.iter().map(|f| f.feature.as_str()).collect();
+    let dense_keys = constant(
+        &mut ed,
+        "ParseExample/dense_keys",
+        attr::string_vector(&feature_names),
+    )?;
+    // No defaults: a missing feature is an error, as in TensorFlow Serving's own parsing.
+    let mut defaults = Vec::new();
+    for feed in &plan.feeds {
+        let local = format!("ParseExample/no_default_{}", feed.feature);
+        defaults.push(constant(
+            &mut ed,
+            &local,
+            attr::empty(feed.kind.parsed_dtype()),
+        )?);
+    }
+    let parsed_shapes: Vec<Vec<i64>> = plan
+        .feeds
+        .iter()
+        .map(|f| match f.kind {
+            FeatureKind::Image => Vec::new(),
+            _ => f.example_shape.clone(),
+        })
+        .collect();
+    let parsed_types: Vec<DataType> = plan.feeds.iter().map(|f| f.kind.parsed_dtype()).collect();
+    let name = ed.name("ParseExample/ParseExampleV2");
+    let mut parse = graph::node(name, "ParseExampleV2")
+        .input(&examples)
+        .input(&names)
+        .input(&sparse_keys)
+        .input(&dense_keys)
+        .input(&ragged_keys);
+    for d in &defaults {
+        parse = parse.input(d);
+    }
+    let parse = ed.add(
+        parse
+            .attr("Tdense", attr::dtypes(&parsed_types))
+            .attr("num_sparse", attr::int(0))
+            .attr("sparse_types", attr::dtypes(&[]))
+            .attr("ragged_value_types", attr::dtypes(&[]))
+            .attr("ragged_split_types", attr::dtypes(&[]))
+            .attr("dense_shapes", attr::shapes(&parsed_shapes)),
+    )?;
+
+    let mut replace = BTreeMap::new();
+    for (i, feed) in plan.feeds.iter().enumerate() {
+        // With no sparse features the dense values are the first outputs.
+        let parsed = format!("{parse}:{i}");
+        let fed = match feed.kind {
+            FeatureKind::Image => decode_images(&mut ed, feed, &parsed, plan.image_scale)?,
+            kind if kind.parsed_dtype() != feed.dtype => cast(
+                &mut ed,
+                &format!("cast_{}", feed.input),
+                &parsed,
+                kind.parsed_dtype(),
+                feed.dtype,
+            )?,
+            _ => parsed,
+        };
+        replace.insert(feed.tensor.clone(), fed);
+    }
+
+    // The wrapped computation, cloned onto the parsed features.
+    let cloned = clone::clone_between(&mut ed, &replace, &plan.output_tensor)?;
+    let mut scores = cloned.output.clone();
+    if plan.output_dtype != DataType::DtFloat {
+        scores = cast(
+            &mut ed,
+            "cast_scores",
+            &scores,
+            plan.output_dtype,
+            DataType::DtFloat,
+        )?;
+    }
+    if plan.apply_softmax {
+        let name = ed.name("Softmax");
+        scores = ed.add(
+            graph::node(name, "Softmax")
+                .input(&scores)
+                .attr("T", attr::dtype(DataType::DtFloat)),
+        )?;
+    }
+
+    // Sorted scores and the label of each.
+    let k = constant(
+        &mut ed,
+        "TopKV2/k",
+        attr::int32_tensor(&[plan.top_k as i32], &[]),
+    )?;
+    let name = ed.name("TopKV2");
+    let top = ed.add(
+        graph::node(name, "TopKV2")
+            .input(&scores)
+            .input(&k)
+            .attr("T", attr::dtype(DataType::DtFloat))
+            .attr("sorted", attr::boolean(true)),
+    )?;
+    let labels = constant(&mut ed, "labels", attr::string_vector(&plan.labels))?;
+    let axis = constant(&mut ed, "GatherV2/axis", attr::int32_tensor(&[0], &[]))?;
+    let name = ed.name("GatherV2");
+    let gathered = ed.add(
+        graph::node(name, "GatherV2")
+            .input(&labels)
+            .input(format!("{top}:1"))
+            .input(&axis)
+            .attr("Tparams", attr::dtype(DataType::DtString))
+            .attr("Tindices", attr::dtype(DataType::DtInt32))
+            .attr("Taxis", attr::dtype(DataType::DtInt32)),
+    )?;
+    let name = ed.name(CLASSIFY_CLASSES);
+    let classes = ed.add(
+        graph::node(name, "Identity")
+            .input(&gathered)
+            .attr("T", attr::dtype(DataType::DtString)),
+    )?;
+    let name = ed.name(CLASSIFY_SCORES);
+    let top_scores = ed.add(
+        graph::node(name, "Identity")
+            .input(format!("{top}:0"))
+            .attr("T", attr::dtype(DataType::DtFloat)),
+    )?;
+    let added_ops: Vec<String> = ed.added_ops().map(str::to_owned).collect();
+    let added_nodes: Vec<String> = ed.added_nodes().to_vec();
+    let function_name = ed.function_name(&format!("__inference_signature_wrapper_{}", ed.scope()));
+
+    let k = plan.top_k as i64;
+    let sig = tf::SignatureDef {
+        inputs: BTreeMap::from([(
+            CLASSIFY_INPUTS.to_owned(),
+            tensor_info(&format!("{examples}:0"), DataType::DtString, &[-1]),
+        )]),
+        outputs: BTreeMap::from([
+            (
+                CLASSIFY_CLASSES.to_owned(),
+                tensor_info(&format!("{classes}:0"), DataType::DtString, &[-1, k]),
+            ),
+            (
+                CLASSIFY_SCORES.to_owned(),
+                tensor_info(&format!("{top_scores}:0"), DataType::DtFloat, &[-1, k]),
+            ),
+        ]),
+        method_name: CLASSIFY_METHOD.to_owned(),
+        defaults: BTreeMap::new(),
+    };
+    if opts.make_default {
+        if let Some(old) = meta.signature_def.remove(DEFAULT_SIGNATURE_KEY) {
+            meta.signature_def
+                .insert(opts.rename_default_to.clone(), old);
+        }
+        meta.signature_def
+            .insert(DEFAULT_SIGNATURE_KEY.to_owned(), sig.clone());
+    }
+    meta.signature_def.insert(opts.name.clone(), sig);
+
+    // TF2 exports: tf.saved_model.load reads signatures from the object graph instead.
+    let loader = if meta.object_graph_def.is_some() {
+        let mut keys = vec![opts.name.clone()];
+        if opts.make_default && opts.name != DEFAULT_SIGNATURE_KEY {
+            keys.push(DEFAULT_SIGNATURE_KEY.to_owned());
+        }
+        let classes_tensor = format!("{classes}:0");
+        let scores_tensor = format!("{top_scores}:0");
+        let shape = [-1, k];
+        let outputs = [
+            object_graph::Output {
+                key: CLASSIFY_CLASSES,
+                tensor: &classes_tensor,
+                dtype: DataType::DtString,
+                shape: &shape,
+            },
+            object_graph::Output {
+                key: CLASSIFY_SCORES,
+                tensor: &scores_tensor,
+                dtype: DataType::DtFloat,
+                shape: &shape,
+            },
+        ];
+        let target = object_graph::Signature {
+            keys: &keys,
+            wrapped: &opts.signature,
+            rename_default_to: opts.make_default.then_some(opts.rename_default_to.as_str()),
+            input_key: CLASSIFY_INPUTS,
+            input_placeholder: &examples,
+            nodes: &added_nodes,
+            outputs: &outputs,
+            function_name: &function_name,
+        };
+        Some(match object_graph::add_signature(meta, &target) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        })
+    } else {
+        None
+    };
+    op_registry::extend_stripped_op_list(meta, added_ops.iter().map(String::as_str));
+    Ok((cloned.nodes.len(), loader))
+}
+
+/// `MapDefun` over a library function that decodes one image to the input's
+/// `[height, width, channels]` pixels (float, scaled; or uint8).
+fn decode_images(
+    ed: &mut GraphEditor<'_>,
+    feed: &Feed,
+    encoded: &str,
+    scale: ImageScale,
+) -> Result<String, Error> {
+    let [h, w, c] = feed.example_shape[..] else {
+        return Err(GraphError::BadNode {
+            node: feed.input.clone(),
+            op: "Placeholder".into(),
+            detail: "image input is not (batch, height, width, channels)".into(),
+        }
+        .into());
+    };
+    let fname = ed.function_name(&format!("{}_decode_image_{}", ed.scope(), feed.input));
+    let pixels = match feed.dtype {
+        DataType::DtUint8 => Pixels::Uint8,
+        _ => Pixels::Float(scale),
+    };
+    let function = image_function(&fname, h, w, c, pixels)?;
+    ed.add_function(function);
+    let name = ed.name(&format!("decode_{}", feed.input));
+    Ok(ed.add(
+        graph::node(name, "MapDefun")
+            .input(encoded)
+            .attr("Targuments", attr::dtypes(&[DataType::DtString]))
+            .attr("Tcaptured", attr::dtypes(&[]))
+            .attr("output_types", attr::dtypes(&[pixels.dtype()]))
+            .attr("output_shapes", attr::shapes(&[vec![h, w, c]]))
+            .attr("f", attr::func(&fname)),
+    )?)
+}
+
+/// The tensor name of `node`'s output `index` inside a function body: `node:arg:index`.
+fn fn_output(node: &tf::NodeDef, index: usize) -> Result<String, GraphError> {
+    let args = op_registry::output_args(node)?;
+    let (arg, i) = args.get(index).ok_or_else(|| GraphError::BadNode {
+        node: node.name.clone(),
+        op: node.op.clone(),
+        detail: format!("has no output {index}"),
+    })?;
+    Ok(format!("{}:{arg}:{i}", node.name))
+}
+
+/// The pixels an image input takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pixels {
+    Float(ImageScale),
+    Uint8,
+}
+
+impl Pixels {
+    fn dtype(self) -> DataType {
+        match self {
+            Pixels::Float(_) => DataType::DtFloat,
+            Pixels::Uint8 => DataType::DtUint8,
+        }
+    }
+}
+
+fn image_function(
+    name: &str,
+    height: i64,
+    width: i64,
+    channels: i64,
+    pixels_out: Pixels,
+) -> Result<tf::FunctionDef, GraphError> {
+    const ARG: &str = "encoded";
+    const RET: &str = "pixels";
+    let mut body: Vec<tf::NodeDef> = Vec::new();
+    let mut push = |node: tf::NodeDef| -> Result<String, GraphError> {
+        let out = fn_output(&node, 0)?;
+        body.push(node);
+        Ok(out)
+    };
+    // expand_animations=false: a GIF gives its first frame, so every image is 3-D.
+    let decoded = push(
+        graph::node("decode", "DecodeImage")
+            .input(ARG)
+            .attr("channels", attr::int(channels))
+            .attr("dtype", attr::dtype(DataType::DtUint8))
+            .attr("expand_animations", attr::boolean(false))
+            .build()?,
+    )?;
+    let float = push(
+        graph::node("to_float", "Cast")
+            .input(decoded)
+            .attr("SrcT", attr::dtype(DataType::DtUint8))
+            .attr("DstT", attr::dtype(DataType::DtFloat))
+            .build()?,
+    )?;
+    let zero = push(
+        graph::node("batch_axis", "Const")
+            .attr("dtype", attr::dtype(DataType::DtInt32))
+            .attr("value", attr::tensor(attr::int32_tensor(&[0], &[])))
+            .build()?,
+    )?;
+    let batched = push(
+        graph::node("add_batch", "ExpandDims")
+            .input(float)
+            .input(zero)
+            .attr("T", attr::dtype(DataType::DtFloat))
+            .build()?,
+    )?;
+    let size = push(
+        graph::node("size", "Const")
+            .attr("dtype", attr::dtype(DataType::DtInt32))
+            .attr(
+                "value",
+                attr::tensor(attr::int32_tensor(&[height as i32, width as i32], &[2])),
+            )
+            .build()?,
+    )?;
+    // half_pixel_centers=true is what tf.image.resize(method="bilinear") does.
+    let resized = push(
+        graph::node("resize", "ResizeBilinear")
+            .input(batched)
+            .input(size)
+            .attr("T", attr::dtype(DataType::DtFloat))
+            .attr("align_corners", attr::boolean(false))
+            .attr("half_pixel_centers", attr::boolean(true))
+            .build()?,
+    )?;
+    let mut pixels = push(
+        graph::node("drop_batch", "Squeeze")
+            .input(resized)
+            .attr("T", attr::dtype(DataType::DtFloat))
+            .attr("squeeze_dims", attr::ints(&[0]))
+            .build()?,
+    )?;
+    if pixels_out == Pixels::Uint8 {
+        // Resizing works in float; round back to the nearest byte (exact when no resize).
+        let rounded = push(
+            graph::node("round", "Round")
+                .input(pixels)
+                .attr("T", attr::dtype(DataType::DtFloat))
+                .build()?,
+        )?;
+        pixels = push(
+            graph::node("to_uint8", "Cast")
+                .input(rounded)
+                .attr("SrcT", attr::dtype(DataType::DtFloat))
+                .attr("DstT", attr::dtype(DataType::DtUint8))
+                .build()?,
+        )?;
+    }
+    if pixels_out == Pixels::Float(ImageScale::Unit) {
+        let divisor = push(
+            graph::node("max_value", "Const")
+                .attr("dtype", attr::dtype(DataType::DtFloat))
+                .attr("value", attr::tensor(attr::float_scalar(255.0)))
+                .build()?,
+        )?;
+        pixels = push(
+            graph::node("scale", "RealDiv")
+                .input(pixels)
+                .input(divisor)
+                .attr("T", attr::dtype(DataType::DtFloat))
+                .build()?,
+        )?;
+    }
+    let arg = |name: &str, dtype: DataType| tf::op_def::ArgDef {
+        name: name.to_owned(),
+        r#type: dtype as i32,
+        ..Default::default()
+    };
+    Ok(tf::FunctionDef {
+        signature: Some(tf::OpDef {
+            name: name.to_owned(),
+            input_arg: vec![arg(ARG, DataType::DtString)],
+            output_arg: vec![arg(RET, pixels_out.dtype())],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([(RET.to_owned(), pixels)]),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_specs_parse() {
+        let cases: [(&str, Result<FeatureSpec, &str>); 6] = [
+            (
+                "x=image",
+                Ok(FeatureSpec {
+                    input: "x".into(),
+                    kind: FeatureKind::Image,
+                    feature: None,
+                }),
+            ),
+            (
+                "x=float:pixels",
+                Ok(FeatureSpec {
+                    input: "x".into(),
+                    kind: FeatureKind::Float,
+                    feature: Some("pixels".into()),
+                }),
+            ),
+            ("x", Err("is not INPUT=KIND")),
+            ("=float", Err("names no input")),
+            ("x=jpeg", Err("unknown feature kind 'jpeg'")),
+            ("x=float:", Err("empty feature name")),
+        ];
+        for (text, want) in cases {
+            match (text.parse::<FeatureSpec>(), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{text}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{text}: {got}"),
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn labels_parse_strictly() {
+        assert_eq!(parse_labels("a\nb\n").unwrap(), ["a", "b"]);
+        assert_eq!(parse_labels("a\r\nb").unwrap(), ["a", "b"]);
+        assert_eq!(parse_labels("big cat\n").unwrap(), ["big cat"]);
+        for (text, want) in [
+            ("", "it is empty"),
+            ("\n", "it is empty"),
+            ("a\n\nb\n", "line 2 is empty"),
+            ("a\nb\na\n", "'a' appears on lines 1 and 3"),
+            ("a\nb\n\n", "line 3 is empty"),
+        ] {
+            let err = parse_labels(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn image_function_matches_op_signatures() {
+        let f = image_function("f", 28, 28, 1, Pixels::Float(ImageScale::Unit)).unwrap();
+        let ops: Vec<&str> = f.node_def.iter().map(|n| n.op.as_str()).collect();
+        assert_eq!(
+            ops,
+            [
+                "DecodeImage",
+                "Cast",
+                "Const",
+                "ExpandDims",
+                "Const",
+                "ResizeBilinear",
+                "Squeeze",
+                "Const",
+                "RealDiv"
+            ]
+        );
+        assert_eq!(f.ret["pixels"], "scale:z:0");
+        let f = image_function("f", 28, 28, 3, Pixels::Float(ImageScale::Byte)).unwrap();
+        assert_eq!(f.ret["pixels"], "drop_batch:output:0");
+        let f = image_function("f", 28, 28, 3, Pixels::Uint8).unwrap();
+        assert_eq!(f.ret["pixels"], "to_uint8:y:0");
+        let out = &f.signature.as_ref().unwrap().output_arg[0];
+        assert_eq!(out.r#type, DataType::DtUint8 as i32);
+    }
+}

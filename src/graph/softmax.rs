@@ -1,0 +1,194 @@
+//! Whether a tensor is produced by a Softmax: looking through Identity nodes, and for TF2 exports
+//! into the library function a `(Stateful)PartitionedCall` runs.
+
+use std::collections::BTreeMap;
+
+use crate::proto::tensorflow as tf;
+use crate::proto_ext::split_tensor_name;
+
+use super::attr;
+
+/// Ops that pass their input through unchanged.
+const PASS_THROUGH: [&str; 3] = ["Identity", "Snapshot", "StopGradient"];
+const CALLS: [&str; 2] = ["PartitionedCall", "StatefulPartitionedCall"];
+/// Deeper nesting than this is treated as "not found" (guards against recursive libraries).
+const MAX_DEPTH: usize = 64;
+
+struct Library<'a> {
+    functions: BTreeMap<&'a str, &'a tf::FunctionDef>,
+}
+
+/// True when `tensor` of the top-level graph is the output of a Softmax.
+pub fn produced_by_softmax(graph: &tf::GraphDef, tensor: &str) -> bool {
+    let lib = Library {
+        functions: graph
+            .library
+            .iter()
+            .flat_map(|l| l.function.iter())
+            .filter_map(|f| Some((f.signature.as_ref()?.name.as_str(), f)))
+            .collect(),
+    };
+    let nodes: BTreeMap<&str, &tf::NodeDef> =
+        graph.node.iter().map(|n| (n.name.as_str(), n)).collect();
+    let (mut name, mut idx) = split_tensor_name(tensor);
+    for _ in 0..MAX_DEPTH {
+        let Some(node) = nodes.get(name) else {
+            return false;
+        };
+        if node.op == "Softmax" {
+            return true;
+        }
+        if PASS_THROUGH.contains(&node.op.as_str()) {
+            let Some(input) = node.input.first() else {
+                return false;
+            };
+            (name, idx) = split_tensor_name(input);
+            continue;
+        }
+        if CALLS.contains(&node.op.as_str()) {
+            return attr::func_name(node.attr.get("f"))
+                .is_some_and(|f| lib.function_output_is_softmax(f, idx as usize, 1));
+        }
+        return false;
+    }
+    false
+}
+
+impl Library<'_> {
+    /// Whether output number `index` of function `name` comes from a Softmax.
+    fn function_output_is_softmax(&self, name: &str, index: usize, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        let Some(f) = self.functions.get(name) else {
+            return false;
+        };
+        let Some(arg) = f.signature.as_ref().and_then(|s| s.output_arg.get(index)) else {
+            return false;
+        };
+        let Some(mut tensor) = f.ret.get(&arg.name).map(String::as_str) else {
+            return false;
+        };
+        let nodes: BTreeMap<&str, &tf::NodeDef> =
+            f.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
+        for _ in 0..MAX_DEPTH {
+            // Inside a function a tensor is `node:arg:index`, or a bare input argument.
+            let mut parts = tensor.split(':');
+            let node_name = parts.next().unwrap_or_default();
+            let out_arg = parts.next();
+            let out_index: usize = parts.next().and_then(|i| i.parse().ok()).unwrap_or(0);
+            let (Some(node), Some(_)) = (nodes.get(node_name), out_arg) else {
+                return false;
+            };
+            if node.op == "Softmax" {
+                return true;
+            }
+            if PASS_THROUGH.contains(&node.op.as_str()) {
+                let Some(input) = node.input.first() else {
+                    return false;
+                };
+                tensor = input;
+                continue;
+            }
+            if CALLS.contains(&node.op.as_str()) {
+                // Call outputs form one list argument `output`, so the index is the position.
+                return attr::func_name(node.attr.get("f"))
+                    .is_some_and(|g| self.function_output_is_softmax(g, out_index, depth + 1));
+            }
+            return false;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(name: &str, op: &str, inputs: &[&str]) -> tf::NodeDef {
+        tf::NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn call(name: &str, f: &str) -> tf::NodeDef {
+        let mut node = n(name, "StatefulPartitionedCall", &["x"]);
+        node.attr.insert("f".into(), attr::func(f));
+        node
+    }
+
+    fn function(name: &str, nodes: Vec<tf::NodeDef>, outputs: &[(&str, &str)]) -> tf::FunctionDef {
+        tf::FunctionDef {
+            signature: Some(tf::OpDef {
+                name: name.into(),
+                output_arg: outputs
+                    .iter()
+                    .map(|(a, _)| tf::op_def::ArgDef {
+                        name: a.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            node_def: nodes,
+            ret: outputs
+                .iter()
+                .map(|(a, t)| (a.to_string(), t.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn finds_softmax_in_graphs_and_nested_functions() {
+        let inner = function(
+            "inner",
+            vec![
+                n("logits", "BiasAdd", &["x"]),
+                n("Softmax", "Softmax", &["logits:output:0"]),
+                n("Identity", "Identity", &["Softmax:softmax:0"]),
+            ],
+            &[
+                ("logits", "logits:output:0"),
+                ("probs", "Identity:output:0"),
+            ],
+        );
+        let mut wrapper_call = call("call", "inner");
+        wrapper_call.input = vec!["x".into()];
+        let wrapper = function(
+            "wrapper",
+            vec![
+                wrapper_call,
+                n("Identity", "Identity", &["call:output:1"]),
+                n("Id0", "Identity", &["call:output:0"]),
+            ],
+            &[
+                ("output_0", "Identity:output:0"),
+                ("output_1", "Id0:output:0"),
+            ],
+        );
+        let graph = tf::GraphDef {
+            node: vec![
+                n("x", "Placeholder", &[]),
+                call("c", "wrapper"),
+                n("probs", "Softmax", &["x"]),
+                n("probs_id", "Identity", &["probs"]),
+                n("logits", "MatMul", &["x", "x"]),
+            ],
+            library: Some(tf::FunctionDefLibrary {
+                function: vec![inner, wrapper],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(produced_by_softmax(&graph, "c:0"));
+        assert!(!produced_by_softmax(&graph, "c:1"));
+        assert!(produced_by_softmax(&graph, "probs:0"));
+        assert!(produced_by_softmax(&graph, "probs_id"));
+        assert!(!produced_by_softmax(&graph, "logits:0"));
+        assert!(!produced_by_softmax(&graph, "missing:0"));
+    }
+}
