@@ -295,7 +295,9 @@ fn empty_version_beside_real_ones_is_a_finding() {
     let tmp = common::tempdir();
     copy_dir(&common::fixture("half_plus_two"), tmp.path());
     std::fs::create_dir(tmp.path().join("3")).expect("mkdir");
-    std::fs::create_dir(tmp.path().join("notes")).expect("mkdir");
+    // A directory that merely has assets/ is no SavedModel.
+    std::fs::create_dir_all(tmp.path().join("notes/assets")).expect("mkdir");
+    std::fs::write(tmp.path().join("notes/assets/logo.txt"), b"logo").expect("write");
     let (code, report) = validate(&[path_str(tmp.path())]);
     assert_eq!(code, 1);
     assert_eq!(report["summary"]["models"], 3);
