@@ -56,17 +56,18 @@ hyperfine --style none --warmup 1 --runs 3 -i --export-json "$WORK/scan.json" \
   "TF_CPP_MIN_LOG_LEVEL=3 $SAVED_MODEL_CLI scan --dir $ONE" >&2
 
 median() { python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
-rss() { # peak resident set size in MiB
-  /usr/bin/time -v "$@" >/dev/null 2>"$WORK/time.txt" || true
-  awk '/Maximum resident set size/ {printf "%.1f", $6 / 1024}' "$WORK/time.txt"
+# Peak resident set size (MiB) and CPU time (user + system, s) of one run, as table cells.
+usage() {
+  /usr/bin/time -f '%M %U %S' -o "$WORK/time.txt" "$@" >/dev/null 2>&1 || true
+  tail -n 1 "$WORK/time.txt" | awk '{printf "%.1f | %.2f", $1 / 1024, $2 + $3}'
 }
 MODELS=$("$BIN" validate --format json "$TREE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["models"])' || true)
 
 echo
-echo "| command | models | median wall time (s) | peak RSS (MiB) |"
-echo "|---|---:|---:|---:|"
-echo "| \`smtool validate\` (tree of $N versions) | $MODELS | $(median "$WORK/tree.json") | $(rss "$BIN" validate --format json "$TREE") |"
-echo "| \`smtool validate\` (one model, $ONE) | 1 | $(median "$WORK/one.json") | $(rss "$BIN" validate --format json "$ONE") |"
-echo "| \`saved_model_cli scan --dir\` (one model, $ONE) | 1 | $(median "$WORK/scan.json") | $(rss env TF_CPP_MIN_LOG_LEVEL=3 "$SAVED_MODEL_CLI" scan --dir "$ONE") |"
+echo "| command | models | median wall time (s) | peak RSS (MiB) | CPU time (s) |"
+echo "|---|---:|---:|---:|---:|"
+echo "| \`smtool validate\` (tree of $N versions) | $MODELS | $(median "$WORK/tree.json") | $(usage "$BIN" validate --format json "$TREE") |"
+echo "| \`smtool validate\` (one model, $ONE) | 1 | $(median "$WORK/one.json") | $(usage "$BIN" validate --format json "$ONE") |"
+echo "| \`saved_model_cli scan --dir\` (one model, $ONE) | 1 | $(median "$WORK/scan.json") | $(usage env TF_CPP_MIN_LOG_LEVEL=3 "$SAVED_MODEL_CLI" scan --dir "$ONE") |"
 echo
-echo "$(nproc) CPUs; $(uname -sr); smtool $("$BIN" --version | awk '{print $2}'); hyperfine $(hyperfine --version | awk '{print $2}')"
+echo "$(nproc) CPUs, load average $(cut -d" " -f1-3 /proc/loadavg); $(uname -sr); smtool $("$BIN" --version | awk '{print $2}'); hyperfine $(hyperfine --version | awk '{print $2}')"

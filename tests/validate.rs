@@ -295,7 +295,9 @@ fn empty_version_beside_real_ones_is_a_finding() {
     let tmp = common::tempdir();
     copy_dir(&common::fixture("half_plus_two"), tmp.path());
     std::fs::create_dir(tmp.path().join("3")).expect("mkdir");
-    std::fs::create_dir(tmp.path().join("notes")).expect("mkdir");
+    // A directory that merely has assets/ is no SavedModel.
+    std::fs::create_dir_all(tmp.path().join("notes/assets")).expect("mkdir");
+    std::fs::write(tmp.path().join("notes/assets/logo.txt"), b"logo").expect("write");
     let (code, report) = validate(&[path_str(tmp.path())]);
     assert_eq!(code, 1);
     assert_eq!(report["summary"]["models"], 3);
@@ -1217,4 +1219,53 @@ fn every_rule_is_documented() {
         );
         assert!(doc.contains(&row), "docs/rules.md lacks the row {row}");
     }
+}
+
+/// The output counts and dtypes that graph binding (SM302, SM303) derives from the op registry
+/// snapshot are those TensorFlow gives every top-level node of every fixture.
+#[test]
+fn output_types_agree_with_tensorflow() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let mut claims = serde_json::Map::new();
+    for fixture in [
+        "digits/model/saved_model.pb",
+        "iris_tf1/saved_model.pb",
+        "vocab_assets/saved_model.pb",
+        "half_plus_two/1/saved_model.pb",
+        "half_plus_two_pbtxt/saved_model.pbtxt",
+        "broken/classify_float_input/saved_model.pb",
+        "broken/regress_two_outputs/saved_model.pb",
+        "broken/file_ops/saved_model.pb",
+    ] {
+        let path = common::fixture(fixture);
+        let dir = path.parent().expect("model dir");
+        let model = smtool::savedmodel::SavedModelDir::open_at(dir, Some(&path)).expect("fixture");
+        let meta = model.meta_graph(None).expect("serve meta graph");
+        let graph = meta.graph_def.as_ref().expect("graph");
+        let index = smtool::validate::GraphIndex::new(graph);
+        let nodes: serde_json::Map<String, Value> = graph
+            .node
+            .iter()
+            .map(|n| {
+                let types = smtool::validate::op_registry::output_types(n, &index);
+                (n.name.clone(), serde_json::json!(types))
+            })
+            .collect();
+        claims.insert(path_str(&path).to_owned(), Value::Object(nodes));
+    }
+    let tmp = common::tempdir();
+    let file = tmp.path().join("claims.json");
+    std::fs::write(&file, Value::Object(claims).to_string()).expect("write claims");
+    let out = common::run_python(&python, "check_output_types.py", &[path_str(&file)]);
+    assert!(
+        out.status.success(),
+        "check_output_types.py: {}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let summary = common::stdout(&out);
+    assert!(summary.contains("agree"), "{summary}");
+    eprintln!("{summary}");
 }

@@ -528,9 +528,9 @@ fn validate_model(
         let f = Finding::new(
             Rule::NoServeTagSet,
             format!(
-                "no meta graph with tag-set '{wanted}' (available: {}): TensorFlow Serving loads \
-                 tag-set '{wanted}' and will refuse this model; re-export it with tags=['{}'] or \
-                 validate another tag-set with --tag-set",
+                "no meta graph with tag-set '{wanted}' (available: {}): TensorFlow Serving, \
+                 loading tag-set '{wanted}', will refuse this model; re-export it with \
+                 tags=['{}'] or validate the tag-set you serve with --tag-set",
                 if available.is_empty() {
                     "none".to_owned()
                 } else {

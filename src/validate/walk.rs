@@ -33,11 +33,11 @@ fn skipped(name: &str) -> bool {
         )
 }
 
-/// A directory without a graph file that still looks like a SavedModel: it has `variables/`,
-/// `assets/` or `fingerprint.pb`.
+/// A directory without a graph file that still looks like a SavedModel: it has
+/// `variables/variables.index` or `fingerprint.pb` (an `assets/` directory alone is too common
+/// elsewhere to count).
 fn looks_like_model(dir: &Path) -> bool {
-    dir.join(savedmodel::VARIABLES_DIR).is_dir()
-        || dir.join(savedmodel::ASSETS_DIR).is_dir()
+    dir.join(savedmodel::VARIABLES_INDEX).is_file()
         || dir.join(savedmodel::FINGERPRINT_FILE).is_file()
 }
 
@@ -45,9 +45,9 @@ fn missing_graph(dir: &Path) -> Target {
     Target::Unreadable {
         dir: dir.to_path_buf(),
         reason: format!(
-            "'{}' looks like a SavedModel (it has variables/, assets/ or fingerprint.pb) but holds \
-             no saved_model.pb or saved_model.pbtxt: TensorFlow cannot load it; re-export the \
-             model or restore the graph file",
+            "'{}' looks like a SavedModel (it has variables/variables.index or fingerprint.pb, or \
+             sits among numbered versions) but holds no saved_model.pb or saved_model.pbtxt: \
+             TensorFlow cannot load it; re-export the model or restore the graph file",
             dir.display()
         ),
     }
