@@ -9,6 +9,7 @@
 //! - [`ops`]: the ops a graph uses, including its function library.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
+//! - [`serve`]: TensorFlow Serving's REST API on the TensorFlow C API (loaded at run time).
 
 pub mod cli;
 pub mod commands;
@@ -17,4 +18,5 @@ pub mod proto;
 pub mod proto_ext;
 pub mod render;
 pub mod savedmodel;
+pub mod serve;
 pub mod signature;

@@ -13,7 +13,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage};
 
 use crate::proto::tensorflow as tf;
 
-pub use locate::{locate, Location, Version};
+pub use locate::{locate, versions, Location, Version};
 
 /// File names inside a SavedModel directory.
 pub const PB_FILE: &str = "saved_model.pb";
