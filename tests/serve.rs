@@ -185,6 +185,73 @@ fn fixture_json(rel: &str) -> Value {
 }
 
 #[test]
+fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
+    use base64::Engine as _;
+    use smtool::serve::tf::{Tensor, Values};
+    let Some(tf) = tensorflow() else { return };
+    let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"))
+        .expect("iris loads");
+    let sig = &servable.meta_graph.signature_def["classify"];
+    let name = |m: &std::collections::BTreeMap<String, smtool::proto::tensorflow::TensorInfo>,
+                k: &str| {
+        smtool::proto_ext::tensor_name(&m[k])
+            .expect("dense")
+            .to_owned()
+    };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let rows = expected["rows"].as_array().expect("rows");
+    // Serialized tf.Examples made by TensorFlow: arbitrary bytes, not UTF-8 text.
+    let examples: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| {
+            base64::engine::general_purpose::STANDARD
+                .decode(r["serialized_example_b64"].as_str().expect("b64"))
+                .expect("base64")
+        })
+        .collect();
+    assert!(examples.iter().any(|e| std::str::from_utf8(e).is_err()));
+    let input = Tensor::new(vec![examples.len() as i64], Values::String(examples)).expect("tensor");
+    let (classes, scores) = (name(&sig.outputs, "classes"), name(&sig.outputs, "scores"));
+    let out = servable
+        .session
+        .run(
+            &[(&name(&sig.inputs, "inputs"), &input)],
+            &[&classes, &scores],
+        )
+        .expect("run");
+    assert_eq!(out[0].dims, vec![rows.len() as i64, 3]);
+    let Values::String(labels) = &out[0].values else {
+        panic!("classes are strings")
+    };
+    let Values::Float(values) = &out[1].values else {
+        panic!("scores are floats")
+    };
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(
+            labels[i * 3],
+            row["classes"][0].as_str().expect("label").as_bytes()
+        );
+        assert_close(
+            values[i * 3] as f64,
+            row["scores"][0].as_f64().expect("score"),
+            "score",
+        );
+    }
+    // A tensor whose dims do not match its values never reaches TensorFlow.
+    let bad = Tensor {
+        dims: vec![5],
+        values: Values::String(vec![b"x".to_vec()]),
+    };
+    let err = servable
+        .session
+        .run(&[(&name(&sig.inputs, "inputs"), &bad)], &[&classes])
+        .unwrap_err();
+    assert!(err.message.contains("cannot hold 1 values"), "{err}");
+    let err = servable.session.run(&[], &["no_such_node:0"]).unwrap_err();
+    assert!(err.message.contains("no_such_node:0"), "{err}");
+}
+
+#[test]
 fn status_reports_the_latest_version_available() {
     let Some(s) = start() else { return };
     let (code, body) = get(s.addr, "/v1/models/half_plus_two");
@@ -709,6 +776,24 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
         )
     };
     assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    // Requests keep flowing through every swap below, and none may fail.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = s.addr;
+    let hammer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (code, body) =
+                    post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
+                assert_eq!(code, 200, "a request failed during a version swap: {body}");
+                let y = body["predictions"][0].as_f64();
+                assert!(y == Some(2.5) || y == Some(3.5), "{body}");
+                answered += 1;
+            }
+            answered
+        })
+    };
     // Copy under another name, then rename: the poller never sees half a version.
     copy_dir(
         &common::fixture("half_plus_two/2"),
@@ -722,6 +807,9 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
     wait_for("back to version 1", || {
         predict().1 == json!({"predictions": [2.5]})
     });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = hammer.join().expect("no request failed during the swaps");
+    assert!(answered > 0);
 }
 
 #[test]
