@@ -1006,6 +1006,71 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
 }
 
 #[test]
+fn binary_verbose_logs_one_line_per_request() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("venv")
+        .to_path_buf();
+    let (mut child, addr, reader) = spawn_binary(
+        &[
+            "serve",
+            "fixtures/iris_tf1",
+            "--model-name",
+            "iris",
+            "--rest-api-port",
+            "0",
+            "-v",
+        ],
+        &venv,
+    );
+    let (code, _) = post(
+        addr,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(code, 200);
+    let (code, _) = get(addr, "/v1/models/nope");
+    assert_eq!(code, 404);
+    // SAFETY: signalling our own child process by pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert!(child.wait().expect("wait").success());
+    let stderr = reader.join().expect("stderr reader");
+    assert!(
+        stderr.contains("POST /v1/models/iris:classify 200"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GET /v1/models/nope 404"), "{stderr}");
+}
+
+#[test]
+fn binary_fails_at_once_when_the_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = common::run(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest-api-port",
+        &port,
+        "--tensorflow-dir",
+        "fixtures",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("--rest-api-port"), "{err}");
+}
+
+#[test]
 fn binary_without_tensorflow_says_what_to_do() {
     let empty = common::tempdir();
     let out = common::smtool()

@@ -287,6 +287,12 @@ pub fn run(options: ServeOptions) -> Result<()> {
         // Before TensorFlow is loaded and before any other thread exists.
         std::env::set_var("TF_CPP_MIN_LOG_LEVEL", "3");
     }
+    // Claim the port first: a port in use fails at once, not after loading TensorFlow.
+    let addr = format!("{}:{}", options.host, options.port);
+    let listener = std::net::TcpListener::bind(&addr).with_context(|| {
+        format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
+    })?;
+    listener.set_nonblocking(true)?;
     let tf = load_tensorflow(&options.library, options.verbose)?;
     let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
     let server = Server::start(tf, options.models.clone(), poll);
@@ -313,12 +319,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let addr = format!("{}:{}", options.host, options.port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
-            })?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let local: SocketAddr = listener.local_addr()?;
         eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
         http::serve(
