@@ -75,36 +75,41 @@ pub struct ServeArgs {
     /// subdirectories are versions (the newest is served, and new ones are picked up).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
-    /// The same as PATH (TensorFlow Serving's spelling).
+    /// The same as PATH.
     #[arg(
         long,
         value_name = "PATH",
-        alias = "model_base_path",
+        visible_alias = "model_base_path",
         conflicts_with = "path"
     )]
     pub model_base_path: Option<PathBuf>,
     /// Name of the model at PATH in URLs (`/v1/models/NAME`); default: PATH's directory name.
-    #[arg(long, value_name = "NAME", alias = "model_name")]
+    #[arg(long, value_name = "NAME", visible_alias = "model_name")]
     pub model_name: Option<String>,
     /// Another model to serve, as NAME=PATH (repeatable).
     #[arg(long = "model", value_name = "NAME=PATH")]
     pub models: Vec<String>,
     /// TensorFlow Serving's model config file: a ModelServerConfig in protobuf text format
     /// (`model_config_list { config { name base_path model_version_policy version_labels } }`).
-    #[arg(long, value_name = "FILE", alias = "model_config_file")]
+    #[arg(long, value_name = "FILE", visible_alias = "model_config_file")]
     pub model_config_file: Option<PathBuf>,
     /// Address to listen on; use 0.0.0.0 to accept connections from other machines.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port of the REST API (0 picks a free port).
-    #[arg(long, default_value_t = 8501, alias = "rest_api_port", alias = "port")]
+    #[arg(
+        long,
+        default_value_t = 8501,
+        visible_alias = "rest_api_port",
+        alias = "port"
+    )]
     pub rest_api_port: u16,
     /// Seconds between looks for new or removed version directories (0: never).
     #[arg(
         long,
         default_value_t = 1,
         value_name = "SECONDS",
-        alias = "file_system_poll_wait_seconds"
+        visible_alias = "file_system_poll_wait_seconds"
     )]
     pub file_system_poll_wait_seconds: u64,
     /// Largest request body accepted, in bytes; larger requests get HTTP 413.
