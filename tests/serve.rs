@@ -520,6 +520,61 @@ fn classify_regress_and_predict_iris_match_tensorflow() {
 }
 
 #[test]
+fn classify_with_scores_only_gives_empty_labels() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    let export = dir.path().join("scores_only");
+    let rows = json!([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]);
+    let out = common::run_python(
+        &python,
+        "make_scores_only_model.py",
+        &[export.to_str().expect("utf-8 path"), &rows.to_string()],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let stdout = common::stdout(&out);
+    let want: Value = parse(stdout.lines().last().expect("scores line"));
+    let Some(s) = start_with(
+        vec![srv::model_from_path("so", &export).expect("model")],
+        None,
+        HttpOptions::default(),
+    ) else {
+        return;
+    };
+    let examples: Vec<Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| json!({"x": r}))
+        .collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/so:classify",
+        &json!({"examples": examples}),
+    );
+    assert_eq!(code, 200, "{body}");
+    for (i, result) in body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .enumerate()
+    {
+        for (k, pair) in result.as_array().expect("pairs").iter().enumerate() {
+            assert_eq!(pair[0], "");
+            assert_close(
+                pair[1].as_f64().expect("score"),
+                want[i][k].as_f64().expect("score"),
+                "score",
+            );
+        }
+    }
+}
+
+#[test]
 fn classify_with_context_merges_it_into_each_example() {
     let Some(s) = start() else { return };
     let expected = fixture_json("iris_tf1/expected.json");
