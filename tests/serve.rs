@@ -862,6 +862,12 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
     wait_for("back to version 1", || {
         predict().1 == json!({"predictions": [2.5]})
     });
+    // A base path that briefly cannot be read unloads nothing.
+    let moved = dir.path().join("hp-moved");
+    std::fs::rename(&base, &moved).expect("move base path away");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    std::fs::rename(&moved, &base).expect("move base path back");
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let answered = hammer.join().expect("no request failed during the swaps");
     assert!(answered > 0);
