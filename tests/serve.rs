@@ -1024,6 +1024,16 @@ fn classic_requests_client_classifies() {
     );
 }
 
+/// Sends a signal to a child process, as a user's `kill` would.
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
 /// Starts the real binary; returns it and the address it printed.
 fn spawn_binary(
     args: &[&str],
@@ -1100,9 +1110,7 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
     );
     let (code, body) = post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
     assert_eq!((code, body), (200, json!({"predictions": [3.5]})));
-    // SAFETY: signalling our own child process by pid.
-    let pid = child.id() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    signal(&child, "TERM");
     let status = child.wait().expect("wait");
     assert!(status.success(), "exit status {status}");
     let stderr = reader.join().expect("stderr reader");
@@ -1152,8 +1160,7 @@ fn binary_verbose_logs_one_line_per_request() {
     assert_eq!(code, 200);
     let (code, _) = get(addr, "/v1/models/nope");
     assert_eq!(code, 404);
-    // SAFETY: signalling our own child process by pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    signal(&child, "INT");
     assert!(child.wait().expect("wait").success());
     let stderr = reader.join().expect("stderr reader");
     assert!(
