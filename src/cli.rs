@@ -31,6 +31,8 @@ pub enum Command {
     /// Write a copy of a SavedModel with a TensorFlow Serving classify signature (serialized
     /// tf.Example in, labels and scores sorted by score out) wrapping a softmax signature.
     AddClassify(AddClassifyArgs),
+    /// Serve SavedModels with TensorFlow Serving's REST API (loads libtensorflow at run time).
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -247,5 +249,103 @@ impl AddClassifyArgs {
             copy: self.copy,
             progress: true,
         }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A SavedModel directory (served as version 1) or a model base path whose numbered
+    /// subdirectories are versions (the newest is served, and new ones are picked up).
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// The same as PATH.
+    #[arg(
+        long,
+        value_name = "PATH",
+        visible_alias = "model_base_path",
+        conflicts_with = "path"
+    )]
+    pub model_base_path: Option<PathBuf>,
+    /// Name of the model at PATH in URLs (`/v1/models/NAME`); default: PATH's directory name.
+    #[arg(long, value_name = "NAME", visible_alias = "model_name")]
+    pub model_name: Option<String>,
+    /// Another model to serve, as NAME=PATH (repeatable).
+    #[arg(long = "model", value_name = "NAME=PATH")]
+    pub models: Vec<String>,
+    /// TensorFlow Serving's model config file: a ModelServerConfig in protobuf text format
+    /// (`model_config_list { config { name base_path model_version_policy version_labels } }`).
+    #[arg(long, value_name = "FILE", visible_alias = "model_config_file")]
+    pub model_config_file: Option<PathBuf>,
+    /// Address to listen on; use 0.0.0.0 to accept connections from other machines.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port of the REST API (0 picks a free port).
+    #[arg(
+        long,
+        default_value_t = 8501,
+        visible_alias = "rest_api_port",
+        alias = "port"
+    )]
+    pub rest_api_port: u16,
+    /// Seconds between looks for new or removed version directories (0: never).
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "SECONDS",
+        visible_alias = "file_system_poll_wait_seconds"
+    )]
+    pub file_system_poll_wait_seconds: u64,
+    /// Largest request body accepted, in bytes; larger requests get HTTP 413.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    pub max_request_bytes: usize,
+    /// Directory with libtensorflow.so (or a Python tensorflow package directory).
+    #[arg(long, value_name = "DIR")]
+    pub tensorflow_dir: Option<PathBuf>,
+    /// Never download TensorFlow; fail if it is not installed.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Show TensorFlow's start-up output and log one line per request.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+impl ServeArgs {
+    /// The validated serve options.
+    pub fn options(&self) -> anyhow::Result<crate::serve::ServeOptions> {
+        let named = self
+            .models
+            .iter()
+            .map(|spec| match spec.split_once('=') {
+                Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+                    Ok((name.to_owned(), PathBuf::from(path)))
+                }
+                _ => Err(anyhow::anyhow!(
+                    "--model '{spec}' is not NAME=PATH (e.g. --model digits=models/digits)"
+                )),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let path = self.path.clone().or_else(|| self.model_base_path.clone());
+        if self.model_name.is_some() && path.is_none() {
+            anyhow::bail!("--model-name needs a PATH (or --model_base_path) to name");
+        }
+        let sources = crate::serve::ModelSources {
+            path: path.map(|p| (p, self.model_name.clone())),
+            named,
+            config_file: self.model_config_file.clone(),
+        };
+        Ok(crate::serve::ServeOptions {
+            models: crate::serve::resolve_models(&sources)?,
+            host: self.host.clone(),
+            port: self.rest_api_port,
+            library: crate::serve::library::LibraryOptions::from_env(
+                self.tensorflow_dir.clone(),
+                !self.no_fetch,
+            ),
+            http: crate::serve::http::HttpOptions {
+                max_body_bytes: self.max_request_bytes,
+            },
+            poll_seconds: self.file_system_poll_wait_seconds,
+            verbose: self.verbose,
+        })
     }
 }

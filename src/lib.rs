@@ -13,6 +13,7 @@
 //!   walk that finds models under a directory tree.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
+//! - [`serve`]: TensorFlow Serving's REST API on the TensorFlow C API (loaded at run time).
 
 pub mod cli;
 pub mod commands;
@@ -22,5 +23,6 @@ pub mod proto;
 pub mod proto_ext;
 pub mod render;
 pub mod savedmodel;
+pub mod serve;
 pub mod signature;
 pub mod validate;

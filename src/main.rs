@@ -41,6 +41,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Serve(args) => {
+            smtool::serve::run(args.options()?)?;
+            Ok(0)
+        }
     }
 }
 

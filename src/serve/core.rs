@@ -1,0 +1,824 @@
+//! TensorFlow Serving's request handling, independent of the transport: typed requests in
+//! (the TF Serving protos: `PredictRequest`, `ClassificationRequest`, ...), typed responses or
+//! a [`ServeError`] with a canonical error code out. REST (and later gRPC) only translate.
+//! Every call here may run TensorFlow: call it off the async threads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prost::Message;
+
+use super::models::{ModelManager, Servable, Unavailable, VersionRequest, VersionState};
+use super::tf::{self, Tensor, Values};
+use crate::proto::tensorflow as tfp;
+use crate::proto::tensorflow::error::Code;
+use crate::proto::tensorflow::serving as sv;
+use crate::proto_ext::{dtype_name, tensor_name};
+
+/// The signature used when a request names none.
+pub const DEFAULT_SIGNATURE: &str = "serving_default";
+
+/// An error with TensorFlow Serving's code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServeError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl ServeError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        ServeError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message)
+    }
+
+    /// The HTTP status TF Serving answers this error with.
+    pub fn http_status(&self) -> u16 {
+        match self.code {
+            Code::Ok => 200,
+            Code::Cancelled => 499,
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+            Code::DeadlineExceeded => 504,
+            Code::NotFound => 404,
+            Code::AlreadyExists | Code::Aborted => 409,
+            Code::PermissionDenied => 403,
+            Code::ResourceExhausted => 429,
+            Code::Unimplemented => 501,
+            Code::Unavailable => 503,
+            Code::Unauthenticated => 401,
+            _ => 500,
+        }
+    }
+}
+
+impl From<tf::Status> for ServeError {
+    fn from(s: tf::Status) -> Self {
+        ServeError::new(Code::try_from(s.code).unwrap_or(Code::Unknown), s.message)
+    }
+}
+
+type Result<T> = std::result::Result<T, ServeError>;
+
+/// The request handling of a server.
+pub struct Core {
+    models: Arc<ModelManager>,
+}
+
+/// `Latest(name)` / `Specific(name, 3)` as TF Serving prints a servable request.
+fn request_text(name: &str, version: &VersionRequest) -> String {
+    match version {
+        VersionRequest::Specific(v) => format!("Specific({name}, {v})"),
+        _ => format!("Latest({name})"),
+    }
+}
+
+fn version_request(spec: &sv::ModelSpec) -> VersionRequest {
+    match &spec.version_choice {
+        Some(sv::model_spec::VersionChoice::Version(v)) => VersionRequest::Specific(*v),
+        Some(sv::model_spec::VersionChoice::VersionLabel(l)) => VersionRequest::Label(l.clone()),
+        None => VersionRequest::Latest,
+    }
+}
+
+fn signature_name(spec: &sv::ModelSpec) -> &str {
+    if spec.signature_name.is_empty() {
+        DEFAULT_SIGNATURE
+    } else {
+        &spec.signature_name
+    }
+}
+
+fn response_spec(servable: &Servable, signature: &str) -> sv::ModelSpec {
+    sv::ModelSpec {
+        name: servable.name.clone(),
+        signature_name: signature.to_owned(),
+        version_choice: Some(sv::model_spec::VersionChoice::Version(servable.version)),
+    }
+}
+
+fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
+    names
+        .map(|n| n.as_ref().to_owned())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn info_name<'a>(alias: &str, info: &'a tfp::TensorInfo) -> Result<&'a str> {
+    tensor_name(info).ok_or_else(|| {
+        ServeError::new(
+            Code::Unimplemented,
+            format!("tensor '{alias}' is sparse or composite; only dense tensors are supported"),
+        )
+    })
+}
+
+impl Core {
+    pub fn new(models: Arc<ModelManager>) -> Self {
+        Core { models }
+    }
+
+    pub fn models(&self) -> &Arc<ModelManager> {
+        &self.models
+    }
+
+    /// The servable a request runs on, or TF Serving's error.
+    pub fn servable(&self, spec: &sv::ModelSpec) -> Result<Arc<Servable>> {
+        let version = version_request(spec);
+        self.models
+            .servable(&spec.name, &version)
+            .map_err(|why| match (why, &version) {
+                (Unavailable::UnknownLabel, VersionRequest::Label(l)) => {
+                    ServeError::invalid(format!("Unrecognized servable version label: {l}"))
+                }
+                _ => ServeError::new(
+                    Code::NotFound,
+                    format!(
+                        "Servable not found for request: {}",
+                        request_text(&spec.name, &version)
+                    ),
+                ),
+            })
+    }
+
+    /// The inputs of a signature, for decoding a REST request (TF Serving's GetInfoMap).
+    pub fn signature_inputs(
+        &self,
+        spec: &sv::ModelSpec,
+    ) -> Result<BTreeMap<String, tfp::TensorInfo>> {
+        let servable = self.servable(spec)?;
+        let name = signature_name(spec);
+        servable
+            .meta_graph
+            .signature_def
+            .get(name)
+            .map(|s| s.inputs.clone())
+            .ok_or_else(|| {
+                ServeError::invalid(format!(
+                    "Serving signature name: \"{name}\" not found in signature def"
+                ))
+            })
+    }
+
+    /// GetModelStatus.
+    pub fn status(
+        &self,
+        request: &sv::GetModelStatusRequest,
+    ) -> Result<sv::GetModelStatusResponse> {
+        let spec = request
+            .model_spec
+            .as_ref()
+            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
+        let name = &spec.name;
+        let states = self
+            .models
+            .states(name)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ServeError::new(
+                    Code::NotFound,
+                    format!("Could not find any versions of model {name}"),
+                )
+            })?;
+        let wanted = match version_request(spec) {
+            VersionRequest::Latest => None,
+            VersionRequest::Specific(v) => Some(v),
+            VersionRequest::Label(l) => Some(self.models.label(name, &l).ok_or_else(|| {
+                ServeError::invalid(format!("Unrecognized servable version label: {l}"))
+            })?),
+        };
+        let status_of = |(version, state): &(i64, VersionState)| {
+            let (state, code, message) = match state {
+                VersionState::Loading => {
+                    (sv::model_version_status::State::Loading, 0, String::new())
+                }
+                VersionState::Available(_) => {
+                    (sv::model_version_status::State::Available, 0, String::new())
+                }
+                VersionState::End { error: None } => {
+                    (sv::model_version_status::State::End, 0, String::new())
+                }
+                VersionState::End {
+                    error: Some((code, message)),
+                } => (sv::model_version_status::State::End, *code, message.clone()),
+            };
+            sv::ModelVersionStatus {
+                version: *version,
+                state: state as i32,
+                status: Some(sv::StatusProto {
+                    error_code: code,
+                    error_message: message,
+                }),
+            }
+        };
+        let model_version_status: Vec<_> = match wanted {
+            None => states.iter().map(status_of).collect(),
+            Some(v) => {
+                let found = states.iter().find(|(n, _)| *n == v).ok_or_else(|| {
+                    ServeError::new(
+                        Code::NotFound,
+                        format!("Could not find version {v} of model {name}"),
+                    )
+                })?;
+                vec![status_of(found)]
+            }
+        };
+        Ok(sv::GetModelStatusResponse {
+            model_version_status,
+        })
+    }
+
+    /// GetModelMetadata (the only metadata field is `signature_def`).
+    pub fn metadata(
+        &self,
+        request: &sv::GetModelMetadataRequest,
+    ) -> Result<sv::GetModelMetadataResponse> {
+        let spec = request
+            .model_spec
+            .as_ref()
+            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
+        if request.metadata_field.is_empty() {
+            return Err(ServeError::invalid(
+                "GetModelMetadataRequest must specify at least one metadata_field",
+            ));
+        }
+        if let Some(other) = request
+            .metadata_field
+            .iter()
+            .find(|f| f.as_str() != "signature_def")
+        {
+            return Err(ServeError::invalid(format!(
+                "Metadata field {other} is not supported"
+            )));
+        }
+        let servable = self.servable(spec)?;
+        let map = sv::SignatureDefMap {
+            signature_def: servable.meta_graph.signature_def.clone(),
+        };
+        Ok(sv::GetModelMetadataResponse {
+            model_spec: Some(sv::ModelSpec {
+                name: servable.name.clone(),
+                signature_name: String::new(),
+                version_choice: Some(sv::model_spec::VersionChoice::Version(servable.version)),
+            }),
+            metadata: BTreeMap::from([(
+                "signature_def".to_owned(),
+                prost_types::Any {
+                    type_url: "type.googleapis.com/tensorflow.serving.SignatureDefMap".to_owned(),
+                    value: map.encode_to_vec(),
+                },
+            )]),
+        })
+    }
+
+    /// Predict: feeds the request's tensors by signature alias, returns the outputs (all, or
+    /// those in `output_filter`).
+    pub fn predict(&self, request: &sv::PredictRequest) -> Result<sv::PredictResponse> {
+        let spec = request
+            .model_spec
+            .as_ref()
+            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
+        let servable = self.servable(spec)?;
+        let name = signature_name(spec);
+        let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
+            ServeError::new(
+                Code::FailedPrecondition,
+                format!("Serving signature name: \"{name}\" not found in signature def"),
+            )
+        })?;
+        let sent: Vec<&String> = request.inputs.keys().collect();
+        let expected: Vec<&String> = signature.inputs.keys().collect();
+        // Inputs the signature has defaults for may be left out.
+        let covered = sent.iter().all(|k| signature.inputs.contains_key(*k))
+            && expected
+                .iter()
+                .all(|k| request.inputs.contains_key(*k) || signature.defaults.contains_key(*k));
+        if !covered {
+            let extra: Vec<&&String> = sent
+                .iter()
+                .filter(|k| !signature.inputs.contains_key(**k))
+                .collect();
+            let missing: Vec<&&String> = expected
+                .iter()
+                .filter(|k| !request.inputs.contains_key(**k))
+                .collect();
+            return Err(ServeError::invalid(format!(
+                "input size does not match signature: {}!={} len({{{}}}) != len({{{}}}). Sent extra: {{{}}}. Missing but required: {{{}}}.",
+                sent.len(),
+                expected.len(),
+                set_names(sent.iter()),
+                set_names(expected.iter()),
+                set_names(extra.iter().map(|s| s.as_str())),
+                set_names(missing.iter().map(|s| s.as_str())),
+            )));
+        }
+        let mut feeds = Vec::with_capacity(signature.inputs.len());
+        for (alias, info) in &signature.inputs {
+            let Some(proto) = request
+                .inputs
+                .get(alias)
+                .or_else(|| signature.defaults.get(alias))
+            else {
+                continue;
+            };
+            let tensor = tensor_from_proto(proto)
+                .ok_or_else(|| ServeError::invalid(format!("tensor parsing error: {alias}")))?;
+            feeds.push((info_name(alias, info)?, tensor));
+        }
+        let mut aliases: Vec<&String> = Vec::new();
+        if request.output_filter.is_empty() {
+            aliases.extend(signature.outputs.keys());
+        } else {
+            for alias in &request.output_filter {
+                if !signature.outputs.contains_key(alias) {
+                    return Err(ServeError::invalid(format!(
+                        "output tensor alias not found in signature: {alias} Outputs expected to be in the set {{{}}}.",
+                        set_names(signature.outputs.keys())
+                    )));
+                }
+                if !aliases.contains(&alias) {
+                    aliases.push(alias);
+                }
+            }
+        }
+        let fetches: Vec<&str> = aliases
+            .iter()
+            .map(|a| info_name(a, &signature.outputs[*a]))
+            .collect::<Result<_>>()?;
+        let feed_refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (*n, t)).collect();
+        let outputs = servable.session.run(&feed_refs, &fetches)?;
+        Ok(sv::PredictResponse {
+            model_spec: Some(response_spec(&servable, name)),
+            outputs: aliases
+                .iter()
+                .zip(outputs.iter())
+                .map(|(a, t)| ((*a).clone(), tensor_to_proto(t)))
+                .collect(),
+        })
+    }
+
+    /// Classify: serialized `tf.Example`s into the signature's `inputs`, `classes` / `scores`
+    /// out.
+    pub fn classify(
+        &self,
+        request: &sv::ClassificationRequest,
+    ) -> Result<sv::ClassificationResponse> {
+        let spec = request
+            .model_spec
+            .as_ref()
+            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
+        let servable = self.servable(spec)?;
+        let name = signature_name(spec);
+        let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
+            ServeError::invalid(format!("No signature was found with the name: {name}"))
+        })?;
+        if signature.inputs.len() != 1 {
+            return Err(ServeError::invalid("Expected one input Tensor."));
+        }
+        let n_out = signature.outputs.len();
+        if n_out != 1 && n_out != 2 {
+            return Err(ServeError::invalid(format!(
+                "Expected one or two output Tensors, found {n_out}"
+            )));
+        }
+        let input = signature.inputs.get("inputs").ok_or_else(|| {
+            ServeError::new(
+                Code::FailedPrecondition,
+                format!("No classification inputs found in SignatureDef: {name}"),
+            )
+        })?;
+        let classes_info = signature.outputs.get("classes");
+        let scores_info = signature.outputs.get("scores");
+        if classes_info.is_none() && scores_info.is_none() {
+            return Err(ServeError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "Expected classification signature outputs to contain at least one of \"classes\" or \"scores\". Signature was: {name}"
+                ),
+            ));
+        }
+        let examples = serialized_examples(request.input.as_ref())?;
+        let n = examples.len();
+        let mut fetches = Vec::new();
+        if let Some(info) = classes_info {
+            fetches.push(info_name("classes", info)?);
+        }
+        if let Some(info) = scores_info {
+            fetches.push(info_name("scores", info)?);
+        }
+        let input_tensor = Tensor {
+            dims: vec![n as i64],
+            values: Values::String(examples),
+        };
+        let outputs = servable
+            .session
+            .run(&[(info_name("inputs", input)?, &input_tensor)], &fetches)?;
+        let mut outputs = outputs.into_iter();
+        let classes = classes_info.and_then(|_| outputs.next());
+        let scores = scores_info.and_then(|_| outputs.next());
+        let check = |t: &Tensor, what: &str, dtype: i32| -> Result<()> {
+            if t.dims.len() != 2 {
+                return Err(ServeError::invalid(format!(
+                    "Expected Tensor shape: [batch_size num_classes] but got {}",
+                    shape_debug(&t.dims)
+                )));
+            }
+            if t.dtype() != dtype {
+                return Err(ServeError::invalid(format!(
+                    "Expected {what} Tensor of {}. Got: {}",
+                    dtype_name(dtype),
+                    dtype_name(t.dtype())
+                )));
+            }
+            if t.dims[0] != n as i64 {
+                return Err(ServeError::invalid(format!(
+                    "Expected {what} output batch size of {n}. Got: {}",
+                    t.dims[0]
+                )));
+            }
+            Ok(())
+        };
+        if let Some(c) = &classes {
+            check(c, "classes", tf::dtype::STRING)?;
+        }
+        if let Some(s) = &scores {
+            check(s, "scores", tf::dtype::FLOAT)?;
+        }
+        let k = match (&classes, &scores) {
+            (Some(c), Some(s)) => {
+                if c.dims[1] != s.dims[1] {
+                    return Err(ServeError::invalid(format!(
+                        "Tensors class and score should match in dim_size(1). Got {} vs. {}",
+                        c.dims[1], s.dims[1]
+                    )));
+                }
+                c.dims[1]
+            }
+            (Some(c), None) => c.dims[1],
+            (None, Some(s)) => s.dims[1],
+            (None, None) => 0,
+        } as usize;
+        let labels = match classes.map(|t| t.values) {
+            Some(Values::String(v)) => Some(v),
+            _ => None,
+        };
+        let score_values = match scores.map(|t| t.values) {
+            Some(Values::Float(v)) => Some(v),
+            _ => None,
+        };
+        let classifications = (0..n)
+            .map(|i| sv::Classifications {
+                classes: (0..k)
+                    .map(|c| sv::Class {
+                        label: labels
+                            .as_ref()
+                            .map(|l| String::from_utf8_lossy(&l[i * k + c]).into_owned())
+                            .unwrap_or_default(),
+                        score: score_values.as_ref().map(|s| s[i * k + c]).unwrap_or(0.0),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(sv::ClassificationResponse {
+            model_spec: Some(response_spec(&servable, name)),
+            result: Some(sv::ClassificationResult { classifications }),
+        })
+    }
+
+    /// Regress: serialized `tf.Example`s into `inputs`, one float per example out.
+    pub fn regress(&self, request: &sv::RegressionRequest) -> Result<sv::RegressionResponse> {
+        let spec = request
+            .model_spec
+            .as_ref()
+            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
+        let servable = self.servable(spec)?;
+        let name = signature_name(spec);
+        let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
+            ServeError::invalid(format!("No signature was found with the name: {name}"))
+        })?;
+        if signature.inputs.len() != 1 {
+            return Err(ServeError::invalid("Expected one input Tensor."));
+        }
+        if signature.outputs.len() != 1 {
+            return Err(ServeError::invalid("Expected one output Tensor."));
+        }
+        let input = signature.inputs.get("inputs").ok_or_else(|| {
+            ServeError::new(
+                Code::FailedPrecondition,
+                format!("No regression inputs found in SignatureDef: {name}"),
+            )
+        })?;
+        let output = signature.outputs.get("outputs").ok_or_else(|| {
+            ServeError::new(
+                Code::FailedPrecondition,
+                format!("No regression outputs found in SignatureDef: {name}"),
+            )
+        })?;
+        let examples = serialized_examples(request.input.as_ref())?;
+        let n = examples.len();
+        let input_tensor = Tensor {
+            dims: vec![n as i64],
+            values: Values::String(examples),
+        };
+        let mut outputs = servable.session.run(
+            &[(info_name("inputs", input)?, &input_tensor)],
+            &[info_name("outputs", output)?],
+        )?;
+        let out = outputs
+            .pop()
+            .ok_or_else(|| ServeError::new(Code::Internal, "no output"))?;
+        if out.dtype() != tf::dtype::FLOAT {
+            return Err(ServeError::invalid(format!(
+                "Expected output Tensor of DT_FLOAT.  Got: {}",
+                dtype_name(out.dtype())
+            )));
+        }
+        let shape_ok = out.dims.len() == 1 || (out.dims.len() == 2 && out.dims[1] == 1);
+        if !shape_ok {
+            return Err(ServeError::invalid(format!(
+                "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {}",
+                shape_debug(&out.dims)
+            )));
+        }
+        if out.dims[0] != n as i64 {
+            return Err(ServeError::invalid(format!(
+                "Input batch size did not match output batch size: {n} vs. {}",
+                out.dims[0]
+            )));
+        }
+        let Values::Float(values) = out.values else {
+            return Err(ServeError::new(
+                Code::Internal,
+                "regression output is not float",
+            ));
+        };
+        Ok(sv::RegressionResponse {
+            model_spec: Some(response_spec(&servable, name)),
+            result: Some(sv::RegressionResult {
+                regressions: values
+                    .into_iter()
+                    .map(|value| sv::Regression { value })
+                    .collect(),
+            }),
+        })
+    }
+}
+
+/// `[2,3]`, as TensorShape::DebugString prints it.
+fn shape_debug(dims: &[i64]) -> String {
+    format!(
+        "[{}]",
+        dims.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// The strings fed to a classify / regress signature: each serialized example, preceded by
+/// the serialized context when there is one (parsing the concatenation merges the two).
+pub fn serialized_examples(input: Option<&sv::Input>) -> Result<Vec<Vec<u8>>> {
+    let kind = input.and_then(|i| i.kind.as_ref());
+    let out: Vec<Vec<u8>> = match kind {
+        Some(sv::input::Kind::ExampleList(list)) => {
+            list.examples.iter().map(Message::encode_to_vec).collect()
+        }
+        Some(sv::input::Kind::ExampleListWithContext(list)) => {
+            let context = list
+                .context
+                .as_ref()
+                .map(Message::encode_to_vec)
+                .unwrap_or_default();
+            list.examples
+                .iter()
+                .map(|e| {
+                    let mut bytes = context.clone();
+                    e.encode(&mut bytes).ok();
+                    bytes
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    if out.is_empty() {
+        return Err(ServeError::invalid("Input is empty."));
+    }
+    Ok(out)
+}
+
+/// The dense tensor a `TensorProto` describes (typed value fields or `tensor_content`; fewer
+/// values than elements repeat the last, as TensorFlow does). `None` when it does not parse.
+pub fn tensor_from_proto(proto: &tfp::TensorProto) -> Option<Tensor> {
+    let shape = proto.tensor_shape.as_ref();
+    if shape.is_some_and(|s| s.unknown_rank) {
+        return None;
+    }
+    let dims: Vec<i64> = shape
+        .map(|s| s.dim.iter().map(|d| d.size).collect())
+        .unwrap_or_default();
+    let n = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))?;
+    fn fill<T: Clone + Default>(vals: Vec<T>, n: usize) -> Option<Vec<T>> {
+        if vals.len() > n {
+            return None;
+        }
+        if vals.len() == n {
+            return Some(vals);
+        }
+        let last = vals.last().cloned().unwrap_or_default();
+        let mut out = vals;
+        out.resize(n, last);
+        Some(out)
+    }
+    fn content<T: Copy, const W: usize>(
+        bytes: &[u8],
+        n: usize,
+        f: fn([u8; W]) -> T,
+    ) -> Option<Vec<T>> {
+        if bytes.len() != n * W {
+            return None;
+        }
+        Some(
+            bytes
+                .chunks_exact(W)
+                .map(|c| {
+                    let mut a = [0u8; W];
+                    a.copy_from_slice(c);
+                    f(a)
+                })
+                .collect(),
+        )
+    }
+    let raw = &proto.tensor_content;
+    let has_content = !raw.is_empty();
+    let values = match proto.dtype {
+        tf::dtype::FLOAT if has_content => Values::Float(content(raw, n, f32::from_le_bytes)?),
+        tf::dtype::FLOAT => Values::Float(fill(proto.float_val.clone(), n)?),
+        tf::dtype::DOUBLE if has_content => Values::Double(content(raw, n, f64::from_le_bytes)?),
+        tf::dtype::DOUBLE => Values::Double(fill(proto.double_val.clone(), n)?),
+        tf::dtype::INT32 if has_content => Values::Int32(content(raw, n, i32::from_le_bytes)?),
+        tf::dtype::INT32 => Values::Int32(fill(proto.int_val.clone(), n)?),
+        tf::dtype::INT64 if has_content => Values::Int64(content(raw, n, i64::from_le_bytes)?),
+        tf::dtype::INT64 => Values::Int64(fill(proto.int64_val.clone(), n)?),
+        tf::dtype::UINT8 if has_content => Values::UInt8(content(raw, n, u8::from_le_bytes)?),
+        tf::dtype::UINT8 => Values::UInt8(
+            fill(proto.int_val.clone(), n)?
+                .into_iter()
+                .map(|v| v as u8)
+                .collect(),
+        ),
+        tf::dtype::INT8 if has_content => Values::Int8(content(raw, n, i8::from_le_bytes)?),
+        tf::dtype::INT8 => Values::Int8(
+            fill(proto.int_val.clone(), n)?
+                .into_iter()
+                .map(|v| v as i8)
+                .collect(),
+        ),
+        tf::dtype::INT16 if has_content => Values::Int16(content(raw, n, i16::from_le_bytes)?),
+        tf::dtype::INT16 => Values::Int16(
+            fill(proto.int_val.clone(), n)?
+                .into_iter()
+                .map(|v| v as i16)
+                .collect(),
+        ),
+        tf::dtype::UINT16 if has_content => Values::UInt16(content(raw, n, u16::from_le_bytes)?),
+        tf::dtype::UINT16 => Values::UInt16(
+            fill(proto.int_val.clone(), n)?
+                .into_iter()
+                .map(|v| v as u16)
+                .collect(),
+        ),
+        tf::dtype::HALF if has_content => Values::Half(content(raw, n, u16::from_le_bytes)?),
+        tf::dtype::HALF => Values::Half(
+            fill(proto.half_val.clone(), n)?
+                .into_iter()
+                .map(|v| v as u16)
+                .collect(),
+        ),
+        tf::dtype::UINT32 if has_content => Values::UInt32(content(raw, n, u32::from_le_bytes)?),
+        tf::dtype::UINT32 => Values::UInt32(fill(proto.uint32_val.clone(), n)?),
+        tf::dtype::UINT64 if has_content => Values::UInt64(content(raw, n, u64::from_le_bytes)?),
+        tf::dtype::UINT64 => Values::UInt64(fill(proto.uint64_val.clone(), n)?),
+        tf::dtype::BOOL if has_content => Values::Bool(content(raw, n, |[b]: [u8; 1]| b != 0)?),
+        tf::dtype::BOOL => Values::Bool(fill(proto.bool_val.clone(), n)?),
+        tf::dtype::STRING => Values::String(fill(proto.string_val.clone(), n)?),
+        _ => return None,
+    };
+    Some(Tensor { dims, values })
+}
+
+/// A tensor as a `TensorProto` with typed value fields (TensorFlow's `AsProtoField`).
+pub fn tensor_to_proto(t: &Tensor) -> tfp::TensorProto {
+    let mut p = tfp::TensorProto {
+        dtype: t.dtype(),
+        tensor_shape: Some(tfp::TensorShapeProto {
+            dim: t
+                .dims
+                .iter()
+                .map(|&size| tfp::tensor_shape_proto::Dim {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
+            unknown_rank: false,
+        }),
+        ..Default::default()
+    };
+    match &t.values {
+        Values::Float(v) => p.float_val = v.clone(),
+        Values::Double(v) => p.double_val = v.clone(),
+        Values::Int32(v) => p.int_val = v.clone(),
+        Values::UInt8(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
+        Values::Int16(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
+        Values::Int8(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
+        Values::UInt16(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
+        Values::Half(v) => p.half_val = v.iter().map(|&x| x as i32).collect(),
+        Values::String(v) => p.string_val = v.clone(),
+        Values::Int64(v) => p.int64_val = v.clone(),
+        Values::Bool(v) => p.bool_val = v.clone(),
+        Values::UInt32(v) => p.uint32_val = v.clone(),
+        Values::UInt64(v) => p.uint64_val = v.clone(),
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proto(dtype: i32, dims: &[i64]) -> tfp::TensorProto {
+        tensor_to_proto(&Tensor {
+            dims: dims.to_vec(),
+            values: match dtype {
+                tf::dtype::FLOAT => Values::Float(vec![]),
+                _ => Values::String(vec![]),
+            },
+        })
+    }
+
+    #[test]
+    fn proto_round_trip_and_broadcast() {
+        let t = Tensor {
+            dims: vec![2, 2],
+            values: Values::Float(vec![1.0, 2.0, 3.0, 4.0]),
+        };
+        assert_eq!(tensor_from_proto(&tensor_to_proto(&t)), Some(t));
+        let mut p = proto(tf::dtype::FLOAT, &[3]);
+        p.float_val = vec![7.0];
+        assert_eq!(
+            tensor_from_proto(&p).map(|t| t.values),
+            Some(Values::Float(vec![7.0; 3]))
+        );
+        p.float_val = vec![1.0, 2.0, 3.0, 4.0];
+        assert_eq!(tensor_from_proto(&p), None);
+        let mut c = proto(tf::dtype::FLOAT, &[2]);
+        c.tensor_content = [1.5f32.to_le_bytes(), 2.5f32.to_le_bytes()].concat();
+        assert_eq!(
+            tensor_from_proto(&c).map(|t| t.values),
+            Some(Values::Float(vec![1.5, 2.5]))
+        );
+    }
+
+    #[test]
+    fn context_is_prepended_to_each_example() {
+        let feature = |v: f32| tfp::Features {
+            feature: BTreeMap::from([(
+                "x".to_owned(),
+                tfp::Feature {
+                    kind: Some(tfp::feature::Kind::FloatList(tfp::FloatList {
+                        value: vec![v],
+                    })),
+                },
+            )]),
+        };
+        let example = |v| tfp::Example {
+            features: Some(feature(v)),
+        };
+        let input = sv::Input {
+            kind: Some(sv::input::Kind::ExampleListWithContext(
+                sv::ExampleListWithContext {
+                    examples: vec![example(1.0), example(2.0)],
+                    context: Some(example(9.0)),
+                },
+            )),
+        };
+        let strings = serialized_examples(Some(&input)).unwrap();
+        assert_eq!(strings.len(), 2);
+        let ctx = example(9.0).encode_to_vec();
+        assert!(strings[1].starts_with(&ctx));
+        assert_eq!(
+            &strings[1][ctx.len()..],
+            example(2.0).encode_to_vec().as_slice()
+        );
+        assert_eq!(
+            serialized_examples(None).unwrap_err().message,
+            "Input is empty."
+        );
+    }
+}

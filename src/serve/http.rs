@@ -1,0 +1,418 @@
+//! The REST transport: TensorFlow Serving's URL scheme (case-insensitive, `/v1/...` only),
+//! body limit, one log line per request, and graceful shutdown. Request handling runs on the
+//! blocking pool through [`super::core::Core`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::codec;
+use super::core::{Core, ServeError};
+use crate::proto::tensorflow::error::Code;
+use crate::proto::tensorflow::serving as sv;
+
+/// REST settings.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            max_body_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Version part of a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Version {
+    Latest,
+    Number(String),
+    Label(String),
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// Not under `/v1/`: a bare 404.
+    NotFound,
+    Malformed,
+    Status {
+        name: String,
+        version: Version,
+    },
+    Metadata {
+        name: String,
+        version: Version,
+    },
+    Infer {
+        name: String,
+        version: Version,
+        method: Endpoint,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Classify,
+    Regress,
+    Predict,
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    (s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+    .then(|| &s[prefix.len()..])
+}
+
+/// `[name]`, `[name, versions, N]`, `[name, labels, L]` into a name and version.
+fn name_version(segs: &[&str]) -> Option<(String, Version)> {
+    let valid = |s: &str| !s.is_empty() && !s.contains(':');
+    match segs {
+        [name] if valid(name) => Some((name.to_string(), Version::Latest)),
+        [name, kind, v] if valid(name) && kind.eq_ignore_ascii_case("versions") => (!v.is_empty()
+            && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| (name.to_string(), Version::Number(v.to_string()))),
+        [name, kind, l] if valid(name) && kind.eq_ignore_ascii_case("labels") && valid(l) => {
+            Some((name.to_string(), Version::Label(l.to_string())))
+        }
+        _ => None,
+    }
+}
+
+/// Matches TF Serving's URL patterns.
+fn route(method: &Method, path: &str) -> Route {
+    if strip_prefix_ci(path, "/v1/").is_none() {
+        return Route::NotFound;
+    }
+    let Some(rest) = strip_prefix_ci(path, "/v1/models") else {
+        return Route::Malformed;
+    };
+    if *method == Method::POST {
+        let Some((head, verb)) = rest.rsplit_once(':') else {
+            return Route::Malformed;
+        };
+        let endpoint = match verb.to_ascii_lowercase().as_str() {
+            "classify" => Endpoint::Classify,
+            "regress" => Endpoint::Regress,
+            "predict" => Endpoint::Predict,
+            _ => return Route::Malformed,
+        };
+        let Some(head) = head.strip_prefix('/') else {
+            return Route::Malformed;
+        };
+        let segs: Vec<&str> = head.split('/').collect();
+        return match name_version(&segs) {
+            Some((name, version)) => Route::Infer {
+                name,
+                version,
+                method: endpoint,
+            },
+            None => Route::Malformed,
+        };
+    }
+    if *method != Method::GET {
+        return Route::Malformed;
+    }
+    if rest.is_empty() {
+        return Route::Status {
+            name: String::new(),
+            version: Version::Latest,
+        };
+    }
+    let Some(rest) = rest.strip_prefix('/') else {
+        return Route::Malformed;
+    };
+    let mut segs: Vec<&str> = rest.split('/').collect();
+    let metadata = segs.len() > 1
+        && segs
+            .last()
+            .is_some_and(|s| s.eq_ignore_ascii_case("metadata"));
+    if metadata {
+        segs.pop();
+    }
+    match name_version(&segs) {
+        Some((name, version)) if metadata => Route::Metadata { name, version },
+        Some((name, version)) => Route::Status { name, version },
+        None => Route::Malformed,
+    }
+}
+
+fn model_spec(name: &str, version: &Version) -> Result<sv::ModelSpec, ServeError> {
+    let version_choice = match version {
+        Version::Latest => None,
+        Version::Number(text) => Some(sv::model_spec::VersionChoice::Version(
+            text.parse::<i64>().map_err(|_| {
+                ServeError::invalid(format!("Failed to convert version: {text} to numeric."))
+            })?,
+        )),
+        Version::Label(l) => Some(sv::model_spec::VersionChoice::VersionLabel(l.clone())),
+    };
+    Ok(sv::ModelSpec {
+        name: name.to_owned(),
+        signature_name: String::new(),
+        version_choice,
+    })
+}
+
+/// Handles one routed request; returns the JSON body.
+fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> {
+    match route {
+        Route::NotFound | Route::Malformed => Err(ServeError::new(Code::Internal, "unrouted")),
+        Route::Status { name, version } => {
+            if name.is_empty() {
+                return Err(ServeError::invalid("Missing model name in request."));
+            }
+            let request = sv::GetModelStatusRequest {
+                model_spec: Some(model_spec(&name, &version)?),
+            };
+            Ok(codec::status_response(&core.status(&request)?))
+        }
+        Route::Metadata { name, version } => {
+            let request = sv::GetModelMetadataRequest {
+                model_spec: Some(model_spec(&name, &version)?),
+                metadata_field: vec!["signature_def".to_owned()],
+            };
+            codec::metadata_response(&core.metadata(&request)?)
+        }
+        Route::Infer {
+            name,
+            version,
+            method,
+        } => {
+            let spec = model_spec(&name, &version)?;
+            let doc = codec::parse_body(body)?;
+            match method {
+                Endpoint::Predict => {
+                    let (request, format) =
+                        codec::predict_request(&doc, spec, |s| core.signature_inputs(s))?;
+                    let response = core.predict(&request)?;
+                    codec::predict_response(&response.outputs, format)
+                }
+                Endpoint::Classify => {
+                    let (signature_name, input) = codec::examples_input(&doc)?;
+                    let request = sv::ClassificationRequest {
+                        model_spec: Some(sv::ModelSpec {
+                            signature_name,
+                            ..spec
+                        }),
+                        input: Some(input),
+                    };
+                    let response = core.classify(&request)?;
+                    codec::classification_response(&response.result.unwrap_or_default())
+                }
+                Endpoint::Regress => {
+                    let (signature_name, input) = codec::examples_input(&doc)?;
+                    let request = sv::RegressionRequest {
+                        model_spec: Some(sv::ModelSpec {
+                            signature_name,
+                            ..spec
+                        }),
+                        input: Some(input),
+                    };
+                    let response = core.regress(&request)?;
+                    codec::regression_response(&response.result.unwrap_or_default())
+                }
+            }
+        }
+    }
+}
+
+fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error_response(e: &ServeError) -> Response {
+    json_response(e.http_status(), codec::error_body(&e.message))
+}
+
+struct AppState {
+    core: Arc<Core>,
+    options: HttpOptions,
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = respond(&state, request).await;
+    tracing::info!(
+        target: "smtool::serve::request",
+        "{} {} {} {:.3}ms",
+        method,
+        path,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    response
+}
+
+async fn respond(state: &Arc<AppState>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let route = route(&method, &path);
+    match route {
+        Route::NotFound => return StatusCode::NOT_FOUND.into_response(),
+        Route::Malformed => {
+            return error_response(&ServeError::invalid(format!(
+                "Malformed request: {method} {path}"
+            )))
+        }
+        _ => {}
+    }
+    let limit = state.options.max_body_bytes;
+    let too_large = || {
+        json_response(
+            413,
+            codec::error_body(&format!(
+                "Request body is larger than the limit of {limit} bytes (see --max-request-bytes)"
+            )),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(b) => b,
+        Err(e) if is_length_limit(&e) => return too_large(),
+        Err(e) => {
+            return error_response(&ServeError::invalid(format!(
+                "Cannot read the request body: {e}"
+            )))
+        }
+    };
+    let core = state.core.clone();
+    // TensorFlow must not stall the async workers. On the multi-thread runtime `block_in_place`
+    // hands this worker's other tasks to another thread and runs the request right here,
+    // saving the two thread switches of `spawn_blocking` (about 0.1 ms per request).
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let result = if multi_thread {
+        Ok(tokio::task::block_in_place(|| handle(&core, route, &body)))
+    } else {
+        tokio::task::spawn_blocking(move || handle(&core, route, &body)).await
+    };
+    match result {
+        Ok(Ok(json)) => json_response(200, json),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&ServeError::new(
+            Code::Internal,
+            format!("request handler failed: {e}"),
+        )),
+    }
+}
+
+/// Serves the REST API on `listener` until `shutdown` completes; requests in flight finish
+/// before it returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    core: Arc<Core>,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = Arc::new(AppState { core, options });
+    let app = axum::Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .into_make_service();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(m: Method, p: &str) -> Route {
+        route(&m, p)
+    }
+
+    #[test]
+    fn routes_follow_tf_serving_patterns() {
+        let latest = Version::Latest;
+        assert_eq!(r(Method::GET, "/v2/models/x"), Route::NotFound);
+        assert_eq!(r(Method::GET, "/metrics"), Route::NotFound);
+        assert_eq!(
+            r(Method::GET, "/v1/models/hp"),
+            Route::Status {
+                name: "hp".into(),
+                version: latest.clone()
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/V1/MODELS/hp/Versions/2/METADATA"),
+            Route::Metadata {
+                name: "hp".into(),
+                version: Version::Number("2".into())
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/v1/models/hp/labels/stable"),
+            Route::Status {
+                name: "hp".into(),
+                version: Version::Label("stable".into())
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/v1/models/hp/labels/canary:PREDICT"),
+            Route::Infer {
+                name: "hp".into(),
+                version: Version::Label("canary".into()),
+                method: Endpoint::Predict
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/v1/models/iris:classify"),
+            Route::Infer {
+                name: "iris".into(),
+                version: latest.clone(),
+                method: Endpoint::Classify
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/v1/models"),
+            Route::Status {
+                name: String::new(),
+                version: latest
+            }
+        );
+        for (m, p) in [
+            (Method::GET, "/v1/models/hp:predict"),
+            (Method::POST, "/v1/models/hp"),
+            (Method::POST, "/v1/models/hp:explain"),
+            (Method::POST, "/v1/models/hp/versions/x:predict"),
+            (Method::POST, "/v1/models/hp/versions/1/labels/a:predict"),
+            (Method::PUT, "/v1/models/hp"),
+            (Method::GET, "/v1/other"),
+            (Method::GET, "/v1/models/hp/versions/1/labels/a"),
+        ] {
+            assert_eq!(r(m.clone(), p), Route::Malformed, "{m} {p}");
+        }
+    }
+}

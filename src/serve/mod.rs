@@ -1,0 +1,336 @@
+//! `smtool serve`: TensorFlow Serving's REST API over SavedModels, on the TensorFlow C API
+//! loaded at run time.
+//!
+//! - [`library`]: finding (or fetching) libtensorflow.
+//! - [`tf`]: the C API behind a safe session wrapper (the only `unsafe` code).
+//! - [`models`]: models, versions, policies, labels, the poller.
+//! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
+//! - [`codec`] and [`json`]: TF Serving's REST JSON.
+//! - [`http`]: the REST transport.
+
+pub mod codec;
+pub mod core;
+pub mod http;
+pub mod json;
+pub mod library;
+pub mod models;
+pub mod tf;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use self::models::{ModelConfig, ModelManager, VersionPolicy};
+use crate::proto::tensorflow::serving as sv;
+use crate::savedmodel::{self, Location};
+
+/// Validated options of `smtool serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub models: Vec<ModelConfig>,
+    pub host: String,
+    pub port: u16,
+    pub library: library::LibraryOptions,
+    pub http: http::HttpOptions,
+    /// Seconds between looks at the model directories; 0 turns the poller off.
+    pub poll_seconds: u64,
+    /// Show TensorFlow's start-up output and one log line per request.
+    pub verbose: bool,
+}
+
+/// How the user named the models to serve.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSources {
+    /// PATH with an optional `--model-name`.
+    pub path: Option<(PathBuf, Option<String>)>,
+    /// `--model NAME=PATH`, repeated.
+    pub named: Vec<(String, PathBuf)>,
+    /// `--model_config_file`.
+    pub config_file: Option<PathBuf>,
+}
+
+/// The default model name for a path: the base path's (or model directory's) last component.
+fn default_name(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    abs.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// One model from a path: a SavedModel directory (version 1) or a base path.
+pub fn model_from_path(name: &str, path: &Path) -> Result<ModelConfig> {
+    let location = savedmodel::locate(path).with_context(|| format!("model '{name}'"))?;
+    let (dir, single) = match location {
+        Location::Model { dir, file: None } => (dir, true),
+        Location::Model { file: Some(f), .. } => bail!(
+            "model '{name}': '{}' is a graph file; pass its directory (or a base path of numbered versions)",
+            f.display()
+        ),
+        Location::BasePath { dir, .. } => (dir, false),
+    };
+    Ok(ModelConfig {
+        name: name.to_owned(),
+        path: dir,
+        single,
+        policy: VersionPolicy::default(),
+        labels: BTreeMap::new(),
+    })
+}
+
+/// Models from TF Serving's `--model_config_file` (a `ModelServerConfig` in text format).
+pub fn models_from_config_file(path: &Path) -> Result<Vec<ModelConfig>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the model config file '{}'", path.display()))?;
+    let config: sv::ModelServerConfig =
+        savedmodel::parse_text_format(&text, "tensorflow.serving.ModelServerConfig").map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "'{}' is not a ModelServerConfig in protobuf text format: {e}",
+                    path.display()
+                )
+            },
+        )?;
+    let list = match config.config {
+        Some(sv::model_server_config::Config::ModelConfigList(list)) => list.config,
+        Some(sv::model_server_config::Config::CustomModelConfig(_)) => bail!(
+            "'{}': custom_model_config is not supported; use model_config_list",
+            path.display()
+        ),
+        None => bail!("'{}' has no model_config_list", path.display()),
+    };
+    let mut out = Vec::new();
+    for c in list {
+        if c.name.is_empty() {
+            bail!("'{}': a model config has no name", path.display());
+        }
+        if c.base_path.is_empty() {
+            bail!("'{}': model '{}' has no base_path", path.display(), c.name);
+        }
+        if !c.model_platform.is_empty() && c.model_platform != "tensorflow" {
+            bail!(
+                "'{}': model '{}' has model_platform '{}'; only 'tensorflow' is served",
+                path.display(),
+                c.name,
+                c.model_platform
+            );
+        }
+        let mut model = model_from_path(&c.name, Path::new(&c.base_path))
+            .with_context(|| format!("in '{}'", path.display()))?;
+        use sv::file_system_storage_path_source_config::servable_version_policy::PolicyChoice;
+        model.policy = match c.model_version_policy.and_then(|p| p.policy_choice) {
+            None => VersionPolicy::default(),
+            Some(PolicyChoice::Latest(l)) => VersionPolicy::Latest(l.num_versions.max(1)),
+            Some(PolicyChoice::All(_)) => VersionPolicy::All,
+            Some(PolicyChoice::Specific(s)) => {
+                if s.versions.is_empty() {
+                    bail!(
+                        "'{}': model '{}' has a specific version policy with no versions",
+                        path.display(),
+                        c.name
+                    );
+                }
+                VersionPolicy::Specific(s.versions.into_iter().collect::<BTreeSet<_>>())
+            }
+        };
+        model.labels = c.version_labels;
+        out.push(model);
+    }
+    Ok(out)
+}
+
+/// The models to serve; names must be unique.
+pub fn resolve_models(sources: &ModelSources) -> Result<Vec<ModelConfig>> {
+    let mut models = Vec::new();
+    if let Some((path, name)) = &sources.path {
+        let name = name.clone().unwrap_or_else(|| default_name(path));
+        models.push(model_from_path(&name, path)?);
+    }
+    for (name, path) in &sources.named {
+        models.push(model_from_path(name, path)?);
+    }
+    if let Some(file) = &sources.config_file {
+        models.extend(models_from_config_file(file)?);
+    }
+    if models.is_empty() {
+        bail!("no model to serve: give a PATH, --model NAME=PATH or --model_config_file FILE");
+    }
+    let mut seen = BTreeSet::new();
+    for m in &models {
+        if !seen.insert(m.name.clone()) {
+            bail!(
+                "model name '{}' is used twice; give each model its own name",
+                m.name
+            );
+        }
+    }
+    Ok(models)
+}
+
+/// Finds and loads libtensorflow, telling the user on stderr what it does.
+pub fn load_tensorflow(
+    options: &library::LibraryOptions,
+    verbose: bool,
+) -> Result<&'static tf::TensorFlow> {
+    let located = library::locate(options, &mut |msg| eprintln!("smtool serve: {msg}"))?;
+    let (tf, noise) = tf::TensorFlow::load(&located.library).map_err(|e| {
+        let mut err = anyhow::anyhow!("{e}");
+        if !e.stderr.trim().is_empty() {
+            err = err.context(format!("TensorFlow said:\n{}", e.stderr.trim()));
+        }
+        err
+    })?;
+    if verbose && !noise.trim().is_empty() {
+        eprintln!("{}", noise.trim_end());
+    }
+    eprintln!(
+        "smtool serve: TensorFlow {} from {} ({})",
+        tf.version(),
+        tf.path().display(),
+        located.source
+    );
+    Ok(tf)
+}
+
+/// A running model manager with its poller.
+pub struct Server {
+    pub core: Arc<core::Core>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    poller: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Loads every model's versions once, then (when `poll` is set) follows their directories.
+    pub fn start(
+        tf: &'static tf::TensorFlow,
+        models: Vec<ModelConfig>,
+        poll: Option<Duration>,
+    ) -> Self {
+        let manager = Arc::new(ModelManager::new(tf, models));
+        manager.poll();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let poller = poll.map(|every| {
+            let manager = manager.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let tick = Duration::from_millis(50);
+                let mut waited = Duration::ZERO;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    waited += tick;
+                    if waited >= every {
+                        waited = Duration::ZERO;
+                        manager.poll();
+                    }
+                }
+            })
+        });
+        Server {
+            core: Arc::new(core::Core::new(manager)),
+            stop,
+            poller,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(p) = self.poller.take() {
+            let _ = p.join();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("smtool serve: shutting down; finishing requests in flight");
+}
+
+fn init_logging(verbose: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SMTOOL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if verbose { "info" } else { "warn" })
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Runs `smtool serve` until SIGINT / SIGTERM.
+pub fn run(options: ServeOptions) -> Result<()> {
+    init_logging(options.verbose);
+    if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() && !options.verbose {
+        // Before TensorFlow is loaded and before any other thread exists.
+        std::env::set_var("TF_CPP_MIN_LOG_LEVEL", "3");
+    }
+    // Claim the port first: a port in use fails at once, not after loading TensorFlow.
+    let addr = format!("{}:{}", options.host, options.port);
+    let listener = std::net::TcpListener::bind(&addr).with_context(|| {
+        format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
+    })?;
+    listener.set_nonblocking(true)?;
+    let tf = load_tensorflow(&options.library, options.verbose)?;
+    let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
+    let server = Server::start(tf, options.models.clone(), poll);
+    for name in server.core.models().names() {
+        let states = server.core.models().states(&name).unwrap_or_default();
+        for (version, state) in states {
+            match state {
+                models::VersionState::Available(_) => {
+                    eprintln!("smtool serve: model '{name}' version {version} is available")
+                }
+                models::VersionState::End {
+                    error: Some((_, msg)),
+                } => {
+                    eprintln!(
+                        "smtool serve: model '{name}' version {version} failed to load: {msg}"
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let local: SocketAddr = listener.local_addr()?;
+        eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
+        http::serve(
+            listener,
+            server.core.clone(),
+            options.http.clone(),
+            shutdown_signal(),
+        )
+        .await
+        .context("serving HTTP")
+    })?;
+    drop(server);
+    Ok(())
+}

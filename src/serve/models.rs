@@ -1,0 +1,335 @@
+//! The models a server holds: which versions each model should serve (version policy), loading
+//! them into TensorFlow sessions, version labels, and the poller that follows the version
+//! directories on disk. A request holds an `Arc` of the version it started on, so unloading a
+//! version never interrupts a request in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use prost::Message;
+
+use super::tf::{Session, TensorFlow};
+use crate::proto::tensorflow as tfp;
+use crate::savedmodel;
+
+/// The tag-set TensorFlow Serving loads.
+pub const SERVE_TAG: &str = "serve";
+
+/// Which versions of a model to serve (TF Serving's `ServableVersionPolicy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionPolicy {
+    /// The N highest version numbers (TF Serving's default is the latest one).
+    Latest(u32),
+    All,
+    Specific(BTreeSet<i64>),
+}
+
+impl Default for VersionPolicy {
+    fn default() -> Self {
+        VersionPolicy::Latest(1)
+    }
+}
+
+impl VersionPolicy {
+    fn select(&self, on_disk: &[i64]) -> BTreeSet<i64> {
+        match self {
+            VersionPolicy::Latest(n) => on_disk
+                .iter()
+                .rev()
+                .take((*n).max(1) as usize)
+                .copied()
+                .collect(),
+            VersionPolicy::All => on_disk.iter().copied().collect(),
+            VersionPolicy::Specific(wanted) => on_disk
+                .iter()
+                .filter(|v| wanted.contains(v))
+                .copied()
+                .collect(),
+        }
+    }
+}
+
+/// One model to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub name: String,
+    pub path: PathBuf,
+    /// `path` is itself a SavedModel directory (served as version 1, never polled) rather than
+    /// a base path of numbered versions.
+    pub single: bool,
+    pub policy: VersionPolicy,
+    pub labels: BTreeMap<String, i64>,
+}
+
+/// The version number a SavedModel directory given directly (not a base path) is served as.
+pub const SINGLE_VERSION: i64 = 1;
+
+/// A loaded version: its session and the meta graph TensorFlow loaded.
+pub struct Servable {
+    pub name: String,
+    pub version: i64,
+    pub meta_graph: tfp::MetaGraphDef,
+    pub session: Session,
+}
+
+/// Where a version is in its life (TF Serving's `ModelVersionStatus.State`), with the load
+/// error of a version that failed.
+#[derive(Clone)]
+pub enum VersionState {
+    Loading,
+    Available(Arc<Servable>),
+    /// Unloaded, or failed to load when `error` is set (code, message).
+    End {
+        error: Option<(i32, String)>,
+    },
+}
+
+struct Model {
+    config: ModelConfig,
+    versions: BTreeMap<i64, VersionState>,
+}
+
+/// All models of a server.
+pub struct ModelManager {
+    tf: &'static TensorFlow,
+    models: RwLock<BTreeMap<String, Model>>,
+}
+
+/// What a request asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionRequest {
+    Latest,
+    Specific(i64),
+    Label(String),
+}
+
+/// Why no servable answers a request (the caller words the TF Serving error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// No such model, or no such (loaded) version.
+    NotFound,
+    /// The label names no version.
+    UnknownLabel,
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Loads one SavedModel version.
+pub fn load_servable(
+    tf: &'static TensorFlow,
+    name: &str,
+    version: i64,
+    dir: &Path,
+) -> Result<Servable, (i32, String)> {
+    let (session, meta) = Session::load(tf, dir, &[SERVE_TAG]).map_err(|e| (e.code, e.message))?;
+    let meta_graph = tfp::MetaGraphDef::decode(meta.as_slice()).map_err(|e| {
+        (
+            13,
+            format!("cannot decode the MetaGraphDef TensorFlow loaded: {e}"),
+        )
+    })?;
+    Ok(Servable {
+        name: name.to_owned(),
+        version,
+        meta_graph,
+        session,
+    })
+}
+
+impl ModelManager {
+    /// A manager with these models, none loaded yet (call [`ModelManager::poll`]).
+    pub fn new(tf: &'static TensorFlow, configs: Vec<ModelConfig>) -> Self {
+        let models = configs
+            .into_iter()
+            .map(|config| {
+                (
+                    config.name.clone(),
+                    Model {
+                        config,
+                        versions: BTreeMap::new(),
+                    },
+                )
+            })
+            .collect();
+        ModelManager {
+            tf,
+            models: RwLock::new(models),
+        }
+    }
+
+    /// Model names.
+    pub fn names(&self) -> Vec<String> {
+        read_lock(&self.models).keys().cloned().collect()
+    }
+
+    /// Looks at every model's directory once: loads versions the policy wants that are not
+    /// loaded yet, then unloads versions it no longer wants (new versions are available before
+    /// old ones go, so requests never find the model empty during a swap). A version that fails
+    /// to load keeps its error and is not retried while its directory stays.
+    pub fn poll(&self) {
+        let plans: Vec<(String, ModelConfig, BTreeMap<i64, PathBuf>)> = {
+            let models = read_lock(&self.models);
+            models
+                .values()
+                .filter_map(|m| {
+                    let on_disk = self.on_disk(&m.config)?;
+                    Some((m.config.name.clone(), m.config.clone(), on_disk))
+                })
+                .collect()
+        };
+        for (name, config, on_disk) in plans {
+            let numbers: Vec<i64> = on_disk.keys().copied().collect();
+            let wanted = config.policy.select(&numbers);
+            let to_load: Vec<i64> = {
+                let mut models = write_lock(&self.models);
+                let Some(model) = models.get_mut(&name) else {
+                    continue;
+                };
+                let mut list = Vec::new();
+                for v in &wanted {
+                    let fresh = matches!(
+                        model.versions.get(v),
+                        None | Some(VersionState::End { error: None })
+                    );
+                    if fresh {
+                        model.versions.insert(*v, VersionState::Loading);
+                        list.push(*v);
+                    }
+                }
+                // Forget failures whose directory is gone, so a fixed copy is tried again.
+                model.versions.retain(|v, state| {
+                    !matches!(state, VersionState::End { error: Some(_) })
+                        || on_disk.contains_key(v)
+                });
+                list
+            };
+            for v in to_load {
+                let Some(dir) = on_disk.get(&v) else { continue };
+                let state = match load_servable(self.tf, &name, v, dir) {
+                    Ok(servable) => {
+                        tracing::info!(model = %name, version = v, "loaded");
+                        VersionState::Available(Arc::new(servable))
+                    }
+                    Err((code, message)) => {
+                        tracing::warn!(model = %name, version = v, error = %message, "failed to load");
+                        VersionState::End {
+                            error: Some((code, message)),
+                        }
+                    }
+                };
+                if let Some(model) = write_lock(&self.models).get_mut(&name) {
+                    model.versions.insert(v, state);
+                }
+            }
+            let mut models = write_lock(&self.models);
+            if let Some(model) = models.get_mut(&name) {
+                for (v, state) in model.versions.iter_mut() {
+                    if matches!(state, VersionState::Available(_)) && !wanted.contains(v) {
+                        tracing::info!(model = %name, version = *v, "unloaded");
+                        *state = VersionState::End { error: None };
+                    }
+                }
+            }
+        }
+    }
+
+    /// The version directories of a model; `None` when the base path cannot be read (then
+    /// nothing changes: a directory that is briefly unreadable must not unload the model).
+    fn on_disk(&self, config: &ModelConfig) -> Option<BTreeMap<i64, PathBuf>> {
+        if config.single {
+            return Some(BTreeMap::from([(SINGLE_VERSION, config.path.clone())]));
+        }
+        match savedmodel::versions(&config.path) {
+            Ok(found) => Some(found.into_iter().map(|v| (v.number, v.dir)).collect()),
+            Err(e) => {
+                tracing::warn!(model = %config.name, error = %e, "cannot list versions");
+                None
+            }
+        }
+    }
+
+    /// The servable a request should run on.
+    pub fn servable(
+        &self,
+        name: &str,
+        version: &VersionRequest,
+    ) -> Result<Arc<Servable>, Unavailable> {
+        let models = read_lock(&self.models);
+        let model = models.get(name).ok_or(Unavailable::NotFound)?;
+        let number = match version {
+            VersionRequest::Latest => {
+                return model
+                    .versions
+                    .values()
+                    .rev()
+                    .find_map(|s| match s {
+                        VersionState::Available(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .ok_or(Unavailable::NotFound)
+            }
+            VersionRequest::Specific(v) => *v,
+            VersionRequest::Label(label) => *model
+                .config
+                .labels
+                .get(label)
+                .ok_or(Unavailable::UnknownLabel)?,
+        };
+        match model.versions.get(&number) {
+            Some(VersionState::Available(s)) => Ok(s.clone()),
+            _ => Err(Unavailable::NotFound),
+        }
+    }
+
+    /// The version a label points at.
+    pub fn label(&self, name: &str, label: &str) -> Option<i64> {
+        read_lock(&self.models)
+            .get(name)?
+            .config
+            .labels
+            .get(label)
+            .copied()
+    }
+
+    /// The states of a model's versions, highest first; `None` for an unknown model.
+    pub fn states(&self, name: &str) -> Option<Vec<(i64, VersionState)>> {
+        let models = read_lock(&self.models);
+        let model = models.get(name)?;
+        Some(
+            model
+                .versions
+                .iter()
+                .rev()
+                .map(|(v, s)| (*v, s.clone()))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_select_versions() {
+        let disk = [1, 2, 5];
+        assert_eq!(VersionPolicy::Latest(1).select(&disk), BTreeSet::from([5]));
+        assert_eq!(
+            VersionPolicy::Latest(2).select(&disk),
+            BTreeSet::from([2, 5])
+        );
+        assert_eq!(VersionPolicy::All.select(&disk), BTreeSet::from([1, 2, 5]));
+        assert_eq!(
+            VersionPolicy::Specific(BTreeSet::from([2, 7])).select(&disk),
+            BTreeSet::from([2])
+        );
+        assert_eq!(VersionPolicy::Latest(1).select(&[]), BTreeSet::new());
+    }
+}

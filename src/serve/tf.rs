@@ -1,0 +1,799 @@
+//! The TensorFlow C API, loaded at run time: the only module with `unsafe` code.
+//!
+//! It opens a libtensorflow shared library by path (no build-time linking, so nothing else in
+//! smtool needs TensorFlow), loads SavedModels into sessions, and runs them with typed tensors,
+//! including `DT_STRING` tensors of arbitrary bytes (serialized `tf.Example`s). A [`Session`]
+//! is `Send + Sync`: TensorFlow allows concurrent `Run` calls on one session.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::proto_ext::split_tensor_name;
+
+// Opaque C types.
+#[repr(C)]
+struct TfStatus([u8; 0]);
+#[repr(C)]
+struct TfGraph([u8; 0]);
+#[repr(C)]
+struct TfSession([u8; 0]);
+#[repr(C)]
+struct TfSessionOptions([u8; 0]);
+#[repr(C)]
+struct TfTensor([u8; 0]);
+#[repr(C)]
+struct TfOperation([u8; 0]);
+
+#[repr(C)]
+struct TfBuffer {
+    data: *const c_void,
+    length: usize,
+    data_deallocator: Option<unsafe extern "C" fn(*mut c_void, usize)>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TfOutput {
+    oper: *mut TfOperation,
+    index: c_int,
+}
+
+/// `TF_TString`: 24 bytes, 8-aligned; only touched through the `TF_String*` functions.
+#[repr(C)]
+struct TfTString([u64; 3]);
+
+macro_rules! api {
+    ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
+        #[allow(non_snake_case)]
+        struct Api {
+            $($name: unsafe extern "C" fn($($arg),*) $(-> $ret)?,)*
+        }
+        impl Api {
+            /// # Safety
+            /// `lib` must be a libtensorflow whose symbols have these C signatures.
+            unsafe fn load(lib: &libloading::Library) -> Result<Api, String> {
+                Ok(Api {
+                    $($name: *lib
+                        .get::<unsafe extern "C" fn($($arg),*) $(-> $ret)?>(
+                            concat!(stringify!($name), "\0").as_bytes(),
+                        )
+                        .map_err(|e| format!("missing symbol {}: {e}", stringify!($name)))?,)*
+                })
+            }
+        }
+    };
+}
+
+api! {
+    TF_Version: fn() -> *const c_char;
+    TF_NewStatus: fn() -> *mut TfStatus;
+    TF_DeleteStatus: fn(*mut TfStatus);
+    TF_GetCode: fn(*const TfStatus) -> c_int;
+    TF_Message: fn(*const TfStatus) -> *const c_char;
+    TF_NewGraph: fn() -> *mut TfGraph;
+    TF_DeleteGraph: fn(*mut TfGraph);
+    TF_GraphOperationByName: fn(*mut TfGraph, *const c_char) -> *mut TfOperation;
+    TF_OperationNumOutputs: fn(*mut TfOperation) -> c_int;
+    TF_NewSessionOptions: fn() -> *mut TfSessionOptions;
+    TF_DeleteSessionOptions: fn(*mut TfSessionOptions);
+    TF_NewBuffer: fn() -> *mut TfBuffer;
+    TF_DeleteBuffer: fn(*mut TfBuffer);
+    TF_LoadSessionFromSavedModel: fn(
+        *const TfSessionOptions,
+        *const TfBuffer,
+        *const c_char,
+        *const *const c_char,
+        c_int,
+        *mut TfGraph,
+        *mut TfBuffer,
+        *mut TfStatus
+    ) -> *mut TfSession;
+    TF_CloseSession: fn(*mut TfSession, *mut TfStatus);
+    TF_DeleteSession: fn(*mut TfSession, *mut TfStatus);
+    TF_SessionRun: fn(
+        *mut TfSession,
+        *const TfBuffer,
+        *const TfOutput,
+        *const *mut TfTensor,
+        c_int,
+        *const TfOutput,
+        *mut *mut TfTensor,
+        c_int,
+        *const *const TfOperation,
+        c_int,
+        *mut TfBuffer,
+        *mut TfStatus
+    );
+    TF_AllocateTensor: fn(c_int, *const i64, c_int, usize) -> *mut TfTensor;
+    TF_DeleteTensor: fn(*mut TfTensor);
+    TF_TensorType: fn(*const TfTensor) -> c_int;
+    TF_NumDims: fn(*const TfTensor) -> c_int;
+    TF_Dim: fn(*const TfTensor, c_int) -> i64;
+    TF_TensorByteSize: fn(*const TfTensor) -> usize;
+    TF_TensorData: fn(*const TfTensor) -> *mut c_void;
+    TF_StringInit: fn(*mut TfTString);
+    TF_StringCopy: fn(*mut TfTString, *const c_char, usize);
+    TF_StringGetDataPointer: fn(*const TfTString) -> *const c_char;
+    TF_StringGetSize: fn(*const TfTString) -> usize;
+    TF_StringDealloc: fn(*mut TfTString);
+}
+
+/// A loaded libtensorflow. Only one can be loaded per process; it stays loaded until exit.
+pub struct TensorFlow {
+    api: Api,
+    path: PathBuf,
+    // Keeps the library mapped; never unloaded (TensorFlow does not support unloading).
+    _lib: libloading::Library,
+}
+
+static LOADED: OnceLock<TensorFlow> = OnceLock::new();
+static LOAD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What went wrong opening a libtensorflow.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load TensorFlow from '{}': {message}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub message: String,
+    /// What TensorFlow printed on stderr while loading.
+    pub stderr: String,
+}
+
+impl TensorFlow {
+    /// Opens the libtensorflow at `path` (a file exporting the C API, such as `libtensorflow.so`
+    /// or the Python wheel's `libtensorflow_cc.so.2`). A process loads TensorFlow once: later
+    /// calls return the library already loaded, whatever their path.
+    ///
+    /// TensorFlow's own start-up messages on stderr are captured and returned as the second
+    /// value (and in [`LoadError::stderr`] on failure), so callers decide whether to show them.
+    pub fn load(path: &Path) -> Result<(&'static TensorFlow, String), LoadError> {
+        if let Some(tf) = LOADED.get() {
+            return Ok((tf, String::new()));
+        }
+        let _guard = LOAD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tf) = LOADED.get() {
+            return Ok((tf, String::new()));
+        }
+        let (result, stderr) = capture_stderr(|| {
+            // SAFETY: loading a shared library runs its initialisers; libtensorflow's are
+            // designed to run at load time. The symbols are checked against the C API below.
+            let lib = unsafe { libloading::Library::new(path) }.map_err(|e| e.to_string())?;
+            // SAFETY: the signatures in `api!` are TensorFlow's C API (tensorflow/c/c_api.h).
+            let api = unsafe { Api::load(&lib) }?;
+            Ok::<_, String>(TensorFlow {
+                api,
+                path: path.to_path_buf(),
+                _lib: lib,
+            })
+        });
+        match result {
+            Ok(tf) => Ok((LOADED.get_or_init(|| tf), stderr)),
+            Err(message) => Err(LoadError {
+                path: path.to_path_buf(),
+                message,
+                stderr,
+            }),
+        }
+    }
+
+    /// The library loaded in this process, if any.
+    pub fn loaded() -> Option<&'static TensorFlow> {
+        LOADED.get()
+    }
+
+    /// `TF_Version()`, e.g. `2.21.0`.
+    pub fn version(&self) -> String {
+        // SAFETY: TF_Version returns a static NUL-terminated string.
+        unsafe { CStr::from_ptr((self.api.TF_Version)()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The file this library was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Runs `f` with file descriptor 2 redirected into a temporary file; returns what was written.
+/// If redirecting is impossible, `f` runs with stderr untouched.
+fn capture_stderr<R>(f: impl FnOnce() -> R) -> (R, String) {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let Ok(mut file) = tempfile::tempfile() else {
+        return (f(), String::new());
+    };
+    // SAFETY: dup/dup2 on valid descriptors; fd 2 is restored before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 {
+        return (f(), String::new());
+    }
+    if unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
+        unsafe { libc::close(saved) };
+        return (f(), String::new());
+    }
+    let result = f();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    let mut text = String::new();
+    if file.rewind().is_ok() {
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_ok() {
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    (result, text)
+}
+
+/// A TensorFlow status that is not OK: the canonical error code (`tensorflow::error::Code`,
+/// the same numbers as gRPC) and TensorFlow's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Status {
+    pub code: i32,
+    pub message: String,
+}
+
+/// Status codes used by callers (the canonical TensorFlow / gRPC numbering).
+pub const CODE_INVALID_ARGUMENT: i32 = 3;
+pub const CODE_NOT_FOUND: i32 = 5;
+pub const CODE_INTERNAL: i32 = 13;
+
+impl Status {
+    fn new(code: i32, message: impl Into<String>) -> Self {
+        Status {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Owns a `TF_Status`.
+struct StatusBox<'a> {
+    api: &'a Api,
+    ptr: *mut TfStatus,
+}
+
+impl<'a> StatusBox<'a> {
+    fn new(api: &'a Api) -> Self {
+        // SAFETY: TF_NewStatus has no preconditions.
+        StatusBox {
+            api,
+            ptr: unsafe { (api.TF_NewStatus)() },
+        }
+    }
+
+    fn check(&self) -> Result<(), Status> {
+        // SAFETY: `ptr` is a live TF_Status; the message is valid until the next use of it.
+        unsafe {
+            let code = (self.api.TF_GetCode)(self.ptr);
+            if code == 0 {
+                return Ok(());
+            }
+            let message = CStr::from_ptr((self.api.TF_Message)(self.ptr))
+                .to_string_lossy()
+                .into_owned();
+            Err(Status::new(code, message))
+        }
+    }
+}
+
+impl Drop for StatusBox<'_> {
+    fn drop(&mut self) {
+        // SAFETY: created by TF_NewStatus, deleted once.
+        unsafe { (self.api.TF_DeleteStatus)(self.ptr) }
+    }
+}
+
+/// The values of a tensor, by dtype.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    Float(Vec<f32>),
+    Double(Vec<f64>),
+    Int32(Vec<i32>),
+    UInt8(Vec<u8>),
+    Int16(Vec<i16>),
+    Int8(Vec<i8>),
+    String(Vec<Vec<u8>>),
+    Int64(Vec<i64>),
+    Bool(Vec<bool>),
+    UInt16(Vec<u16>),
+    /// DT_HALF as raw bits.
+    Half(Vec<u16>),
+    UInt32(Vec<u32>),
+    UInt64(Vec<u64>),
+}
+
+/// TensorFlow `DataType` numbers of the dtypes [`Values`] holds.
+pub mod dtype {
+    pub const FLOAT: i32 = 1;
+    pub const DOUBLE: i32 = 2;
+    pub const INT32: i32 = 3;
+    pub const UINT8: i32 = 4;
+    pub const INT16: i32 = 5;
+    pub const INT8: i32 = 6;
+    pub const STRING: i32 = 7;
+    pub const INT64: i32 = 9;
+    pub const BOOL: i32 = 10;
+    pub const UINT16: i32 = 17;
+    pub const HALF: i32 = 19;
+    pub const UINT32: i32 = 22;
+    pub const UINT64: i32 = 23;
+}
+
+impl Values {
+    /// The TensorFlow `DataType` number.
+    pub fn dtype(&self) -> i32 {
+        match self {
+            Values::Float(_) => dtype::FLOAT,
+            Values::Double(_) => dtype::DOUBLE,
+            Values::Int32(_) => dtype::INT32,
+            Values::UInt8(_) => dtype::UINT8,
+            Values::Int16(_) => dtype::INT16,
+            Values::Int8(_) => dtype::INT8,
+            Values::String(_) => dtype::STRING,
+            Values::Int64(_) => dtype::INT64,
+            Values::Bool(_) => dtype::BOOL,
+            Values::UInt16(_) => dtype::UINT16,
+            Values::Half(_) => dtype::HALF,
+            Values::UInt32(_) => dtype::UINT32,
+            Values::UInt64(_) => dtype::UINT64,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Float(v) => v.len(),
+            Values::Double(v) => v.len(),
+            Values::Int32(v) => v.len(),
+            Values::UInt8(v) => v.len(),
+            Values::Int16(v) => v.len(),
+            Values::Int8(v) => v.len(),
+            Values::String(v) => v.len(),
+            Values::Int64(v) => v.len(),
+            Values::Bool(v) => v.len(),
+            Values::UInt16(v) | Values::Half(v) => v.len(),
+            Values::UInt32(v) => v.len(),
+            Values::UInt64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A dense tensor: dimensions and row-major values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub dims: Vec<i64>,
+    pub values: Values,
+}
+
+impl Tensor {
+    /// A tensor; `None` when the number of values does not match the dimensions.
+    pub fn new(dims: Vec<i64>, values: Values) -> Option<Tensor> {
+        let n = dims.iter().try_fold(
+            1i64,
+            |acc, &d| if d < 0 { None } else { acc.checked_mul(d) },
+        )?;
+        (usize::try_from(n).ok()? == values.len()).then_some(Tensor { dims, values })
+    }
+
+    pub fn dtype(&self) -> i32 {
+        self.values.dtype()
+    }
+}
+
+/// Copies a plain-old-data slice into a freshly allocated TF_Tensor.
+///
+/// # Safety
+/// `T` must be the C layout of `dtype`'s elements.
+unsafe fn pod_tensor<T: Copy>(api: &Api, dtype: i32, dims: &[i64], data: &[T]) -> *mut TfTensor {
+    let bytes = std::mem::size_of_val(data);
+    let t = (api.TF_AllocateTensor)(dtype, dims.as_ptr(), dims.len() as c_int, bytes);
+    if !t.is_null() && bytes > 0 {
+        std::ptr::copy_nonoverlapping(
+            data.as_ptr() as *const u8,
+            (api.TF_TensorData)(t) as *mut u8,
+            bytes,
+        );
+    }
+    t
+}
+
+/// Reads `n` elements of `T` from a TF_Tensor's buffer.
+///
+/// # Safety
+/// `t` must be a live tensor whose buffer holds at least `n` elements of type `T`.
+unsafe fn pod_values<T: Copy>(api: &Api, t: *const TfTensor, n: usize) -> Vec<T> {
+    let mut out = Vec::<T>::with_capacity(n);
+    if n > 0 {
+        std::ptr::copy_nonoverlapping(
+            (api.TF_TensorData)(t) as *const u8,
+            out.as_mut_ptr() as *mut u8,
+            n * std::mem::size_of::<T>(),
+        );
+        out.set_len(n);
+    }
+    out
+}
+
+/// A TF_Tensor owned by Rust; string elements are deallocated with it.
+struct OwnedTensor<'a> {
+    api: &'a Api,
+    ptr: *mut TfTensor,
+    strings: usize,
+}
+
+impl<'a> OwnedTensor<'a> {
+    fn from_tensor(api: &'a Api, tensor: &Tensor) -> Result<Self, Status> {
+        let dims = &tensor.dims;
+        // TensorFlow trusts dims to describe the buffer: never hand it a mismatch.
+        let elements = dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
+        if elements != Some(tensor.values.len()) {
+            return Err(Status::new(
+                CODE_INVALID_ARGUMENT,
+                format!(
+                    "tensor of shape {dims:?} cannot hold {} values",
+                    tensor.values.len()
+                ),
+            ));
+        }
+        // SAFETY: each arm copies a slice of the matching C element type.
+        let (ptr, strings) = unsafe {
+            match &tensor.values {
+                Values::Float(v) => (pod_tensor(api, dtype::FLOAT, dims, v), 0),
+                Values::Double(v) => (pod_tensor(api, dtype::DOUBLE, dims, v), 0),
+                Values::Int32(v) => (pod_tensor(api, dtype::INT32, dims, v), 0),
+                Values::UInt8(v) => (pod_tensor(api, dtype::UINT8, dims, v), 0),
+                Values::Int16(v) => (pod_tensor(api, dtype::INT16, dims, v), 0),
+                Values::Int8(v) => (pod_tensor(api, dtype::INT8, dims, v), 0),
+                Values::Int64(v) => (pod_tensor(api, dtype::INT64, dims, v), 0),
+                Values::Bool(v) => {
+                    let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
+                    (pod_tensor(api, dtype::BOOL, dims, &bytes), 0)
+                }
+                Values::UInt16(v) => (pod_tensor(api, dtype::UINT16, dims, v), 0),
+                Values::Half(v) => (pod_tensor(api, dtype::HALF, dims, v), 0),
+                Values::UInt32(v) => (pod_tensor(api, dtype::UINT32, dims, v), 0),
+                Values::UInt64(v) => (pod_tensor(api, dtype::UINT64, dims, v), 0),
+                Values::String(v) => {
+                    let size = v.len() * std::mem::size_of::<TfTString>();
+                    let t = (api.TF_AllocateTensor)(
+                        dtype::STRING,
+                        dims.as_ptr(),
+                        dims.len() as c_int,
+                        size,
+                    );
+                    if !t.is_null() {
+                        let base = (api.TF_TensorData)(t) as *mut TfTString;
+                        for (i, s) in v.iter().enumerate() {
+                            let slot = base.add(i);
+                            (api.TF_StringInit)(slot);
+                            (api.TF_StringCopy)(slot, s.as_ptr() as *const c_char, s.len());
+                        }
+                    }
+                    (t, v.len())
+                }
+            }
+        };
+        if ptr.is_null() {
+            return Err(Status::new(
+                CODE_INTERNAL,
+                "TensorFlow could not allocate an input tensor",
+            ));
+        }
+        Ok(OwnedTensor { api, ptr, strings })
+    }
+
+    /// Wraps a tensor TensorFlow returned (its strings are owned by its buffer).
+    fn adopt(api: &'a Api, ptr: *mut TfTensor) -> Self {
+        OwnedTensor {
+            api,
+            ptr,
+            strings: 0,
+        }
+    }
+
+    fn to_tensor(&self) -> Result<Tensor, Status> {
+        let api = self.api;
+        let t = self.ptr;
+        // SAFETY: `t` is a live tensor; element counts come from its own dims and byte size.
+        unsafe {
+            let rank = (api.TF_NumDims)(t);
+            let dims: Vec<i64> = (0..rank).map(|i| (api.TF_Dim)(t, i)).collect();
+            let n = dims.iter().product::<i64>().max(0) as usize;
+            let dtype = (api.TF_TensorType)(t);
+            let bytes = (api.TF_TensorByteSize)(t);
+            let need = |size: usize| -> Result<(), Status> {
+                if bytes < n * size {
+                    Err(Status::new(
+                        CODE_INTERNAL,
+                        "TensorFlow returned a tensor smaller than its shape",
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            let values = match dtype {
+                dtype::FLOAT => {
+                    need(4)?;
+                    Values::Float(pod_values(api, t, n))
+                }
+                dtype::DOUBLE => {
+                    need(8)?;
+                    Values::Double(pod_values(api, t, n))
+                }
+                dtype::INT32 => {
+                    need(4)?;
+                    Values::Int32(pod_values(api, t, n))
+                }
+                dtype::UINT8 => {
+                    need(1)?;
+                    Values::UInt8(pod_values(api, t, n))
+                }
+                dtype::INT16 => {
+                    need(2)?;
+                    Values::Int16(pod_values(api, t, n))
+                }
+                dtype::INT8 => {
+                    need(1)?;
+                    Values::Int8(pod_values(api, t, n))
+                }
+                dtype::INT64 => {
+                    need(8)?;
+                    Values::Int64(pod_values(api, t, n))
+                }
+                dtype::BOOL => {
+                    need(1)?;
+                    let raw: Vec<u8> = pod_values(api, t, n);
+                    Values::Bool(raw.into_iter().map(|b| b != 0).collect())
+                }
+                dtype::UINT16 => {
+                    need(2)?;
+                    Values::UInt16(pod_values(api, t, n))
+                }
+                dtype::HALF => {
+                    need(2)?;
+                    Values::Half(pod_values(api, t, n))
+                }
+                dtype::UINT32 => {
+                    need(4)?;
+                    Values::UInt32(pod_values(api, t, n))
+                }
+                dtype::UINT64 => {
+                    need(8)?;
+                    Values::UInt64(pod_values(api, t, n))
+                }
+                dtype::STRING => {
+                    need(std::mem::size_of::<TfTString>())?;
+                    let base = (api.TF_TensorData)(t) as *const TfTString;
+                    let mut out = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let s = base.add(i);
+                        let len = (api.TF_StringGetSize)(s);
+                        let data = (api.TF_StringGetDataPointer)(s) as *const u8;
+                        out.push(if len == 0 {
+                            Vec::new()
+                        } else {
+                            std::slice::from_raw_parts(data, len).to_vec()
+                        });
+                    }
+                    Values::String(out)
+                }
+                other => {
+                    return Err(Status::new(
+                        CODE_INVALID_ARGUMENT,
+                        format!(
+                            "output tensors of type {} are not supported",
+                            crate::proto_ext::dtype_name(other)
+                        ),
+                    ))
+                }
+            };
+            Ok(Tensor { dims, values })
+        }
+    }
+}
+
+impl Drop for OwnedTensor<'_> {
+    fn drop(&mut self) {
+        // SAFETY: strings were initialised by TF_StringInit in `from_tensor`; the tensor is
+        // deleted once. TF_DeleteTensor does not free string contents itself.
+        unsafe {
+            if self.strings > 0 {
+                let base = (self.api.TF_TensorData)(self.ptr) as *mut TfTString;
+                for i in 0..self.strings {
+                    (self.api.TF_StringDealloc)(base.add(i));
+                }
+            }
+            (self.api.TF_DeleteTensor)(self.ptr);
+        }
+    }
+}
+
+/// A SavedModel loaded into a TensorFlow session.
+pub struct Session {
+    tf: &'static TensorFlow,
+    session: *mut TfSession,
+    graph: *mut TfGraph,
+}
+
+// SAFETY: TF_Session and TF_Graph are thread-safe for concurrent TF_SessionRun and
+// TF_GraphOperationByName (TensorFlow guards the graph with a mutex); the pointers are only
+// freed in Drop, which needs exclusive ownership.
+unsafe impl Send for Session {}
+unsafe impl Sync for Session {}
+
+impl Session {
+    /// Loads the meta graph with exactly `tags` from the SavedModel at `dir`, restoring its
+    /// variables and running its init op. Returns the session and the serialized
+    /// `MetaGraphDef` TensorFlow loaded.
+    pub fn load(
+        tf: &'static TensorFlow,
+        dir: &Path,
+        tags: &[&str],
+    ) -> Result<(Session, Vec<u8>), Status> {
+        let api = &tf.api;
+        let dir_c = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| Status::new(CODE_INVALID_ARGUMENT, "path contains a NUL byte"))?;
+        let tags_c: Vec<CString> = tags
+            .iter()
+            .map(|t| CString::new(*t))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Status::new(CODE_INVALID_ARGUMENT, "tag contains a NUL byte"))?;
+        let tag_ptrs: Vec<*const c_char> = tags_c.iter().map(|t| t.as_ptr()).collect();
+        let status = StatusBox::new(api);
+        // SAFETY: all pointers are live for the call; the graph, options and buffer are freed
+        // below (the graph by Session's Drop or here on failure).
+        unsafe {
+            let options = (api.TF_NewSessionOptions)();
+            let graph = (api.TF_NewGraph)();
+            let meta = (api.TF_NewBuffer)();
+            let session = (api.TF_LoadSessionFromSavedModel)(
+                options,
+                std::ptr::null(),
+                dir_c.as_ptr(),
+                tag_ptrs.as_ptr(),
+                tag_ptrs.len() as c_int,
+                graph,
+                meta,
+                status.ptr,
+            );
+            (api.TF_DeleteSessionOptions)(options);
+            let meta_bytes = if (*meta).data.is_null() || (*meta).length == 0 {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts((*meta).data as *const u8, (*meta).length).to_vec()
+            };
+            (api.TF_DeleteBuffer)(meta);
+            if let Err(e) = status.check() {
+                if !session.is_null() {
+                    (api.TF_DeleteSession)(session, status.ptr);
+                }
+                (api.TF_DeleteGraph)(graph);
+                return Err(e);
+            }
+            Ok((Session { tf, session, graph }, meta_bytes))
+        }
+    }
+
+    fn output(&self, name: &str) -> Result<TfOutput, Status> {
+        let api = &self.tf.api;
+        let (node, index) = split_tensor_name(name);
+        let node_c = CString::new(node)
+            .map_err(|_| Status::new(CODE_INVALID_ARGUMENT, "tensor name contains a NUL byte"))?;
+        // SAFETY: the graph lives as long as self.
+        let oper = unsafe { (api.TF_GraphOperationByName)(self.graph, node_c.as_ptr()) };
+        let outputs = if oper.is_null() {
+            0
+        } else {
+            // SAFETY: `oper` belongs to the live graph.
+            unsafe { (api.TF_OperationNumOutputs)(oper) }
+        };
+        if oper.is_null() || index as i64 >= outputs as i64 {
+            return Err(Status::new(
+                CODE_NOT_FOUND,
+                format!("Tensor {name}, specified in either feed_devices or fetch_devices was not in the Graph"),
+            ));
+        }
+        Ok(TfOutput {
+            oper,
+            index: index as c_int,
+        })
+    }
+
+    /// Runs the graph: feeds tensors by tensor name (`x:0`), returns the fetched tensors in
+    /// the order of `fetches`.
+    pub fn run(&self, feeds: &[(&str, &Tensor)], fetches: &[&str]) -> Result<Vec<Tensor>, Status> {
+        let api = &self.tf.api;
+        let mut inputs = Vec::with_capacity(feeds.len());
+        let mut input_tensors = Vec::with_capacity(feeds.len());
+        for (name, tensor) in feeds {
+            inputs.push(self.output(name)?);
+            input_tensors.push(OwnedTensor::from_tensor(api, tensor)?);
+        }
+        let outputs: Vec<TfOutput> = fetches
+            .iter()
+            .map(|name| self.output(name))
+            .collect::<Result<_, _>>()?;
+        let input_ptrs: Vec<*mut TfTensor> = input_tensors.iter().map(|t| t.ptr).collect();
+        let mut output_ptrs: Vec<*mut TfTensor> = vec![std::ptr::null_mut(); outputs.len()];
+        let status = StatusBox::new(api);
+        // SAFETY: arrays have the lengths passed; outputs are written by TensorFlow and owned
+        // (then deleted) by OwnedTensor below.
+        unsafe {
+            (api.TF_SessionRun)(
+                self.session,
+                std::ptr::null(),
+                inputs.as_ptr(),
+                input_ptrs.as_ptr(),
+                inputs.len() as c_int,
+                outputs.as_ptr(),
+                output_ptrs.as_mut_ptr(),
+                outputs.len() as c_int,
+                std::ptr::null(),
+                0,
+                std::ptr::null_mut(),
+                status.ptr,
+            );
+        }
+        let owned: Vec<OwnedTensor> = output_ptrs
+            .into_iter()
+            .filter(|p| !p.is_null())
+            .map(|p| OwnedTensor::adopt(api, p))
+            .collect();
+        status.check()?;
+        if owned.len() != fetches.len() {
+            return Err(Status::new(
+                CODE_INTERNAL,
+                "TensorFlow returned fewer outputs than requested",
+            ));
+        }
+        let result = owned.iter().map(OwnedTensor::to_tensor).collect();
+        // Outputs may share buffers with inputs (an Identity of a fed string): drop outputs
+        // before the inputs deallocate their strings.
+        drop(owned);
+        drop(input_tensors);
+        result
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let api = &self.tf.api;
+        let status = StatusBox::new(api);
+        // SAFETY: exclusive ownership; close, delete, then free the graph, each once.
+        unsafe {
+            (api.TF_CloseSession)(self.session, status.ptr);
+            (api.TF_DeleteSession)(self.session, status.ptr);
+            (api.TF_DeleteGraph)(self.graph);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_new_checks_element_count() {
+        assert!(Tensor::new(vec![2, 3], Values::Float(vec![0.0; 6])).is_some());
+        assert!(Tensor::new(vec![2, 3], Values::Float(vec![0.0; 5])).is_none());
+        assert!(Tensor::new(vec![], Values::Int64(vec![7])).is_some());
+        assert!(Tensor::new(vec![-1], Values::Int64(vec![])).is_none());
+        assert!(Tensor::new(vec![0, 4], Values::String(vec![])).is_some());
+    }
+
+    #[test]
+    fn tstring_layout_matches_the_c_api() {
+        assert_eq!(std::mem::size_of::<TfTString>(), 24);
+        assert_eq!(std::mem::align_of::<TfTString>(), 8);
+    }
+}

@@ -1,0 +1,1261 @@
+//! `smtool serve` end to end: the real server on 127.0.0.1:0 with real libtensorflow (found the
+//! way users find it: through the reference Python's tensorflow package or TENSORFLOW_DIR) on the
+//! real fixtures, answering TF Serving's REST API. Without TensorFlow these tests skip locally
+//! and fail in CI (SMTOOL_REQUIRE_TF=1).
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use smtool::serve::http::HttpOptions;
+use smtool::serve::library::{self, LibraryOptions};
+use smtool::serve::models::{ModelConfig, VersionPolicy};
+use smtool::serve::tf::TensorFlow;
+use smtool::serve::{self as srv, Server};
+
+/// The TensorFlow the tests use, loaded once per test process; `None` means skip.
+fn tensorflow() -> Option<&'static TensorFlow> {
+    static TF: OnceLock<Option<&'static TensorFlow>> = OnceLock::new();
+    *TF.get_or_init(|| {
+        let python = common::reference_python()?;
+        let options = LibraryOptions {
+            env_dir: std::env::var_os("TENSORFLOW_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            pythons: vec![python],
+            fetch: false,
+            ..Default::default()
+        };
+        let loaded = library::locate(&options, &mut |_| {})
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|found| {
+                TensorFlow::load(&found.library)
+                    .map(|(tf, _)| tf)
+                    .map_err(|e| format!("{e}\n{}", e.stderr))
+            });
+        match loaded {
+            Ok(tf) => Some(tf),
+            Err(e) => {
+                assert!(
+                    !common::tensorflow_required(),
+                    "SMTOOL_REQUIRE_TF=1 but libtensorflow cannot be loaded: {e}"
+                );
+                eprintln!("skipping: no libtensorflow ({e})");
+                None
+            }
+        }
+    })
+}
+
+/// A server running on its own runtime thread; stops (gracefully) when dropped.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Server,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start_with(
+    models: Vec<ModelConfig>,
+    poll: Option<Duration>,
+    http: HttpOptions,
+) -> Option<Running> {
+    let tf = tensorflow()?;
+    let server = Server::start(tf, models, poll);
+    let core = server.core.clone();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            srv::http::serve(listener, core, http, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+    });
+    let addr = addr_rx.recv().expect("server address");
+    Some(Running {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+        _server: server,
+    })
+}
+
+fn model(name: &str, rel: &str) -> ModelConfig {
+    srv::model_from_path(name, &common::fixture(rel)).expect("fixture model")
+}
+
+/// The usual set: half_plus_two (base path), iris, digits, vocab.
+fn start() -> Option<Running> {
+    start_with(
+        vec![
+            model("half_plus_two", "half_plus_two"),
+            model("iris", "iris_tf1"),
+            model("digits", "digits/model"),
+            model("vocab", "vocab_assets"),
+        ],
+        None,
+        HttpOptions::default(),
+    )
+}
+
+/// A minimal HTTP/1.1 exchange; returns status and body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write head");
+    // The server may answer (413) before reading a large body and close the connection.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, body.to_owned())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, body) = http(addr, "GET", path, None);
+    (status, parse(&body))
+}
+
+fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = http(addr, "POST", path, Some(body.to_string().as_bytes()));
+    (status, parse(&text))
+}
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {v}"))
+}
+
+fn assert_close(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+        "{what}: got {got}, want {want}"
+    );
+}
+
+fn fixture_json(rel: &str) -> Value {
+    let text = std::fs::read_to_string(common::fixture(rel)).expect("fixture JSON");
+    serde_json::from_str(&text).expect("fixture JSON parses")
+}
+
+#[test]
+fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
+    use base64::Engine as _;
+    use smtool::serve::tf::{Tensor, Values};
+    let Some(tf) = tensorflow() else { return };
+    let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"))
+        .expect("iris loads");
+    let sig = &servable.meta_graph.signature_def["classify"];
+    let name = |m: &std::collections::BTreeMap<String, smtool::proto::tensorflow::TensorInfo>,
+                k: &str| {
+        smtool::proto_ext::tensor_name(&m[k])
+            .expect("dense")
+            .to_owned()
+    };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let rows = expected["rows"].as_array().expect("rows");
+    // Serialized tf.Examples made by TensorFlow: arbitrary bytes, not UTF-8 text.
+    let examples: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| {
+            base64::engine::general_purpose::STANDARD
+                .decode(r["serialized_example_b64"].as_str().expect("b64"))
+                .expect("base64")
+        })
+        .collect();
+    assert!(examples.iter().any(|e| std::str::from_utf8(e).is_err()));
+    let input = Tensor::new(vec![examples.len() as i64], Values::String(examples)).expect("tensor");
+    let (classes, scores) = (name(&sig.outputs, "classes"), name(&sig.outputs, "scores"));
+    let out = servable
+        .session
+        .run(
+            &[(&name(&sig.inputs, "inputs"), &input)],
+            &[&classes, &scores],
+        )
+        .expect("run");
+    assert_eq!(out[0].dims, vec![rows.len() as i64, 3]);
+    let Values::String(labels) = &out[0].values else {
+        panic!("classes are strings")
+    };
+    let Values::Float(values) = &out[1].values else {
+        panic!("scores are floats")
+    };
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(
+            labels[i * 3],
+            row["classes"][0].as_str().expect("label").as_bytes()
+        );
+        assert_close(
+            values[i * 3] as f64,
+            row["scores"][0].as_f64().expect("score"),
+            "score",
+        );
+    }
+    // A tensor whose dims do not match its values never reaches TensorFlow.
+    let bad = Tensor {
+        dims: vec![5],
+        values: Values::String(vec![b"x".to_vec()]),
+    };
+    let err = servable
+        .session
+        .run(&[(&name(&sig.inputs, "inputs"), &bad)], &[&classes])
+        .unwrap_err();
+    assert!(err.message.contains("cannot hold 1 values"), "{err}");
+    let err = servable.session.run(&[], &["no_such_node:0"]).unwrap_err();
+    assert!(err.message.contains("no_such_node:0"), "{err}");
+}
+
+#[test]
+fn status_reports_the_latest_version_available() {
+    let Some(s) = start() else { return };
+    let (code, body) = get(s.addr, "/v1/models/half_plus_two");
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        json!({"model_version_status": [{"version": "2", "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""}}]})
+    );
+    let (code, body) = get(s.addr, "/v1/models/half_plus_two/versions/2");
+    assert_eq!(
+        (code, body["model_version_status"][0]["version"].clone()),
+        (200, json!("2"))
+    );
+    // A SavedModel directory given directly is version 1.
+    let (code, body) = get(s.addr, "/v1/models/iris");
+    assert_eq!(
+        (code, body["model_version_status"][0]["version"].clone()),
+        (200, json!("1"))
+    );
+}
+
+#[test]
+fn status_errors_match_tf_serving() {
+    let Some(s) = start() else { return };
+    let cases = [
+        (
+            "/v1/models/half_plus_two/versions/1",
+            404,
+            "Could not find version 1 of model half_plus_two",
+        ),
+        (
+            "/v1/models/nope",
+            404,
+            "Could not find any versions of model nope",
+        ),
+        ("/v1/models", 400, "Missing model name in request."),
+        (
+            "/v1/models/half_plus_two/labels/stable",
+            400,
+            "Unrecognized servable version label: stable",
+        ),
+        (
+            "/v1/models/half_plus_two/versions/99999999999999999999",
+            400,
+            "Failed to convert version: 99999999999999999999 to numeric.",
+        ),
+        ("/v1/nothing", 400, "Malformed request: GET /v1/nothing"),
+    ];
+    for (path, want_code, want) in cases {
+        let (code, body) = get(s.addr, path);
+        assert_eq!((code, error_of(&body)), (want_code, want), "{path}");
+    }
+    // Only /v1/ is TF Serving's: anything else is a bare 404.
+    let (code, body) = http(s.addr, "GET", "/healthz", None);
+    assert_eq!((code, body.as_str()), (404, ""));
+}
+
+#[test]
+fn metadata_describes_signatures_like_tf_serving() {
+    let Some(s) = start() else { return };
+    let (code, body) = get(s.addr, "/v1/models/digits/metadata");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["model_spec"],
+        json!({"name": "digits", "signature_name": "", "version": "1"})
+    );
+    let sig = &body["metadata"]["signature_def"]["signature_def"]["serving_default"];
+    assert_eq!(sig["method_name"], "tensorflow/serving/predict");
+    let x = &sig["inputs"]["x"];
+    assert_eq!(x["dtype"], "DT_FLOAT");
+    assert_eq!(x["tensor_shape"]["unknown_rank"], false);
+    let sizes: Vec<&str> = x["tensor_shape"]["dim"]
+        .as_array()
+        .expect("dims")
+        .iter()
+        .map(|d| d["size"].as_str().expect("int64 sizes are strings"))
+        .collect();
+    assert_eq!(sizes, ["-1", "28", "28", "1"]);
+    assert!(x["name"].as_str().is_some_and(|n| n.ends_with(":0")));
+    assert_eq!(sig["outputs"]["output_0"]["dtype"], "DT_FLOAT");
+    let iris = get(s.addr, "/v1/models/iris/versions/1/metadata").1;
+    let classify = &iris["metadata"]["signature_def"]["signature_def"]["classify"];
+    assert_eq!(classify["method_name"], "tensorflow/serving/classify");
+    assert_eq!(classify["inputs"]["inputs"]["dtype"], "DT_STRING");
+    let (code, body) = get(s.addr, "/v1/models/nope/metadata");
+    assert_eq!(
+        (code, error_of(&body)),
+        (404, "Servable not found for request: Latest(nope)")
+    );
+}
+
+#[test]
+fn predict_row_and_columnar_formats() {
+    let Some(s) = start() else { return };
+    // Version 2 computes 0.5 * x + 3.
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/half_plus_two:predict",
+        &json!({"instances": [1.0, 2.0, 5.0]}),
+    );
+    assert_eq!((code, body), (200, json!({"predictions": [3.5, 4.0, 5.5]})));
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/half_plus_two/versions/2:predict",
+        &json!({"signature_name": "serving_default", "inputs": [1, 3]}),
+    );
+    assert_eq!((code, body), (200, json!({"outputs": [3.5, 4.5]})));
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/half_plus_two:predict",
+        &json!({"inputs": {"x": [0.25]}}),
+    );
+    assert_eq!((code, body), (200, json!({"outputs": [3.125]})));
+}
+
+#[test]
+fn predict_writes_nan_and_infinity_tokens_and_shortest_floats() {
+    let Some(s) = start() else { return };
+    let (code, text) = http(
+        s.addr,
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        Some(br#"{"instances": [NaN, Infinity, -Infinity, 0.1]}"#),
+    );
+    assert_eq!(code, 200, "{text}");
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    // 0.5 * 0.1f32 + 3 = 3.05f32, printed as the shortest float32 text.
+    assert_eq!(compact, r#"{"predictions":[NaN,Infinity,-Infinity,3.05]}"#);
+}
+
+fn png_instance(path: &Path) -> Value {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    assert_eq!(
+        (info.width, info.height, info.color_type),
+        (28, 28, png::ColorType::Grayscale)
+    );
+    let rows: Vec<Value> = buf[..info.buffer_size()]
+        .chunks(28)
+        .map(|row| Value::Array(row.iter().map(|&p| json!([p as f32 / 255.0])).collect()))
+        .collect();
+    Value::Array(rows)
+}
+
+#[test]
+fn predict_digits_matches_tensorflow() {
+    let Some(s) = start() else { return };
+    let expected = fixture_json("digits/expected.json");
+    let images: Vec<&Value> = expected["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter(|i| i["file"].as_str().is_some_and(|f| f.ends_with(".png")))
+        .collect();
+    assert!(images.len() >= 10);
+    let instances: Vec<Value> = images
+        .iter()
+        .map(|i| {
+            png_instance(&common::fixture("digits/images").join(i["file"].as_str().expect("file")))
+        })
+        .collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/digits:predict",
+        &json!({"instances": instances}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let predictions = body["predictions"].as_array().expect("predictions");
+    assert_eq!(predictions.len(), images.len());
+    for (p, image) in predictions.iter().zip(&images) {
+        let want = image["probabilities"].as_array().expect("probabilities");
+        let got = p.as_array().expect("a row of 10");
+        assert_eq!(got.len(), 10);
+        for (g, w) in got.iter().zip(want) {
+            assert_close(
+                g.as_f64().expect("float"),
+                w.as_f64().expect("float"),
+                image["file"].as_str().unwrap_or(""),
+            );
+        }
+    }
+    // The same batch in columnar form gives the same numbers.
+    let (code, columnar) = post(
+        s.addr,
+        "/v1/models/digits:predict",
+        &json!({"inputs": {"x": instances}}),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(columnar["outputs"], body["predictions"]);
+}
+
+#[test]
+fn classify_regress_and_predict_iris_match_tensorflow() {
+    let Some(s) = start() else { return };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let rows = expected["rows"].as_array().expect("rows");
+    let examples: Vec<Value> = rows.iter().map(|r| json!({"x": r["x"]})).collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/iris:classify",
+        &json!({"examples": examples}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), rows.len());
+    for (result, row) in results.iter().zip(rows) {
+        let pairs = result.as_array().expect("pairs");
+        for (k, pair) in pairs.iter().enumerate() {
+            assert_eq!(pair[0], row["classes"][k]);
+            assert_close(
+                pair[1].as_f64().expect("score"),
+                row["scores"][k].as_f64().expect("score"),
+                "score",
+            );
+        }
+    }
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/iris:regress",
+        &json!({"signature_name": "regress", "examples": examples}),
+    );
+    assert_eq!(code, 200, "{body}");
+    for (got, row) in body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .zip(rows)
+    {
+        assert_close(
+            got.as_f64().expect("float"),
+            row["regress_outputs"][0].as_f64().expect("float"),
+            "regress",
+        );
+    }
+    let instances: Vec<&Value> = rows.iter().map(|r| &r["x"]).collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/iris:predict",
+        &json!({"signature_name": "predict", "instances": instances}),
+    );
+    assert_eq!(code, 200, "{body}");
+    for (got, row) in body["predictions"]
+        .as_array()
+        .expect("predictions")
+        .iter()
+        .zip(rows)
+    {
+        for (g, w) in got
+            .as_array()
+            .expect("row")
+            .iter()
+            .zip(row["probabilities"].as_array().expect("p"))
+        {
+            assert_close(
+                g.as_f64().expect("float"),
+                w.as_f64().expect("float"),
+                "probability",
+            );
+        }
+    }
+}
+
+#[test]
+fn classify_with_scores_only_gives_empty_labels() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    let export = dir.path().join("scores_only");
+    let rows = json!([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]);
+    let out = common::run_python(
+        &python,
+        "make_scores_only_model.py",
+        &[export.to_str().expect("utf-8 path"), &rows.to_string()],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let stdout = common::stdout(&out);
+    let want: Value = parse(stdout.lines().last().expect("scores line"));
+    let Some(s) = start_with(
+        vec![srv::model_from_path("so", &export).expect("model")],
+        None,
+        HttpOptions::default(),
+    ) else {
+        return;
+    };
+    let examples: Vec<Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| json!({"x": r}))
+        .collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/so:classify",
+        &json!({"examples": examples}),
+    );
+    assert_eq!(code, 200, "{body}");
+    for (i, result) in body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .enumerate()
+    {
+        for (k, pair) in result.as_array().expect("pairs").iter().enumerate() {
+            assert_eq!(pair[0], "");
+            assert_close(
+                pair[1].as_f64().expect("score"),
+                want[i][k].as_f64().expect("score"),
+                "score",
+            );
+        }
+    }
+}
+
+#[test]
+fn binary_strings_round_trip_through_tensorflow_as_b64() {
+    use base64::Engine as _;
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    let export = dir.path().join("echo");
+    let out = common::run_python(
+        &python,
+        "make_bytes_echo_model.py",
+        &[export.to_str().expect("utf-8 path")],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let Some(s) = start_with(
+        vec![srv::model_from_path("echo", &export).expect("model")],
+        None,
+        HttpOptions::default(),
+    ) else {
+        return;
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // Every byte value, and a string longer than TF_TString's inline storage.
+    let all: Vec<u8> = (0..=255u8).collect();
+    let (a, b) = (b64.encode(&all), b64.encode([0xffu8, 0x00, 0xfe]));
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/echo:predict",
+        &json!({"instances": [{"data": {"b64": a}}, {"data": {"b64": b}}]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"predictions": [
+            {"length": 256, "out_bytes": {"b64": a}},
+            {"length": 3, "out_bytes": {"b64": b}},
+        ]})
+    );
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/echo:predict",
+        &json!({"inputs": {"data": [{"b64": b}, "text"]}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"outputs": {"length": [3, 4], "out_bytes": [{"b64": b}, {"b64": "dGV4dA=="}]}})
+    );
+}
+
+#[test]
+fn classify_with_context_merges_it_into_each_example() {
+    let Some(s) = start() else { return };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let row = &expected["rows"][0];
+    let (_, plain) = post(
+        s.addr,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": row["x"]}]}),
+    );
+    let (code, with_context) = post(
+        s.addr,
+        "/v1/models/iris:classify",
+        &json!({"context": {"x": row["x"]}, "examples": [{}, {}]}),
+    );
+    assert_eq!(code, 200, "{with_context}");
+    assert_eq!(with_context["results"][0], plain["results"][0]);
+    assert_eq!(with_context["results"][1], plain["results"][0]);
+}
+
+#[test]
+fn predict_feeds_strings_and_b64_binary_strings() {
+    let Some(s) = start() else { return };
+    let vocab =
+        std::fs::read_to_string(common::fixture("vocab_assets/assets/vocab.txt")).expect("vocab");
+    let words: Vec<&str> = vocab.lines().collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/vocab:predict",
+        &json!({"instances": [words[0], {"b64": "cXVpY2s="}, "not-a-word", words[words.len() - 1]]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, json!({"predictions": [0, 1, -1, words.len() - 1]}));
+    assert_eq!(words[1], "quick");
+}
+
+#[test]
+fn request_errors_match_tf_serving() {
+    let Some(s) = start() else { return };
+    let hp = "/v1/models/half_plus_two:predict";
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (hp, "{\"instances\": [1,".into(), 400, "JSON Parse error: Invalid value. at offset: 17"),
+        (hp, String::new(), 400, "JSON Parse error: The document is empty"),
+        (hp, "{}".into(), 400, "Missing 'inputs' or 'instances' key"),
+        ("/v1/models/nope:predict", "{}".into(), 404, "Servable not found for request: Latest(nope)"),
+        ("/v1/models/half_plus_two/versions/7:predict", "{}".into(), 404, "Servable not found for request: Specific(half_plus_two, 7)"),
+        ("/v1/models/half_plus_two/labels/canary:predict", "{}".into(), 400, "Unrecognized servable version label: canary"),
+        (hp, r#"{"signature_name": "nope", "instances": [1]}"#.into(), 400, "Serving signature name: \"nope\" not found in signature def"),
+        (hp, r#"{"instances": ["a"]}"#.into(), 400, "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: \"a\" Type: String is not of expected type: float"),
+        ("/v1/models/vocab:predict", r#"{"inputs": [{"b64": "%%%"}]}"#.into(), 400, "Unable to base64 decode"),
+        ("/v1/models/vocab:predict", r#"{"inputs": [{"b64": 1}]}"#.into(), 400, "JSON Value: {\n    \"b64\": 1\n} not formatted correctly for base64 data"),
+        ("/v1/models/iris:classify", r#"{"signature_name": "nope", "examples": [{}]}"#.into(), 400, "No signature was found with the name: nope"),
+        ("/v1/models/iris:regress", r#"{"signature_name": "nope", "examples": [{}]}"#.into(), 400, "No signature was found with the name: nope"),
+        ("/v1/models/iris:classify", r#"{"examples": [{"x": [1, 2.5]}]}"#.into(), 400, "Unexpected element type in feature: x expecting type: int64"),
+        ("/v1/models/iris:classify", r#"{"examples": [{"x": null}]}"#.into(), 400, "Feature: x has element with unexpected JSON type: Null"),
+        ("/v1/models/iris:classify", r#"{"examples": [1]}"#.into(), 400, "Example must be JSON object but got JSON Number"),
+        ("/v1/models/half_plus_two:classify", r#"{"examples": [{}]}"#.into(), 400, "No classification inputs found in SignatureDef: serving_default"),
+        ("/v1/models/iris:predict", r#"{"signature_name": "predict", "instances": [[1, 2]]}"#.into(), 400, ""),
+    ];
+    for (path, body, want_code, want) in cases {
+        let (code, text) = http(s.addr, "POST", path, Some(body.as_bytes()));
+        let v = parse(&text);
+        assert_eq!(code, want_code, "{path} {body}: {text}");
+        if want.is_empty() {
+            // TensorFlow's own message (shape mismatch), passed through.
+            assert!(!error_of(&v).is_empty());
+        } else {
+            assert!(
+                error_of(&v).ends_with(want),
+                "{path} {body}: {}",
+                error_of(&v)
+            );
+        }
+    }
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/iris:classify",
+        &json!({"instances": [1]}),
+    );
+    assert_eq!(code, 400);
+    assert!(error_of(&body)
+        .ends_with("When method is classify, key 'examples' is expected and was not found"));
+    let (code, text) = http(s.addr, "GET", "/v1/models/half_plus_two:predict", None);
+    assert_eq!(
+        (code, error_of(&parse(&text))),
+        (
+            400,
+            "Malformed request: GET /v1/models/half_plus_two:predict"
+        )
+    );
+    let (code, text) = http(s.addr, "POST", "/v1/models/half_plus_two", Some(b"{}"));
+    assert_eq!(
+        (code, error_of(&parse(&text))),
+        (400, "Malformed request: POST /v1/models/half_plus_two")
+    );
+    // The server is still fine after all that.
+    let (code, _) = post(s.addr, hp, &json!({"instances": [1.0]}));
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn bodies_over_the_limit_get_413() {
+    let Some(s) = start_with(
+        vec![model("half_plus_two", "half_plus_two")],
+        None,
+        HttpOptions {
+            max_body_bytes: 1024,
+        },
+    ) else {
+        return;
+    };
+    let big = json!({"instances": vec![1.0; 1000]}).to_string();
+    let (code, text) = http(
+        s.addr,
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        Some(big.as_bytes()),
+    );
+    assert_eq!(code, 413);
+    assert!(error_of(&parse(&text)).contains("1024 bytes"), "{text}");
+    let (code, _) = post(
+        s.addr,
+        "/v1/models/half_plus_two:predict",
+        &json!({"instances": [1.0]}),
+    );
+    assert_eq!(code, 200);
+}
+
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("models.config");
+    std::fs::write(&path, body).expect("write config");
+    path
+}
+
+#[test]
+fn config_file_version_policy_and_labels() {
+    let dir = common::tempdir();
+    let base = common::fixture("half_plus_two");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"model_config_list {{
+  config {{
+    name: "hp"
+    base_path: "{}"
+    model_platform: "tensorflow"
+    model_version_policy {{ all {{}} }}
+    version_labels {{ key: "stable" value: 1 }}
+    version_labels {{ key: "canary" value: 2 }}
+  }}
+  config {{
+    name: "hp_one"
+    base_path: "{}"
+    model_version_policy {{ specific {{ versions: 1 }} }}
+  }}
+}}"#,
+            base.display(),
+            base.display()
+        ),
+    );
+    let models = srv::models_from_config_file(&config).expect("config parses");
+    assert_eq!(models[0].policy, VersionPolicy::All);
+    let Some(s) = start_with(models, None, HttpOptions::default()) else {
+        return;
+    };
+    let (_, status) = get(s.addr, "/v1/models/hp");
+    let versions: Vec<&str> = status["model_version_status"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .map(|v| v["version"].as_str().expect("version"))
+        .collect();
+    assert_eq!(versions, ["2", "1"]);
+    let predict = |path: &str| post(s.addr, path, &json!({"instances": [1.0]}));
+    assert_eq!(
+        predict("/v1/models/hp/labels/stable:predict"),
+        (200, json!({"predictions": [2.5]}))
+    );
+    assert_eq!(
+        predict("/v1/models/hp/labels/canary:predict"),
+        (200, json!({"predictions": [3.5]}))
+    );
+    assert_eq!(
+        predict("/v1/models/hp/versions/1:predict"),
+        (200, json!({"predictions": [2.5]}))
+    );
+    assert_eq!(
+        predict("/v1/models/hp:predict"),
+        (200, json!({"predictions": [3.5]}))
+    );
+    assert_eq!(
+        predict("/v1/models/hp_one:predict"),
+        (200, json!({"predictions": [2.5]}))
+    );
+    let (code, body) = get(s.addr, "/v1/models/hp/labels/stable");
+    assert_eq!(
+        (code, body["model_version_status"][0]["version"].clone()),
+        (200, json!("1"))
+    );
+}
+
+#[test]
+fn config_file_errors_name_the_file() {
+    let dir = common::tempdir();
+    let bad = write_config(dir.path(), "model_config_list { config { name: \"x\" ");
+    let err = format!("{:#}", srv::models_from_config_file(&bad).unwrap_err());
+    assert!(
+        err.contains("models.config") && err.contains("ModelServerConfig"),
+        "{err}"
+    );
+    let no_base = write_config(dir.path(), "model_config_list { config { name: \"x\" } }");
+    let err = format!("{:#}", srv::models_from_config_file(&no_base).unwrap_err());
+    assert!(err.contains("model 'x' has no base_path"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).expect("copy");
+        }
+    }
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn poller_loads_new_versions_and_unloads_removed_ones() {
+    let dir = common::tempdir();
+    let base = dir.path().join("hp");
+    copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let models = vec![srv::model_from_path("hp", &base).expect("base path")];
+    let Some(s) = start_with(
+        models,
+        Some(Duration::from_millis(100)),
+        HttpOptions::default(),
+    ) else {
+        return;
+    };
+    let predict = || {
+        post(
+            s.addr,
+            "/v1/models/hp:predict",
+            &json!({"instances": [1.0]}),
+        )
+    };
+    assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    // Requests keep flowing through every swap below, and none may fail.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = s.addr;
+    let hammer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (code, body) =
+                    post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
+                assert_eq!(code, 200, "a request failed during a version swap: {body}");
+                let y = body["predictions"][0].as_f64();
+                assert!(y == Some(2.5) || y == Some(3.5), "{body}");
+                answered += 1;
+            }
+            answered
+        })
+    };
+    // Copy under another name, then rename: the poller never sees half a version.
+    copy_dir(
+        &common::fixture("half_plus_two/2"),
+        &dir.path().join("incoming"),
+    );
+    std::fs::rename(dir.path().join("incoming"), base.join("2")).expect("rename");
+    wait_for("version 2", || predict().1 == json!({"predictions": [3.5]}));
+    let (_, status) = get(s.addr, "/v1/models/hp/versions/1");
+    assert_eq!(status["model_version_status"][0]["state"], "END");
+    std::fs::remove_dir_all(base.join("2")).expect("remove version 2");
+    wait_for("back to version 1", || {
+        predict().1 == json!({"predictions": [2.5]})
+    });
+    // A base path that briefly cannot be read unloads nothing.
+    let moved = dir.path().join("hp-moved");
+    std::fs::rename(&base, &moved).expect("move base path away");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    std::fs::rename(&moved, &base).expect("move base path back");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = hammer.join().expect("no request failed during the swaps");
+    assert!(answered > 0);
+}
+
+#[test]
+fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
+    let dir = common::tempdir();
+    let base = dir.path().join("hp");
+    copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    copy_dir(&common::fixture("broken/truncated"), &base.join("2"));
+    let mut hp = srv::model_from_path("hp", &base).expect("base path");
+    hp.policy = VersionPolicy::All;
+    let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
+        return;
+    };
+    let (code, status) = get(s.addr, "/v1/models/hp/versions/2");
+    assert_eq!(code, 200);
+    let v2 = &status["model_version_status"][0];
+    assert_eq!(v2["state"], "END");
+    assert_ne!(v2["status"]["error_code"], "OK");
+    assert!(
+        !v2["status"]["error_message"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{v2}"
+    );
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/hp:predict",
+        &json!({"instances": [1.0]}),
+    );
+    assert_eq!((code, body), (200, json!({"predictions": [2.5]})));
+}
+
+#[test]
+fn concurrent_requests_all_succeed() {
+    let Some(s) = start() else { return };
+    let addr = s.addr;
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let x = (t * 10 + i) as f64;
+                    let (code, body) = post(
+                        addr,
+                        "/v1/models/half_plus_two:predict",
+                        &json!({"instances": [x]}),
+                    );
+                    assert_eq!((code, body), (200, json!({"predictions": [0.5 * x + 3.0]})));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+}
+
+#[test]
+fn classic_requests_client_classifies() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let Some(s) = start() else { return };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let row = &expected["rows"][0];
+    let features: Vec<String> = row["x"]
+        .as_array()
+        .expect("x")
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let url = format!("http://{}", s.addr);
+    let out = common::run_python(
+        &python,
+        "check_classic_client.py",
+        &[
+            "--url",
+            &url,
+            "--model",
+            "iris",
+            "--float-feature",
+            &format!("x={}", features.join(",")),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "classic client failed: {}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let results: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+    let top = &results["results"][0][0];
+    assert_eq!(top[0], row["classes"][0]);
+    assert_close(
+        top[1].as_f64().expect("score"),
+        row["scores"][0].as_f64().expect("score"),
+        "score",
+    );
+}
+
+/// Sends a signal to a child process, as a user's `kill` would.
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// Starts the real binary; returns it and the address it printed.
+fn spawn_binary(
+    args: &[&str],
+    venv: &Path,
+) -> (
+    std::process::Child,
+    SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
+    let mut child = common::smtool()
+        .args(args)
+        .env("VIRTUAL_ENV", venv)
+        .env_remove("TENSORFLOW_DIR")
+        .env_remove("TF_CPP_MIN_LOG_LEVEL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start smtool serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !sent {
+                if let Some(rest) = line.split("http://").nth(1) {
+                    if let Some(addr) = rest
+                        .split('/')
+                        .next()
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                    {
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("smtool serve printed no address"));
+    (child, addr, reader)
+}
+
+#[test]
+fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("python inside a venv")
+        .to_path_buf();
+    let base = common::fixture("half_plus_two");
+    let base = base.to_str().expect("utf-8 path");
+    let (mut child, addr, reader) = spawn_binary(
+        &[
+            "serve",
+            "--model_name=hp",
+            &format!("--model_base_path={base}"),
+            "--rest_api_port=0",
+            "--file_system_poll_wait_seconds=0",
+            "--no-fetch",
+        ],
+        &venv,
+    );
+    let (code, body) = post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
+    assert_eq!((code, body), (200, json!({"predictions": [3.5]})));
+    signal(&child, "TERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status}");
+    let stderr = reader.join().expect("stderr reader");
+    assert!(stderr.contains("TensorFlow 2.21.0"), "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    // TensorFlow's start-up noise stays hidden by default, and requests are not logged.
+    for noise in [
+        "cuda",
+        "absl::InitializeLog",
+        "Reading SavedModel",
+        "POST /v1",
+    ] {
+        assert!(!stderr.contains(noise), "'{noise}' on stderr:\n{stderr}");
+    }
+}
+
+#[test]
+fn binary_verbose_logs_one_line_per_request() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("venv")
+        .to_path_buf();
+    let (mut child, addr, reader) = spawn_binary(
+        &[
+            "serve",
+            "fixtures/iris_tf1",
+            "--model-name",
+            "iris",
+            "--rest-api-port",
+            "0",
+            "-v",
+        ],
+        &venv,
+    );
+    let (code, _) = post(
+        addr,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(code, 200);
+    let (code, _) = get(addr, "/v1/models/nope");
+    assert_eq!(code, 404);
+    signal(&child, "INT");
+    assert!(child.wait().expect("wait").success());
+    let stderr = reader.join().expect("stderr reader");
+    assert!(
+        stderr.contains("POST /v1/models/iris:classify 200"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GET /v1/models/nope 404"), "{stderr}");
+}
+
+#[test]
+fn binary_fails_at_once_when_the_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = common::run(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest-api-port",
+        &port,
+        "--tensorflow-dir",
+        "fixtures",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("--rest-api-port"), "{err}");
+}
+
+#[test]
+fn binary_without_tensorflow_says_what_to_do() {
+    let empty = common::tempdir();
+    let out = common::smtool()
+        .args([
+            "serve",
+            "fixtures/half_plus_two",
+            "--no-fetch",
+            "--rest-api-port",
+            "0",
+        ])
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("TENSORFLOW_DIR")
+        .env("PATH", empty.path())
+        .env("XDG_CACHE_HOME", empty.path())
+        .output()
+        .expect("run smtool");
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.starts_with("smtool: error: no TensorFlow found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--tensorflow-dir") && err.contains("TENSORFLOW_DIR"),
+        "{err}"
+    );
+
+    let out = common::run(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--tensorflow-dir",
+        "fixtures",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("--tensorflow-dir 'fixtures' has no libtensorflow.so"),
+        "{err}"
+    );
+}
+
+#[test]
+fn binary_rejects_bad_model_arguments() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["serve", "--model", "nopath"],
+            "--model 'nopath' is not NAME=PATH",
+        ),
+        (
+            &[
+                "serve",
+                "fixtures/half_plus_two",
+                "--model",
+                "half_plus_two=fixtures/iris_tf1",
+            ],
+            "model name 'half_plus_two' is used twice",
+        ),
+        (&["serve", "fixtures/does_not_exist"], "does_not_exist"),
+        (&["serve"], "no model to serve"),
+    ];
+    for (args, want) in cases {
+        let out = common::run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = common::stderr(&out);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
