@@ -1259,3 +1259,80 @@ fn binary_rejects_bad_model_arguments() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// The classic flow end to end: add-classify --make-default on the Keras digits export, then the
+/// unchanged TF Serving client POSTs each real test image as `{"x": {"b64": ...}}` to `:classify`
+/// with signature `serving_default` and gets `{"results": [[[label, score], ...]]}`, sorted.
+#[test]
+fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let dir = common::tempdir();
+    let dst = dir.path().join("digits").join("1");
+    let dst_arg = dst.to_string_lossy().into_owned();
+    let out = common::run(&[
+        "add-classify",
+        "fixtures/digits/model",
+        "--labels",
+        "fixtures/digits/labels.txt",
+        "--feature",
+        "x=image",
+        "--make-default",
+        "--out",
+        &dst_arg,
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let config = srv::model_from_path("digits", &dir.path().join("digits")).expect("model");
+    let Some(s) = start_with(vec![config], None, HttpOptions::default()) else {
+        return;
+    };
+    let url = format!("http://{}", s.addr);
+    let truth =
+        std::fs::read_to_string(common::fixture("digits/images/labels.csv")).expect("labels.csv");
+    let mut correct = 0;
+    let mut total = 0;
+    for line in truth.lines().skip(1) {
+        let Some((file, label)) = line.split_once(',') else {
+            continue;
+        };
+        let image = common::fixture("digits/images").join(file);
+        let out = common::run_python(
+            &python,
+            "check_classic_client.py",
+            &[
+                "--url",
+                &url,
+                "--model",
+                "digits",
+                "--image",
+                &image.to_string_lossy(),
+                "--feature",
+                "x",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "classic client failed on {file}: {}{}",
+            common::stdout(&out),
+            common::stderr(&out)
+        );
+        let results: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+        let pairs = results["results"][0].as_array().expect("one result");
+        assert_eq!(pairs.len(), 10, "every class, sorted");
+        let scores: Vec<f64> = pairs.iter().filter_map(|p| p[1].as_f64()).collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "{file}: {scores:?}"
+        );
+        total += 1;
+        if pairs[0][0] == label.trim() {
+            correct += 1;
+        }
+    }
+    assert!(total >= 10, "the fixture has real test images");
+    assert!(
+        correct * 10 >= total * 9,
+        "{correct} of {total} images labelled correctly"
+    );
+}
