@@ -891,6 +891,7 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
             "--model_name=hp",
             &format!("--model_base_path={base}"),
             "--rest_api_port=0",
+            "--port=0",
             "--file_system_poll_wait_seconds=0",
             "--no-fetch",
         ],

@@ -270,6 +270,15 @@ async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Respo
 async fn respond(state: &Arc<AppState>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if method == Method::GET && state.core.metrics_path() == Some(path.as_str()) {
+        let text = state.core.metrics().render();
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+            text,
+        )
+            .into_response();
+    }
     let route = route(&method, &path);
     match route {
         Route::NotFound => return StatusCode::NOT_FOUND.into_response(),
