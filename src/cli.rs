@@ -75,39 +75,44 @@ pub struct ServeArgs {
     /// subdirectories are versions (the newest is served, and new ones are picked up).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
-    /// The same as PATH (TensorFlow Serving's spelling).
+    /// The same as PATH.
     #[arg(
         long,
         value_name = "PATH",
-        alias = "model_base_path",
+        visible_alias = "model_base_path",
         conflicts_with = "path"
     )]
     pub model_base_path: Option<PathBuf>,
     /// Name of the model at PATH in URLs (`/v1/models/NAME`); default: PATH's directory name.
-    #[arg(long, value_name = "NAME", alias = "model_name")]
+    #[arg(long, value_name = "NAME", visible_alias = "model_name")]
     pub model_name: Option<String>,
     /// Another model to serve, as NAME=PATH (repeatable).
     #[arg(long = "model", value_name = "NAME=PATH")]
     pub models: Vec<String>,
     /// TensorFlow Serving's model config file: a ModelServerConfig in protobuf text format
     /// (`model_config_list { config { name base_path model_version_policy version_labels } }`).
-    #[arg(long, value_name = "FILE", alias = "model_config_file")]
+    #[arg(long, value_name = "FILE", visible_alias = "model_config_file")]
     pub model_config_file: Option<PathBuf>,
     /// Address to listen on; use 0.0.0.0 to accept connections from other machines.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port of the REST API (0 picks a free port).
-    #[arg(long, default_value_t = 8501, alias = "rest_api_port")]
+    #[arg(long, default_value_t = 8501, visible_alias = "rest_api_port")]
     pub rest_api_port: u16,
     /// Port of the gRPC API (tensorflow.serving.PredictionService and ModelService; 0 picks a
     /// free port). Same --host as the REST API.
-    #[arg(long, default_value_t = 8500, alias = "grpc-port", alias = "grpc_port")]
+    #[arg(
+        long,
+        default_value_t = 8500,
+        visible_alias = "grpc-port",
+        alias = "grpc_port"
+    )]
     pub port: u16,
     /// Replay each version's assets.extra/tf_serving_warmup_requests before serving it
     /// (`--enable-model-warmup=false` turns it off).
     #[arg(
         long,
-        alias = "enable_model_warmup",
+        visible_alias = "enable_model_warmup",
         value_name = "BOOL",
         default_value_t = true,
         action = clap::ArgAction::Set,
@@ -119,12 +124,12 @@ pub struct ServeArgs {
     /// TensorFlow Serving's monitoring config (a MonitoringConfig in protobuf text format):
     /// `prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }` serves
     /// Prometheus metrics at that path on the REST port.
-    #[arg(long, value_name = "FILE", alias = "monitoring_config_file")]
+    #[arg(long, value_name = "FILE", visible_alias = "monitoring_config_file")]
     pub monitoring_config_file: Option<PathBuf>,
     /// Merge concurrent requests to the same signature into one batched TensorFlow run.
     #[arg(
         long,
-        alias = "enable_batching",
+        visible_alias = "enable_batching",
         value_name = "BOOL",
         default_value_t = false,
         action = clap::ArgAction::Set,
@@ -136,14 +141,14 @@ pub struct ServeArgs {
     /// TensorFlow Serving's batching parameters (a BatchingParameters in protobuf text format:
     /// `max_batch_size { value: 128 } batch_timeout_micros { value: 0 } ...`); used with
     /// --enable-batching.
-    #[arg(long, value_name = "FILE", alias = "batching_parameters_file")]
+    #[arg(long, value_name = "FILE", visible_alias = "batching_parameters_file")]
     pub batching_parameters_file: Option<PathBuf>,
     /// Seconds between looks for new or removed version directories (0: never).
     #[arg(
         long,
         default_value_t = 1,
         value_name = "SECONDS",
-        alias = "file_system_poll_wait_seconds"
+        visible_alias = "file_system_poll_wait_seconds"
     )]
     pub file_system_poll_wait_seconds: u64,
     /// Largest request body accepted, in bytes; larger requests get HTTP 413.

@@ -185,6 +185,73 @@ fn fixture_json(rel: &str) -> Value {
 }
 
 #[test]
+fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
+    use base64::Engine as _;
+    use smtool::serve::tf::{Tensor, Values};
+    let Some(tf) = tensorflow() else { return };
+    let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"))
+        .expect("iris loads");
+    let sig = &servable.meta_graph.signature_def["classify"];
+    let name = |m: &std::collections::BTreeMap<String, smtool::proto::tensorflow::TensorInfo>,
+                k: &str| {
+        smtool::proto_ext::tensor_name(&m[k])
+            .expect("dense")
+            .to_owned()
+    };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let rows = expected["rows"].as_array().expect("rows");
+    // Serialized tf.Examples made by TensorFlow: arbitrary bytes, not UTF-8 text.
+    let examples: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| {
+            base64::engine::general_purpose::STANDARD
+                .decode(r["serialized_example_b64"].as_str().expect("b64"))
+                .expect("base64")
+        })
+        .collect();
+    assert!(examples.iter().any(|e| std::str::from_utf8(e).is_err()));
+    let input = Tensor::new(vec![examples.len() as i64], Values::String(examples)).expect("tensor");
+    let (classes, scores) = (name(&sig.outputs, "classes"), name(&sig.outputs, "scores"));
+    let out = servable
+        .session
+        .run(
+            &[(&name(&sig.inputs, "inputs"), &input)],
+            &[&classes, &scores],
+        )
+        .expect("run");
+    assert_eq!(out[0].dims, vec![rows.len() as i64, 3]);
+    let Values::String(labels) = &out[0].values else {
+        panic!("classes are strings")
+    };
+    let Values::Float(values) = &out[1].values else {
+        panic!("scores are floats")
+    };
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(
+            labels[i * 3],
+            row["classes"][0].as_str().expect("label").as_bytes()
+        );
+        assert_close(
+            values[i * 3] as f64,
+            row["scores"][0].as_f64().expect("score"),
+            "score",
+        );
+    }
+    // A tensor whose dims do not match its values never reaches TensorFlow.
+    let bad = Tensor {
+        dims: vec![5],
+        values: Values::String(vec![b"x".to_vec()]),
+    };
+    let err = servable
+        .session
+        .run(&[(&name(&sig.inputs, "inputs"), &bad)], &[&classes])
+        .unwrap_err();
+    assert!(err.message.contains("cannot hold 1 values"), "{err}");
+    let err = servable.session.run(&[], &["no_such_node:0"]).unwrap_err();
+    assert!(err.message.contains("no_such_node:0"), "{err}");
+}
+
+#[test]
 fn status_reports_the_latest_version_available() {
     let Some(s) = start() else { return };
     let (code, body) = get(s.addr, "/v1/models/half_plus_two");
@@ -453,6 +520,61 @@ fn classify_regress_and_predict_iris_match_tensorflow() {
 }
 
 #[test]
+fn classify_with_scores_only_gives_empty_labels() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    let export = dir.path().join("scores_only");
+    let rows = json!([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]);
+    let out = common::run_python(
+        &python,
+        "make_scores_only_model.py",
+        &[export.to_str().expect("utf-8 path"), &rows.to_string()],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let stdout = common::stdout(&out);
+    let want: Value = parse(stdout.lines().last().expect("scores line"));
+    let Some(s) = start_with(
+        vec![srv::model_from_path("so", &export).expect("model")],
+        None,
+        HttpOptions::default(),
+    ) else {
+        return;
+    };
+    let examples: Vec<Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| json!({"x": r}))
+        .collect();
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/so:classify",
+        &json!({"examples": examples}),
+    );
+    assert_eq!(code, 200, "{body}");
+    for (i, result) in body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .enumerate()
+    {
+        for (k, pair) in result.as_array().expect("pairs").iter().enumerate() {
+            assert_eq!(pair[0], "");
+            assert_close(
+                pair[1].as_f64().expect("score"),
+                want[i][k].as_f64().expect("score"),
+                "score",
+            );
+        }
+    }
+}
+
+#[test]
 fn classify_with_context_merges_it_into_each_example() {
     let Some(s) = start() else { return };
     let expected = fixture_json("iris_tf1/expected.json");
@@ -709,6 +831,24 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
         )
     };
     assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    // Requests keep flowing through every swap below, and none may fail.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = s.addr;
+    let hammer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (code, body) =
+                    post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
+                assert_eq!(code, 200, "a request failed during a version swap: {body}");
+                let y = body["predictions"][0].as_f64();
+                assert!(y == Some(2.5) || y == Some(3.5), "{body}");
+                answered += 1;
+            }
+            answered
+        })
+    };
     // Copy under another name, then rename: the poller never sees half a version.
     copy_dir(
         &common::fixture("half_plus_two/2"),
@@ -722,6 +862,15 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
     wait_for("back to version 1", || {
         predict().1 == json!({"predictions": [2.5]})
     });
+    // A base path that briefly cannot be read unloads nothing.
+    let moved = dir.path().join("hp-moved");
+    std::fs::rename(&base, &moved).expect("move base path away");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    std::fs::rename(&moved, &base).expect("move base path back");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = hammer.join().expect("no request failed during the swaps");
+    assert!(answered > 0);
 }
 
 #[test]
@@ -919,6 +1068,73 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
 }
 
 #[test]
+fn binary_verbose_logs_one_line_per_request() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("venv")
+        .to_path_buf();
+    let (mut child, addr, reader) = spawn_binary(
+        &[
+            "serve",
+            "fixtures/iris_tf1",
+            "--model-name",
+            "iris",
+            "--rest-api-port",
+            "0",
+            "--port",
+            "0",
+            "-v",
+        ],
+        &venv,
+    );
+    let (code, _) = post(
+        addr,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(code, 200);
+    let (code, _) = get(addr, "/v1/models/nope");
+    assert_eq!(code, 404);
+    // SAFETY: signalling our own child process by pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert!(child.wait().expect("wait").success());
+    let stderr = reader.join().expect("stderr reader");
+    assert!(
+        stderr.contains("POST /v1/models/iris:classify 200"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GET /v1/models/nope 404"), "{stderr}");
+}
+
+#[test]
+fn binary_fails_at_once_when_the_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = common::run(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest-api-port",
+        &port,
+        "--tensorflow-dir",
+        "fixtures",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("--rest-api-port"), "{err}");
+}
+
+#[test]
 fn binary_without_tensorflow_says_what_to_do() {
     let empty = common::tempdir();
     let out = common::smtool()
@@ -927,6 +1143,8 @@ fn binary_without_tensorflow_says_what_to_do() {
             "fixtures/half_plus_two",
             "--no-fetch",
             "--rest-api-port",
+            "0",
+            "--port",
             "0",
         ])
         .env_remove("VIRTUAL_ENV")

@@ -917,6 +917,60 @@ fn tensor_info_json(info: &tfp::TensorInfo) -> serde_json::Value {
     v
 }
 
+/// A TensorProto as protobuf JSON (int64 as strings, bytes as base64, empty fields left out).
+fn tensor_proto_json(t: &tfp::TensorProto) -> serde_json::Value {
+    use base64::engine::general_purpose::STANDARD;
+    let mut v = serde_json::json!({
+        "dtype": dtype_name(t.dtype),
+        "tensor_shape": shape_json(t.tensor_shape.as_ref()),
+    });
+    let mut put = |key: &str, value: serde_json::Value, empty: bool| {
+        if !empty {
+            v[key] = value;
+        }
+    };
+    put(
+        "tensor_content",
+        serde_json::json!(STANDARD.encode(&t.tensor_content)),
+        t.tensor_content.is_empty(),
+    );
+    put(
+        "float_val",
+        serde_json::json!(t.float_val),
+        t.float_val.is_empty(),
+    );
+    put(
+        "double_val",
+        serde_json::json!(t.double_val),
+        t.double_val.is_empty(),
+    );
+    put(
+        "int_val",
+        serde_json::json!(t.int_val),
+        t.int_val.is_empty(),
+    );
+    put(
+        "string_val",
+        serde_json::json!(t
+            .string_val
+            .iter()
+            .map(|s| STANDARD.encode(s))
+            .collect::<Vec<_>>()),
+        t.string_val.is_empty(),
+    );
+    put(
+        "int64_val",
+        serde_json::json!(t.int64_val.iter().map(i64::to_string).collect::<Vec<_>>()),
+        t.int64_val.is_empty(),
+    );
+    put(
+        "bool_val",
+        serde_json::json!(t.bool_val),
+        t.bool_val.is_empty(),
+    );
+    v
+}
+
 fn signature_json(sig: &tfp::SignatureDef) -> serde_json::Value {
     let map =
         |m: &BTreeMap<String, tfp::TensorInfo>| -> serde_json::Map<String, serde_json::Value> {
@@ -928,7 +982,11 @@ fn signature_json(sig: &tfp::SignatureDef) -> serde_json::Value {
         "inputs": map(&sig.inputs),
         "outputs": map(&sig.outputs),
         "method_name": sig.method_name,
-        "defaults": {},
+        "defaults": sig
+            .defaults
+            .iter()
+            .map(|(k, v)| (k.clone(), tensor_proto_json(v)))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
     })
 }
 

@@ -387,7 +387,12 @@ impl Core {
         })?;
         let sent: Vec<&String> = request.inputs.keys().collect();
         let expected: Vec<&String> = signature.inputs.keys().collect();
-        if sent != expected {
+        // Inputs the signature has defaults for may be left out.
+        let covered = sent.iter().all(|k| signature.inputs.contains_key(*k))
+            && expected
+                .iter()
+                .all(|k| request.inputs.contains_key(*k) || signature.defaults.contains_key(*k));
+        if !covered {
             let extra: Vec<&&String> = sent
                 .iter()
                 .filter(|k| !signature.inputs.contains_key(**k))
@@ -406,9 +411,15 @@ impl Core {
                 set_names(missing.iter().map(|s| s.as_str())),
             )));
         }
-        let mut feeds = Vec::with_capacity(request.inputs.len());
-        for (alias, proto) in &request.inputs {
-            let info = &signature.inputs[alias];
+        let mut feeds = Vec::with_capacity(signature.inputs.len());
+        for (alias, info) in &signature.inputs {
+            let Some(proto) = request
+                .inputs
+                .get(alias)
+                .or_else(|| signature.defaults.get(alias))
+            else {
+                continue;
+            };
             let tensor = tensor_from_proto(proto)
                 .ok_or_else(|| ServeError::invalid(format!("tensor parsing error: {alias}")))?;
             feeds.push((info_name(alias, info)?, tensor));

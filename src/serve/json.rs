@@ -279,7 +279,7 @@ impl Parser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Json, ParseError> {
         if depth > MAX_DEPTH {
-            return Err(self.err("Terminate parsing due to Handler error."));
+            return Err(self.err("The document nests arrays or objects more than 512 deep."));
         }
         match self.peek() {
             Some(b'n') => self.literal(b"null", Json::Null),
@@ -578,6 +578,13 @@ mod tests {
                 String::from_utf8_lossy(text)
             );
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = "[".repeat(100_000);
+        let e = parse(text.as_bytes()).unwrap_err();
+        assert!(e.message.contains("512"), "{}", e.message);
     }
 
     #[test]

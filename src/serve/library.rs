@@ -213,7 +213,8 @@ pub fn locate(options: &LibraryOptions, say: &mut dyn FnMut(&str)) -> Result<Loc
 
 /// Downloads the pinned wheel with pip, checks its sha256 and unpacks the two libraries into
 /// the versioned cache directory (atomically: a half-finished fetch leaves nothing behind).
-fn fetch<'a>(
+/// Returns that directory.
+pub fn fetch<'a>(
     cache: &Path,
     pythons: impl Iterator<Item = &'a Path>,
     say: &mut dyn FnMut(&str),
@@ -366,6 +367,93 @@ mod tests {
         let text = format!("{err:#}");
         assert!(text.contains("--tensorflow-dir"), "{text}");
         assert!(text.contains(&dir.path().display().to_string()), "{text}");
+    }
+
+    /// A stand-in for `python3 -m pip download` that writes `wheel` (or fails) into --dest.
+    fn fake_python(dir: &Path, wheel: Option<&str>) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("python3");
+        let body = match wheel {
+            Some(content) => format!(
+                "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = --dest ] && dest=$2; shift; done\n\
+                 printf '{content}' > \"$dest/{WHEEL_FILE}\"\n"
+            ),
+            None => {
+                "#!/bin/sh\necho 'ERROR: No matching distribution found' >&2\nexit 1\n".to_owned()
+            }
+        };
+        std::fs::write(&script, body).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    fn leftovers(cache: &Path) -> Vec<String> {
+        std::fs::read_dir(cache)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn fetch_refuses_a_wheel_with_the_wrong_sha256_and_leaves_nothing() {
+        let bin = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let python = fake_python(bin.path(), Some("not a wheel"));
+        let err = fetch(cache.path(), [python.as_path()].into_iter(), &mut |_| {}).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("sha256") && text.contains(WHEEL_SHA256),
+            "{text}"
+        );
+        assert!(text.contains("--tensorflow-dir"), "{text}");
+        assert_eq!(leftovers(cache.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn fetch_reports_pip_failures() {
+        let bin = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let python = fake_python(bin.path(), None);
+        let mut said = Vec::new();
+        let err = fetch(cache.path(), [python.as_path()].into_iter(), &mut |m| {
+            said.push(m.to_owned())
+        })
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("No matching distribution found"), "{text}");
+        assert!(
+            text.contains("pip install tensorflow-cpu==2.21.0"),
+            "{text}"
+        );
+        assert!(said[0].contains("--no-fetch"), "{said:?}");
+        assert_eq!(leftovers(cache.path()), Vec::<String>::new());
+    }
+
+    /// Downloads the real wheel (275 MB): only with SMTOOL_TEST_FETCH=1.
+    #[test]
+    fn fetch_unpacks_the_pinned_wheel_and_the_next_start_uses_the_cache() {
+        if std::env::var("SMTOOL_TEST_FETCH").as_deref() != Ok("1") {
+            eprintln!("skipping: set SMTOOL_TEST_FETCH=1 to download tensorflow-cpu");
+            return;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let dir = fetch(
+            cache.path(),
+            [Path::new("python3")].into_iter(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(dir.join("libtensorflow.so").is_file());
+        assert!(dir.join(FRAMEWORK_LIBRARY).is_file());
+        let options = LibraryOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            fetch: false,
+            ..Default::default()
+        };
+        assert_eq!(locate(&options, &mut |_| {}).unwrap().source, Source::Cache);
     }
 
     #[test]

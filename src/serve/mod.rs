@@ -363,6 +363,17 @@ pub fn run(options: ServeOptions) -> Result<()> {
         // Before TensorFlow is loaded and before any other thread exists.
         std::env::set_var("TF_CPP_MIN_LOG_LEVEL", "3");
     }
+    // Claim the port first: a port in use fails at once, not after loading TensorFlow.
+    let addr = format!("{}:{}", options.host, options.port);
+    let listener = std::net::TcpListener::bind(&addr).with_context(|| {
+        format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
+    })?;
+    listener.set_nonblocking(true)?;
+    let grpc_addr = format!("{}:{}", options.host, options.grpc_port);
+    let grpc_listener = std::net::TcpListener::bind(&grpc_addr).with_context(|| {
+        format!("cannot listen on {grpc_addr} for gRPC (choose another --port or --host)")
+    })?;
+    grpc_listener.set_nonblocking(true)?;
     let tf = load_tensorflow(&options.library, options.verbose)?;
     let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
     let server = Server::start_with(tf, options.models.clone(), poll, options.server.clone());
@@ -389,18 +400,8 @@ pub fn run(options: ServeOptions) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let addr = format!("{}:{}", options.host, options.port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
-            })?;
-        let grpc_addr = format!("{}:{}", options.host, options.grpc_port);
-        let grpc_listener = tokio::net::TcpListener::bind(&grpc_addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {grpc_addr} for gRPC (choose another --port or --host)")
-            })?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
         let local: SocketAddr = listener.local_addr()?;
         let grpc_local: SocketAddr = grpc_listener.local_addr()?;
         eprintln!("smtool serve: gRPC API on {grpc_local} (tensorflow.serving.PredictionService, ModelService)");

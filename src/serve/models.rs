@@ -197,12 +197,9 @@ impl ModelManager {
             let models = read_lock(&self.models);
             models
                 .values()
-                .map(|m| {
-                    (
-                        m.config.name.clone(),
-                        m.config.clone(),
-                        self.on_disk(&m.config),
-                    )
+                .filter_map(|m| {
+                    let on_disk = self.on_disk(&m.config)?;
+                    Some((m.config.name.clone(), m.config.clone(), on_disk))
                 })
                 .collect()
         };
@@ -269,15 +266,17 @@ impl ModelManager {
         }
     }
 
-    fn on_disk(&self, config: &ModelConfig) -> BTreeMap<i64, PathBuf> {
+    /// The version directories of a model; `None` when the base path cannot be read (then
+    /// nothing changes: a directory that is briefly unreadable must not unload the model).
+    fn on_disk(&self, config: &ModelConfig) -> Option<BTreeMap<i64, PathBuf>> {
         if config.single {
-            return BTreeMap::from([(SINGLE_VERSION, config.path.clone())]);
+            return Some(BTreeMap::from([(SINGLE_VERSION, config.path.clone())]));
         }
         match savedmodel::versions(&config.path) {
-            Ok(found) => found.into_iter().map(|v| (v.number, v.dir)).collect(),
+            Ok(found) => Some(found.into_iter().map(|v| (v.number, v.dir)).collect()),
             Err(e) => {
                 tracing::warn!(model = %config.name, error = %e, "cannot list versions");
-                BTreeMap::new()
+                None
             }
         }
     }

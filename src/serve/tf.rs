@@ -432,6 +432,19 @@ struct OwnedTensor<'a> {
 impl<'a> OwnedTensor<'a> {
     fn from_tensor(api: &'a Api, tensor: &Tensor) -> Result<Self, Status> {
         let dims = &tensor.dims;
+        // TensorFlow trusts dims to describe the buffer: never hand it a mismatch.
+        let elements = dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
+        if elements != Some(tensor.values.len()) {
+            return Err(Status::new(
+                CODE_INVALID_ARGUMENT,
+                format!(
+                    "tensor of shape {dims:?} cannot hold {} values",
+                    tensor.values.len()
+                ),
+            ));
+        }
         // SAFETY: each arm copies a slice of the matching C element type.
         let (ptr, strings) = unsafe {
             match &tensor.values {
