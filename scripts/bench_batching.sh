@@ -81,7 +81,8 @@ run_load() {
   rps="$(awk '/Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")"
   p50="$(awk '/ 50% in / {printf "%.2f", $3 * 1000}' <<<"$out")"
   p99="$(awk '/ 99% in / {printf "%.2f", $3 * 1000}' <<<"$out")"
-  errors="$(awk '/\[200\]/ {ok=$2} END {print '"$requests"' - ok}' <<<"$out")"
+  # hey splits -n evenly over the workers, so count answers by status rather than subtract.
+  errors="$(awk '/^ +\[[0-9]+\]/ && $1 != "[200]" {n += $2} END {print n + 0}' <<<"$out")"
   printf '| %-9s | %11s | %9s | %8s | %8s | %6s |\n' "$mode" "$concurrency" "$rps" "$p50" "$p99" "$errors"
 }
 

@@ -1028,3 +1028,27 @@ fn binary_rejects_bad_monitoring_and_batching_files() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn binary_fails_at_once_when_the_grpc_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    // --tensorflow-dir points at no TensorFlow: the port is checked before loading it.
+    let out = common::run(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest-api-port",
+        "0",
+        "--port",
+        &port,
+        "--tensorflow-dir",
+        "fixtures",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port} for gRPC"))
+            && err.contains("--port"),
+        "{err}"
+    );
+}

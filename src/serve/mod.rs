@@ -409,28 +409,42 @@ pub fn run(options: ServeOptions) -> Result<()> {
             eprintln!("smtool serve: Prometheus metrics on http://{local}{path}");
         }
         eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
-        // One signal stops both transports.
+        // One signal stops both transports; a transport that fails stops the other too.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = move || {
+        let stopped = || {
             let mut rx = stop_rx.clone();
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let grpc = grpc::serve(
-            grpc_listener,
-            server.core.clone(),
-            options.grpc.clone(),
-            stopped(),
-        );
-        let rest = http::serve(
-            listener,
-            server.core.clone(),
-            options.http.clone(),
-            stopped(),
-        );
-        let signal = async move {
-            shutdown_signal().await;
+        let grpc = async {
+            let result = grpc::serve(
+                grpc_listener,
+                server.core.clone(),
+                options.grpc.clone(),
+                stopped(),
+            )
+            .await;
+            let _ = stop_tx.send(true);
+            result
+        };
+        let rest = async {
+            let result = http::serve(
+                listener,
+                server.core.clone(),
+                options.http.clone(),
+                stopped(),
+            )
+            .await;
+            let _ = stop_tx.send(true);
+            result
+        };
+        let signal = async {
+            let mut rx = stop_tx.subscribe();
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = rx.wait_for(|stop| *stop) => {}
+            }
             let _ = stop_tx.send(true);
         };
         let (_, grpc, rest) = tokio::join!(signal, grpc, rest);
