@@ -575,6 +575,59 @@ fn classify_with_scores_only_gives_empty_labels() {
 }
 
 #[test]
+fn binary_strings_round_trip_through_tensorflow_as_b64() {
+    use base64::Engine as _;
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    let export = dir.path().join("echo");
+    let out = common::run_python(
+        &python,
+        "make_bytes_echo_model.py",
+        &[export.to_str().expect("utf-8 path")],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let Some(s) = start_with(
+        vec![srv::model_from_path("echo", &export).expect("model")],
+        None,
+        HttpOptions::default(),
+    ) else {
+        return;
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // Every byte value, and a string longer than TF_TString's inline storage.
+    let all: Vec<u8> = (0..=255u8).collect();
+    let (a, b) = (b64.encode(&all), b64.encode([0xffu8, 0x00, 0xfe]));
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/echo:predict",
+        &json!({"instances": [{"data": {"b64": a}}, {"data": {"b64": b}}]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"predictions": [
+            {"length": 256, "out_bytes": {"b64": a}},
+            {"length": 3, "out_bytes": {"b64": b}},
+        ]})
+    );
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/echo:predict",
+        &json!({"inputs": {"data": [{"b64": b}, "text"]}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"outputs": {"length": [3, 4], "out_bytes": [{"b64": b}, {"b64": "dGV4dA=="}]}})
+    );
+}
+
+#[test]
 fn classify_with_context_merges_it_into_each_example() {
     let Some(s) = start() else { return };
     let expected = fixture_json("iris_tf1/expected.json");
@@ -971,6 +1024,16 @@ fn classic_requests_client_classifies() {
     );
 }
 
+/// Sends a signal to a child process, as a user's `kill` would.
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
 /// Starts the real binary; returns it and the address it printed.
 fn spawn_binary(
     args: &[&str],
@@ -1048,9 +1111,7 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
     );
     let (code, body) = post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
     assert_eq!((code, body), (200, json!({"predictions": [3.5]})));
-    // SAFETY: signalling our own child process by pid.
-    let pid = child.id() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    signal(&child, "TERM");
     let status = child.wait().expect("wait");
     assert!(status.success(), "exit status {status}");
     let stderr = reader.join().expect("stderr reader");
@@ -1102,8 +1163,7 @@ fn binary_verbose_logs_one_line_per_request() {
     assert_eq!(code, 200);
     let (code, _) = get(addr, "/v1/models/nope");
     assert_eq!(code, 404);
-    // SAFETY: signalling our own child process by pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    signal(&child, "INT");
     assert!(child.wait().expect("wait").success());
     let stderr = reader.join().expect("stderr reader");
     assert!(
