@@ -700,6 +700,71 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
     assert!(s.server.core.models().names().contains(&"vocab".to_owned()));
 }
 
+/// A copy of the vocab fixture whose warmup file holds `records`.
+fn vocab_with_warmup(dir: &Path, name: &str, records: &[Vec<u8>]) -> PathBuf {
+    let model = dir.join(name);
+    copy_dir(&common::fixture("vocab_assets"), &model);
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    std::fs::write(
+        model.join("assets.extra/tf_serving_warmup_requests"),
+        smtool::savedmodel::tfrecord::encode(refs),
+    )
+    .expect("write warmup file");
+    model
+}
+
+#[test]
+fn warmup_limits_and_failing_requests_fail_the_load() {
+    use prost::Message;
+    let tmp = common::tempdir();
+    let file = common::fixture("vocab_assets/assets.extra/tf_serving_warmup_requests");
+    let bytes = std::fs::read(file).expect("warmup fixture");
+    let first = smtool::savedmodel::tfrecord::parse(&bytes).expect("valid TFRecord")[0].to_vec();
+    let too_many = vocab_with_warmup(tmp.path(), "too_many", &vec![first; 1001]);
+    // A predict request feeding an input the signature does not have.
+    let wrong = sv::PredictionLog {
+        log_type: Some(sv::prediction_log::LogType::PredictLog(sv::PredictLog {
+            request: Some(sv::PredictRequest {
+                model_spec: spec("vocab", "serving_default"),
+                inputs: [("nope".to_owned(), float_tensor(&[1], &[1.0]))].into(),
+                ..Default::default()
+            }),
+            response: None,
+        })),
+        ..Default::default()
+    };
+    let failing = vocab_with_warmup(tmp.path(), "failing", &[wrong.encode_to_vec()]);
+    let Some(s) = start_with(
+        vec![model("too_many", &too_many), model("failing", &failing)],
+        with_metrics(),
+    ) else {
+        return;
+    };
+    let status = |name: &str| {
+        let (code, body) = get(s.rest, &format!("/v1/models/{name}"));
+        assert_eq!(code, 200, "{body}");
+        body["model_version_status"][0].clone()
+    };
+    let v = status("too_many");
+    assert_eq!(v["state"], "END");
+    assert_eq!(v["status"]["error_code"], "INVALID_ARGUMENT");
+    let message = v["status"]["error_message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Number of warmup records exceeds the maximum (1000) at ")
+            && message.ends_with("tf_serving_warmup_requests"),
+        "{message}"
+    );
+    let v = status("failing");
+    assert_eq!(v["state"], "END");
+    assert_eq!(v["status"]["error_code"], "INVALID_ARGUMENT");
+    let message = v["status"]["error_message"].as_str().expect("message");
+    assert!(
+        message.contains("warmup request 0 in '")
+            && message.contains("failed: input size does not match signature"),
+        "{message}"
+    );
+}
+
 fn batching(text: &str) -> ServerOptions {
     ServerOptions {
         warmup: true,
