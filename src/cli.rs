@@ -22,7 +22,8 @@ pub enum Command {
     /// Show tag-sets, signatures, tensors, variables, assets and ops of a SavedModel
     /// (reads saved_model.pb; TensorFlow is not needed).
     Inspect(InspectArgs),
-    /// Serve SavedModels with TensorFlow Serving's REST API (loads libtensorflow at run time).
+    /// Serve SavedModels with TensorFlow Serving's REST and gRPC APIs (loads libtensorflow at run
+    /// time).
     Serve(ServeArgs),
 }
 

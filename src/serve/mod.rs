@@ -1,5 +1,5 @@
-//! `smtool serve`: TensorFlow Serving's REST API over SavedModels, on the TensorFlow C API
-//! loaded at run time.
+//! `smtool serve`: TensorFlow Serving's REST and gRPC APIs over SavedModels, on the TensorFlow
+//! C API loaded at run time.
 //!
 //! - [`library`]: finding (or fetching) libtensorflow.
 //! - [`tf`]: the C API behind a safe session wrapper (the only `unsafe` code).
