@@ -565,9 +565,30 @@ fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
     unknown.model_spec = spec("half_plus_two", "nope");
     assert!(s.block_on(client.predict(unknown)).is_err());
 
+    // Turned away while decoding the JSON: counted too.
+    let (code, _) = http(
+        s.rest,
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        Some("{\"instances\": [1.0"),
+    );
+    assert_eq!(code, 400);
+
     let m = scrape(s.rest);
     let count = "smtool_serving_request_count_total";
     let hp = ("model_name", "half_plus_two");
+    assert_eq!(
+        sample(
+            &m,
+            count,
+            &[
+                hp,
+                ("signature_name", "serving_default"),
+                ("status", "INVALID_ARGUMENT")
+            ]
+        ),
+        1.0
+    );
     assert_eq!(
         sample(
             &m,

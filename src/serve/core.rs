@@ -188,6 +188,17 @@ impl Core {
         result
     }
 
+    /// Counts a request a transport turned away before it reached the core (malformed JSON,
+    /// an unknown model while decoding a REST body, ...).
+    pub fn rejected(&self, api: Api, model: &str, signature: &str, error: &ServeError) {
+        let signature = if signature.is_empty() {
+            DEFAULT_SIGNATURE
+        } else {
+            signature
+        };
+        self.metrics.rejected(model, signature, api, error.code);
+    }
+
     /// Runs a signature's feeds and fetches: through the batcher when batching is on and the
     /// signature can be batched, else directly; the session run latency is recorded either way.
     fn run(

@@ -188,6 +188,18 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// One request turned away before it reached a model (counted, not timed).
+    pub fn rejected(&self, model: &str, signature: &str, api: Api, code: Code) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                model_name: model.to_owned(),
+                signature_name: signature.to_owned(),
+                api: api.as_str().to_owned(),
+                status: code.as_str_name().to_owned(),
+            })
+            .inc();
+    }
+
     fn signature_labels(model: &str, signature: &str) -> SignatureLabels {
         SignatureLabels {
             model_name: model.to_owned(),
