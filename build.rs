@@ -1,6 +1,7 @@
 //! Compiles the TensorFlow / TensorFlow Serving schemas in `proto/` with the pure-Rust `protox`
 //! compiler (no system `protoc` needed) and hands the descriptors to prost-build. The same
-//! descriptor set is kept in OUT_DIR for descriptor-aware decoding (prost-reflect).
+//! descriptor set is kept in OUT_DIR for descriptor-aware decoding (prost-reflect). tonic's
+//! service generator adds the gRPC servers and clients of the services in the same schemas.
 
 use std::path::{Path, PathBuf};
 
@@ -32,8 +33,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let encoded = prost::Message::encode_to_vec(&descriptors);
     std::fs::write(out_dir.join("descriptors.binpb"), encoded)?;
 
+    // gRPC services (PredictionService, ModelService, ...) are generated beside the messages
+    // they use, servers for `smtool serve` and clients for tests and users of the library.
+    let services = tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .build_transport(false)
+        .service_generator();
     prost_build::Config::new()
         .btree_map(["."])
+        .service_generator(services)
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -31,7 +31,8 @@ pub enum Command {
     /// Write a copy of a SavedModel with a TensorFlow Serving classify signature (serialized
     /// tf.Example in, labels and scores sorted by score out) wrapping a softmax signature.
     AddClassify(AddClassifyArgs),
-    /// Serve SavedModels with TensorFlow Serving's REST API (loads libtensorflow at run time).
+    /// Serve SavedModels with TensorFlow Serving's REST and gRPC APIs (loads libtensorflow at run
+    /// time).
     Serve(ServeArgs),
 }
 
@@ -280,13 +281,52 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port of the REST API (0 picks a free port).
+    #[arg(long, default_value_t = 8501, visible_alias = "rest_api_port")]
+    pub rest_api_port: u16,
+    /// Port of the gRPC API (tensorflow.serving.PredictionService and ModelService; 0 picks a
+    /// free port). Same --host as the REST API.
     #[arg(
         long,
-        default_value_t = 8501,
-        visible_alias = "rest_api_port",
-        alias = "port"
+        default_value_t = 8500,
+        visible_alias = "grpc-port",
+        alias = "grpc_port"
     )]
-    pub rest_api_port: u16,
+    pub port: u16,
+    /// Replay each version's assets.extra/tf_serving_warmup_requests before serving it
+    /// (`--enable-model-warmup=false` turns it off).
+    #[arg(
+        long,
+        visible_alias = "enable_model_warmup",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true
+    )]
+    pub enable_model_warmup: bool,
+    /// TensorFlow Serving's monitoring config (a MonitoringConfig in protobuf text format):
+    /// `prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }` serves
+    /// Prometheus metrics at that path on the REST port.
+    #[arg(long, value_name = "FILE", visible_alias = "monitoring_config_file")]
+    pub monitoring_config_file: Option<PathBuf>,
+    /// Merge concurrent requests to the same signature into one batched TensorFlow run.
+    #[arg(
+        long,
+        visible_alias = "enable_batching",
+        value_name = "BOOL",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true
+    )]
+    pub enable_batching: bool,
+    /// TensorFlow Serving's batching parameters (a BatchingParameters in protobuf text format:
+    /// `max_batch_size { value: 128 } batch_timeout_micros { value: 0 } ...`); used with
+    /// --enable-batching.
+    #[arg(long, value_name = "FILE", visible_alias = "batching_parameters_file")]
+    pub batching_parameters_file: Option<PathBuf>,
     /// Seconds between looks for new or removed version directories (0: never).
     #[arg(
         long,
@@ -346,6 +386,37 @@ impl ServeArgs {
             },
             poll_seconds: self.file_system_poll_wait_seconds,
             verbose: self.verbose,
+            grpc_port: self.port,
+            grpc: crate::serve::grpc::GrpcOptions {
+                max_message_bytes: self.max_request_bytes,
+            },
+            server: self.server_options()?,
+        })
+    }
+
+    /// Warmup, metrics and batching from their flags and files.
+    fn server_options(&self) -> anyhow::Result<crate::serve::ServerOptions> {
+        let metrics_path = match &self.monitoring_config_file {
+            Some(file) => crate::serve::monitoring_from_file(file)?,
+            None => None,
+        };
+        let batching = match (self.enable_batching, &self.batching_parameters_file) {
+            (true, Some(file)) => Some(crate::serve::batching::BatchingParameters::from_file(
+                file,
+            )?),
+            (true, None) => Some(crate::serve::batching::BatchingParameters::default()),
+            (false, Some(file)) => anyhow::bail!(
+                "--batching_parameters_file '{}' is given but batching is off; add --enable_batching",
+                file.display()
+            ),
+            (false, None) => None,
+        };
+        Ok(crate::serve::ServerOptions {
+            warmup: self.enable_model_warmup,
+            core: crate::serve::core::CoreOptions {
+                metrics_path,
+                batching,
+            },
         })
     }
 }

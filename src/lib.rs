@@ -13,7 +13,8 @@
 //!   walk that finds models under a directory tree.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
-//! - [`serve`]: TensorFlow Serving's REST API on the TensorFlow C API (loaded at run time).
+//! - [`serve`]: TensorFlow Serving's REST and gRPC APIs on the TensorFlow C API (loaded at run
+//!   time).
 
 pub mod cli;
 pub mod commands;

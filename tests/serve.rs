@@ -1103,6 +1103,7 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
             "--model_name=hp",
             &format!("--model_base_path={base}"),
             "--rest_api_port=0",
+            "--port=0",
             "--file_system_poll_wait_seconds=0",
             "--no-fetch",
         ],
@@ -1147,6 +1148,8 @@ fn binary_verbose_logs_one_line_per_request() {
             "--model-name",
             "iris",
             "--rest-api-port",
+            "0",
+            "--port",
             "0",
             "-v",
         ],
@@ -1200,6 +1203,8 @@ fn binary_without_tensorflow_says_what_to_do() {
             "fixtures/half_plus_two",
             "--no-fetch",
             "--rest-api-port",
+            "0",
+            "--port",
             "0",
         ])
         .env_remove("VIRTUAL_ENV")

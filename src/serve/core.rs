@@ -1,6 +1,6 @@
 //! TensorFlow Serving's request handling, independent of the transport: typed requests in
 //! (the TF Serving protos: `PredictRequest`, `ClassificationRequest`, ...), typed responses or
-//! a [`ServeError`] with a canonical error code out. REST (and later gRPC) only translate.
+//! a [`ServeError`] with a canonical error code out. REST and gRPC only translate.
 //! Every call here may run TensorFlow: call it off the async threads.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use prost::Message;
 
+use super::batching::{Batcher, BatchingParameters};
+use super::metrics::{Api, Metrics};
 use super::models::{ModelManager, Servable, Unavailable, VersionRequest, VersionState};
 use super::tf::{self, Tensor, Values};
 use crate::proto::tensorflow as tfp;
@@ -68,6 +70,24 @@ type Result<T> = std::result::Result<T, ServeError>;
 /// The request handling of a server.
 pub struct Core {
     models: Arc<ModelManager>,
+    metrics: Arc<Metrics>,
+    options: CoreOptions,
+    batcher: Option<Batcher>,
+}
+
+/// Settings of the request core beyond the models.
+#[derive(Debug, Clone, Default)]
+pub struct CoreOptions {
+    /// Where the REST port serves Prometheus metrics (`--monitoring_config_file`); `None`: not
+    /// served (they are still counted).
+    pub metrics_path: Option<String>,
+    /// Merge concurrent requests into batched session runs (`--enable_batching`).
+    pub batching: Option<BatchingParameters>,
+}
+
+/// `Some(spec)` or TF Serving's error for a request without one.
+fn required_spec(spec: Option<&sv::ModelSpec>) -> Result<&sv::ModelSpec> {
+    spec.ok_or_else(|| ServeError::invalid("Missing ModelSpec"))
 }
 
 /// `Latest(name)` / `Specific(name, 3)` as TF Serving prints a servable request.
@@ -120,7 +140,84 @@ fn info_name<'a>(alias: &str, info: &'a tfp::TensorInfo) -> Result<&'a str> {
 
 impl Core {
     pub fn new(models: Arc<ModelManager>) -> Self {
-        Core { models }
+        Self::with_options(models, CoreOptions::default())
+    }
+
+    /// A core with metrics exposure and batching as `options` say.
+    pub fn with_options(models: Arc<ModelManager>, options: CoreOptions) -> Self {
+        let metrics = models.metrics().clone();
+        let batcher = options
+            .batching
+            .clone()
+            .map(|p| Batcher::start(p, metrics.clone()));
+        Core {
+            models,
+            metrics,
+            options,
+            batcher,
+        }
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Where the REST port serves the metrics, if it does.
+    pub fn metrics_path(&self) -> Option<&str> {
+        self.options.metrics_path.as_deref()
+    }
+
+    /// Counts a request and its latency by model, signature, API and outcome.
+    fn observed<T>(
+        &self,
+        api: Api,
+        spec: Option<&sv::ModelSpec>,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let started = std::time::Instant::now();
+        let result = f();
+        let model = spec.map(|s| s.name.as_str()).unwrap_or_default();
+        let signature = spec.map(signature_name).unwrap_or_default();
+        let code = match &result {
+            Ok(_) => Code::Ok,
+            Err(e) => e.code,
+        };
+        self.metrics
+            .request(model, signature, api, code, started.elapsed());
+        result
+    }
+
+    /// Counts a request a transport turned away before it reached the core (malformed JSON,
+    /// an unknown model while decoding a REST body, ...).
+    pub fn rejected(&self, api: Api, model: &str, signature: &str, error: &ServeError) {
+        let signature = if signature.is_empty() {
+            DEFAULT_SIGNATURE
+        } else {
+            signature
+        };
+        self.metrics.rejected(model, signature, api, error.code);
+    }
+
+    /// Runs a signature's feeds and fetches: through the batcher when batching is on and the
+    /// signature can be batched, else directly; the session run latency is recorded either way.
+    fn run(
+        &self,
+        servable: &Arc<Servable>,
+        signature: &str,
+        feeds: &[(&str, &Tensor)],
+        fetches: &[&str],
+    ) -> Result<Vec<Tensor>> {
+        if let Some(batcher) = &self.batcher {
+            if let Some(task) = batcher.task(servable, signature, feeds, fetches)? {
+                return batcher.run(task);
+            }
+        }
+        let started = std::time::Instant::now();
+        let outputs = servable.session.run(feeds, fetches);
+        self.metrics
+            .session_run(&servable.name, signature, started.elapsed());
+        Ok(outputs?)
     }
 
     pub fn models(&self) -> &Arc<ModelManager> {
@@ -279,11 +376,19 @@ impl Core {
     /// Predict: feeds the request's tensors by signature alias, returns the outputs (all, or
     /// those in `output_filter`).
     pub fn predict(&self, request: &sv::PredictRequest) -> Result<sv::PredictResponse> {
-        let spec = request
-            .model_spec
-            .as_ref()
-            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
-        let servable = self.servable(spec)?;
+        self.observed(Api::Predict, request.model_spec.as_ref(), || {
+            let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
+            self.predict_on(&servable, request)
+        })
+    }
+
+    /// Predict on one loaded version (warmup uses it before the version is available).
+    pub fn predict_on(
+        &self,
+        servable: &Arc<Servable>,
+        request: &sv::PredictRequest,
+    ) -> Result<sv::PredictResponse> {
+        let spec = required_spec(request.model_spec.as_ref())?;
         let name = signature_name(spec);
         let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
             ServeError::new(
@@ -351,9 +456,9 @@ impl Core {
             .map(|a| info_name(a, &signature.outputs[*a]))
             .collect::<Result<_>>()?;
         let feed_refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (*n, t)).collect();
-        let outputs = servable.session.run(&feed_refs, &fetches)?;
+        let outputs = self.run(servable, name, &feed_refs, &fetches)?;
         Ok(sv::PredictResponse {
-            model_spec: Some(response_spec(&servable, name)),
+            model_spec: Some(response_spec(servable, name)),
             outputs: aliases
                 .iter()
                 .zip(outputs.iter())
@@ -368,11 +473,19 @@ impl Core {
         &self,
         request: &sv::ClassificationRequest,
     ) -> Result<sv::ClassificationResponse> {
-        let spec = request
-            .model_spec
-            .as_ref()
-            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
-        let servable = self.servable(spec)?;
+        self.observed(Api::Classify, request.model_spec.as_ref(), || {
+            let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
+            self.classify_on(&servable, request)
+        })
+    }
+
+    /// Classify on one loaded version.
+    pub fn classify_on(
+        &self,
+        servable: &Arc<Servable>,
+        request: &sv::ClassificationRequest,
+    ) -> Result<sv::ClassificationResponse> {
+        let spec = required_spec(request.model_spec.as_ref())?;
         let name = signature_name(spec);
         let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
             ServeError::invalid(format!("No signature was found with the name: {name}"))
@@ -415,9 +528,12 @@ impl Core {
             dims: vec![n as i64],
             values: Values::String(examples),
         };
-        let outputs = servable
-            .session
-            .run(&[(info_name("inputs", input)?, &input_tensor)], &fetches)?;
+        let outputs = self.run(
+            servable,
+            name,
+            &[(info_name("inputs", input)?, &input_tensor)],
+            &fetches,
+        )?;
         let mut outputs = outputs.into_iter();
         let classes = classes_info.and_then(|_| outputs.next());
         let scores = scores_info.and_then(|_| outputs.next());
@@ -485,18 +601,26 @@ impl Core {
             })
             .collect();
         Ok(sv::ClassificationResponse {
-            model_spec: Some(response_spec(&servable, name)),
+            model_spec: Some(response_spec(servable, name)),
             result: Some(sv::ClassificationResult { classifications }),
         })
     }
 
     /// Regress: serialized `tf.Example`s into `inputs`, one float per example out.
     pub fn regress(&self, request: &sv::RegressionRequest) -> Result<sv::RegressionResponse> {
-        let spec = request
-            .model_spec
-            .as_ref()
-            .ok_or_else(|| ServeError::invalid("Missing ModelSpec"))?;
-        let servable = self.servable(spec)?;
+        self.observed(Api::Regress, request.model_spec.as_ref(), || {
+            let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
+            self.regress_on(&servable, request)
+        })
+    }
+
+    /// Regress on one loaded version.
+    pub fn regress_on(
+        &self,
+        servable: &Arc<Servable>,
+        request: &sv::RegressionRequest,
+    ) -> Result<sv::RegressionResponse> {
+        let spec = required_spec(request.model_spec.as_ref())?;
         let name = signature_name(spec);
         let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
             ServeError::invalid(format!("No signature was found with the name: {name}"))
@@ -525,7 +649,9 @@ impl Core {
             dims: vec![n as i64],
             values: Values::String(examples),
         };
-        let mut outputs = servable.session.run(
+        let mut outputs = self.run(
+            servable,
+            name,
             &[(info_name("inputs", input)?, &input_tensor)],
             &[info_name("outputs", output)?],
         )?;
@@ -558,7 +684,7 @@ impl Core {
             ));
         };
         Ok(sv::RegressionResponse {
-            model_spec: Some(response_spec(&servable, name)),
+            model_spec: Some(response_spec(servable, name)),
             result: Some(sv::RegressionResult {
                 regressions: values
                     .into_iter()
@@ -566,6 +692,111 @@ impl Core {
                     .collect(),
             }),
         })
+    }
+}
+
+impl Core {
+    /// MultiInference: several classify / regress signatures of one model over the same
+    /// examples.
+    pub fn multi_inference(
+        &self,
+        request: &sv::MultiInferenceRequest,
+    ) -> Result<sv::MultiInferenceResponse> {
+        let first = request.tasks.first().and_then(|t| t.model_spec.as_ref());
+        self.observed(Api::MultiInference, first, || {
+            let spec = request.tasks.first().ok_or_else(|| {
+                ServeError::invalid("MultiInferenceRequest must contain at least one task")
+            })?;
+            let servable = self.servable(required_spec(spec.model_spec.as_ref())?)?;
+            self.multi_inference_on(&servable, request)
+        })
+    }
+
+    /// MultiInference on one loaded version, with TF Serving's checks on the tasks.
+    pub fn multi_inference_on(
+        &self,
+        servable: &Arc<Servable>,
+        request: &sv::MultiInferenceRequest,
+    ) -> Result<sv::MultiInferenceResponse> {
+        let mut model_name: Option<&str> = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut input_tensor: Option<&str> = None;
+        for task in &request.tasks {
+            let spec = required_spec(task.model_spec.as_ref())?;
+            if spec.name.is_empty() {
+                return Err(ServeError::invalid(
+                    "Found ModelSpec with an empty model name.",
+                ));
+            }
+            match model_name {
+                None => model_name = Some(&spec.name),
+                Some(m) if m != spec.name => return Err(ServeError::invalid(
+                    "All ModelSpecs in a MultiInferenceRequest must access the same model name.",
+                )),
+                Some(_) => {}
+            }
+            let signature = signature_name(spec);
+            if !seen.insert(signature) {
+                return Err(ServeError::invalid(format!(
+                    "Duplicate evaluation of signature: {signature}"
+                )));
+            }
+            let Some(def) = servable.meta_graph.signature_def.get(signature) else {
+                return Err(ServeError::invalid(format!(
+                    "Requested signature not found in model graph: {signature}"
+                )));
+            };
+            // All tasks read the same examples, so they must feed the same tensor.
+            let input = def.inputs.get("inputs").and_then(tensor_name);
+            match (&input_tensor, input) {
+                (None, Some(name)) => input_tensor = Some(name),
+                (Some(first), Some(name)) if *first != name => {
+                    return Err(ServeError::invalid(
+                        "Input tensor must be the same for all Signatures.",
+                    ))
+                }
+                _ => {}
+            }
+            if task.method_name != crate::signature::CLASSIFY_METHOD
+                && task.method_name != crate::signature::REGRESS_METHOD
+            {
+                return Err(ServeError::new(
+                    Code::Unimplemented,
+                    format!("Unsupported signature method_name: {}", task.method_name),
+                ));
+            }
+        }
+        let mut results = Vec::with_capacity(request.tasks.len());
+        for task in &request.tasks {
+            let mut spec = required_spec(task.model_spec.as_ref())?.clone();
+            let result = if task.method_name == crate::signature::CLASSIFY_METHOD {
+                let response = self.classify_on(
+                    servable,
+                    &sv::ClassificationRequest {
+                        model_spec: Some(spec.clone()),
+                        input: request.input.clone(),
+                    },
+                )?;
+                sv::inference_result::Result::ClassificationResult(
+                    response.result.unwrap_or_default(),
+                )
+            } else {
+                let response = self.regress_on(
+                    servable,
+                    &sv::RegressionRequest {
+                        model_spec: Some(spec.clone()),
+                        input: request.input.clone(),
+                    },
+                )?;
+                sv::inference_result::Result::RegressionResult(response.result.unwrap_or_default())
+            };
+            spec.version_choice = Some(sv::model_spec::VersionChoice::Version(servable.version));
+            results.push(sv::InferenceResult {
+                model_spec: Some(spec),
+                result: Some(result),
+            });
+        }
+        Ok(sv::MultiInferenceResponse { results })
     }
 }
 

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::codec;
 use super::core::{Core, ServeError};
+use super::json;
+use super::metrics::Api;
 use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 
@@ -189,16 +191,29 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
             method,
         } => {
             let spec = model_spec(&name, &version)?;
-            let doc = codec::parse_body(body)?;
+            // Requests turned away while decoding still count in the metrics.
+            let api = match method {
+                Endpoint::Predict => Api::Predict,
+                Endpoint::Classify => Api::Classify,
+                Endpoint::Regress => Api::Regress,
+            };
+            let rejected = |e: ServeError, doc: Option<&json::Json>| {
+                let signature = doc.and_then(|d| codec::signature_name(d).ok());
+                core.rejected(api, &name, signature.as_deref().unwrap_or_default(), &e);
+                e
+            };
+            let doc = codec::parse_body(body).map_err(|e| rejected(e, None))?;
             match method {
                 Endpoint::Predict => {
                     let (request, format) =
-                        codec::predict_request(&doc, spec, |s| core.signature_inputs(s))?;
+                        codec::predict_request(&doc, spec, |s| core.signature_inputs(s))
+                            .map_err(|e| rejected(e, Some(&doc)))?;
                     let response = core.predict(&request)?;
                     codec::predict_response(&response.outputs, format)
                 }
                 Endpoint::Classify => {
-                    let (signature_name, input) = codec::examples_input(&doc)?;
+                    let (signature_name, input) =
+                        codec::examples_input(&doc).map_err(|e| rejected(e, Some(&doc)))?;
                     let request = sv::ClassificationRequest {
                         model_spec: Some(sv::ModelSpec {
                             signature_name,
@@ -210,7 +225,8 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
                     codec::classification_response(&response.result.unwrap_or_default())
                 }
                 Endpoint::Regress => {
-                    let (signature_name, input) = codec::examples_input(&doc)?;
+                    let (signature_name, input) =
+                        codec::examples_input(&doc).map_err(|e| rejected(e, Some(&doc)))?;
                     let request = sv::RegressionRequest {
                         model_spec: Some(sv::ModelSpec {
                             signature_name,
@@ -270,6 +286,15 @@ async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Respo
 async fn respond(state: &Arc<AppState>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if method == Method::GET && state.core.metrics_path() == Some(path.as_str()) {
+        let text = state.core.metrics().render();
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+            text,
+        )
+            .into_response();
+    }
     let route = route(&method, &path);
     match route {
         Route::NotFound => return StatusCode::NOT_FOUND.into_response(),

@@ -1,5 +1,5 @@
-//! `smtool serve`: TensorFlow Serving's REST API over SavedModels, on the TensorFlow C API
-//! loaded at run time.
+//! `smtool serve`: TensorFlow Serving's REST and gRPC APIs over SavedModels, on the TensorFlow
+//! C API loaded at run time.
 //!
 //! - [`library`]: finding (or fetching) libtensorflow.
 //! - [`tf`]: the C API behind a safe session wrapper (the only `unsafe` code).
@@ -7,14 +7,22 @@
 //! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
 //! - [`codec`] and [`json`]: TF Serving's REST JSON.
 //! - [`http`]: the REST transport.
+//! - [`grpc`]: the gRPC transport (PredictionService, ModelService).
+//! - [`warmup`]: replaying `assets.extra/tf_serving_warmup_requests` before a version is
+//!   available.
+//! - [`metrics`]: Prometheus metrics; [`batching`]: merging concurrent requests into batches.
 
+pub mod batching;
 pub mod codec;
 pub mod core;
+pub mod grpc;
 pub mod http;
 pub mod json;
 pub mod library;
+pub mod metrics;
 pub mod models;
 pub mod tf;
+pub mod warmup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -40,8 +48,61 @@ pub struct ServeOptions {
     pub poll_seconds: u64,
     /// Show TensorFlow's start-up output and one log line per request.
     pub verbose: bool,
+    /// Port of the gRPC API (TF Serving's `--port`).
+    pub grpc_port: u16,
+    pub grpc: grpc::GrpcOptions,
+    /// Warmup, metrics and batching.
+    pub server: ServerOptions,
 }
 
+/// What a server does besides loading and answering: warmup, metrics exposure, batching.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Replay `assets.extra/tf_serving_warmup_requests` before a version becomes available.
+    pub warmup: bool,
+    pub core: core::CoreOptions,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            warmup: true,
+            core: core::CoreOptions::default(),
+        }
+    }
+}
+
+/// The metrics path from TF Serving's `--monitoring_config_file` (a `MonitoringConfig` in
+/// protobuf text format); `None` when Prometheus export is not enabled.
+pub fn monitoring_from_file(path: &Path) -> Result<Option<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the monitoring config file '{}'", path.display()))?;
+    let config: sv::MonitoringConfig =
+        savedmodel::parse_text_format(&text, "tensorflow.serving.MonitoringConfig").map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "'{}' is not a MonitoringConfig in protobuf text format: {e}",
+                    path.display()
+                )
+            },
+        )?;
+    let Some(prometheus) = config.prometheus_config.filter(|p| p.enable) else {
+        return Ok(None);
+    };
+    if prometheus.path.is_empty() {
+        return Ok(Some(metrics::DEFAULT_PATH.to_owned()));
+    }
+    if !prometheus.path.starts_with('/') || prometheus.path.to_ascii_lowercase().starts_with("/v1/")
+    {
+        bail!(
+            "'{}': prometheus_config path '{}' must start with '/' and not be under /v1/ (e.g. {})",
+            path.display(),
+            prometheus.path,
+            metrics::DEFAULT_PATH
+        );
+    }
+    Ok(Some(prometheus.path))
+}
 /// How the user named the models to serve.
 #[derive(Debug, Clone, Default)]
 pub struct ModelSources {
@@ -210,7 +271,26 @@ impl Server {
         models: Vec<ModelConfig>,
         poll: Option<Duration>,
     ) -> Self {
+        Self::start_with(tf, models, poll, ServerOptions::default())
+    }
+
+    /// [`Server::start`] with warmup, metrics and batching as `options` say.
+    pub fn start_with(
+        tf: &'static tf::TensorFlow,
+        models: Vec<ModelConfig>,
+        poll: Option<Duration>,
+        options: ServerOptions,
+    ) -> Self {
         let manager = Arc::new(ModelManager::new(tf, models));
+        let core = Arc::new(core::Core::with_options(manager.clone(), options.core));
+        if options.warmup {
+            // Weak: the core owns the manager, which owns this hook.
+            let weak = Arc::downgrade(&core);
+            manager.set_warmup(Box::new(move |servable, dir| match weak.upgrade() {
+                Some(core) => core.warmup(servable, dir).map(|_| ()),
+                None => Ok(()),
+            }));
+        }
         manager.poll();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let poller = poll.map(|every| {
@@ -229,11 +309,7 @@ impl Server {
                 }
             })
         });
-        Server {
-            core: Arc::new(core::Core::new(manager)),
-            stop,
-            poller,
-        }
+        Server { core, stop, poller }
     }
 }
 
@@ -293,9 +369,14 @@ pub fn run(options: ServeOptions) -> Result<()> {
         format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
     })?;
     listener.set_nonblocking(true)?;
+    let grpc_addr = format!("{}:{}", options.host, options.grpc_port);
+    let grpc_listener = std::net::TcpListener::bind(&grpc_addr).with_context(|| {
+        format!("cannot listen on {grpc_addr} for gRPC (choose another --port or --host)")
+    })?;
+    grpc_listener.set_nonblocking(true)?;
     let tf = load_tensorflow(&options.library, options.verbose)?;
     let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
-    let server = Server::start(tf, options.models.clone(), poll);
+    let server = Server::start_with(tf, options.models.clone(), poll, options.server.clone());
     for name in server.core.models().names() {
         let states = server.core.models().states(&name).unwrap_or_default();
         for (version, state) in states {
@@ -320,16 +401,55 @@ pub fn run(options: ServeOptions) -> Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
+        let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
         let local: SocketAddr = listener.local_addr()?;
+        let grpc_local: SocketAddr = grpc_listener.local_addr()?;
+        eprintln!("smtool serve: gRPC API on {grpc_local} (tensorflow.serving.PredictionService, ModelService)");
+        if let Some(path) = server.core.metrics_path() {
+            eprintln!("smtool serve: Prometheus metrics on http://{local}{path}");
+        }
         eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
-        http::serve(
-            listener,
-            server.core.clone(),
-            options.http.clone(),
-            shutdown_signal(),
-        )
-        .await
-        .context("serving HTTP")
+        // One signal stops both transports; a transport that fails stops the other too.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let grpc = async {
+            let result = grpc::serve(
+                grpc_listener,
+                server.core.clone(),
+                options.grpc.clone(),
+                stopped(),
+            )
+            .await;
+            let _ = stop_tx.send(true);
+            result
+        };
+        let rest = async {
+            let result = http::serve(
+                listener,
+                server.core.clone(),
+                options.http.clone(),
+                stopped(),
+            )
+            .await;
+            let _ = stop_tx.send(true);
+            result
+        };
+        let signal = async {
+            let mut rx = stop_tx.subscribe();
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = rx.wait_for(|stop| *stop) => {}
+            }
+            let _ = stop_tx.send(true);
+        };
+        let (_, grpc, rest) = tokio::join!(signal, grpc, rest);
+        grpc.context("serving gRPC")?;
+        rest.context("serving HTTP")
     })?;
     drop(server);
     Ok(())

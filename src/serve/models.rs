@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use prost::Message;
 
+use super::metrics::Metrics;
 use super::tf::{Session, TensorFlow};
 use crate::proto::tensorflow as tfp;
 use crate::savedmodel;
@@ -94,7 +95,13 @@ struct Model {
 pub struct ModelManager {
     tf: &'static TensorFlow,
     models: RwLock<BTreeMap<String, Model>>,
+    metrics: Arc<Metrics>,
+    warmup: std::sync::OnceLock<WarmupHook>,
 }
+
+/// Runs after a version loaded and before it becomes available (warmup); an error makes the
+/// load fail with that code and message.
+pub type WarmupHook = Box<dyn Fn(&Arc<Servable>, &Path) -> Result<(), (i32, String)> + Send + Sync>;
 
 /// What a request asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +168,19 @@ impl ModelManager {
         ModelManager {
             tf,
             models: RwLock::new(models),
+            metrics: Arc::new(Metrics::new()),
+            warmup: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The server's metrics (load latency is recorded here).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Sets the step run between loading a version and making it available (once).
+    pub fn set_warmup(&self, hook: WarmupHook) {
+        let _ = self.warmup.set(hook);
     }
 
     /// Model names.
@@ -212,10 +231,17 @@ impl ModelManager {
             };
             for v in to_load {
                 let Some(dir) = on_disk.get(&v) else { continue };
-                let state = match load_servable(self.tf, &name, v, dir) {
+                let started = std::time::Instant::now();
+                let loaded = load_servable(self.tf, &name, v, dir).map(Arc::new);
+                self.metrics.load(&name, v, started.elapsed());
+                let warmed = loaded.and_then(|servable| match self.warmup.get() {
+                    Some(warmup) => warmup(&servable, dir).map(|()| servable),
+                    None => Ok(servable),
+                });
+                let state = match warmed {
                     Ok(servable) => {
                         tracing::info!(model = %name, version = v, "loaded");
-                        VersionState::Available(Arc::new(servable))
+                        VersionState::Available(servable)
                     }
                     Err((code, message)) => {
                         tracing::warn!(model = %name, version = v, error = %message, "failed to load");

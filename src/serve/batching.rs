@@ -1,0 +1,610 @@
+//! Server-side batching (`--enable_batching`): concurrent requests to the same signature of
+//! the same version are merged along dimension 0 into one session run, whose outputs are split
+//! back per request, as TensorFlow Serving's batching session does. Only signatures whose
+//! inputs all have a free leading dimension are batched; requests whose other dimensions or
+//! dtypes differ go into different batches.
+//!
+//! Scheduling follows TF Serving's basic batch scheduler: a batch is closed when it is full
+//! (`max_batch_size`) or `batch_timeout_micros` after its first request; `num_batch_threads`
+//! threads run closed batches; at most `max_enqueued_batches` batches wait per signature, and
+//! a request that finds the queue full gets RESOURCE_EXHAUSTED.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::core::ServeError;
+use super::metrics::Metrics;
+use super::models::Servable;
+use super::tf::{Tensor, Values};
+use crate::proto::tensorflow::error::Code;
+use crate::proto::tensorflow::serving as sv;
+
+/// Validated batching parameters (TF Serving's `BatchingParameters`, with its defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchingParameters {
+    pub max_batch_size: usize,
+    pub batch_timeout: Duration,
+    pub max_enqueued_batches: usize,
+    pub num_batch_threads: usize,
+    /// Batches are padded (by repeating their first row) up to the next of these sizes.
+    pub allowed_batch_sizes: Vec<usize>,
+    /// Accepted for compatibility; inputs of different shapes are batched separately rather
+    /// than padded.
+    pub pad_variable_length_inputs: bool,
+}
+
+impl Default for BatchingParameters {
+    fn default() -> Self {
+        BatchingParameters {
+            max_batch_size: 1000,
+            batch_timeout: Duration::ZERO,
+            max_enqueued_batches: 10,
+            num_batch_threads: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
+            allowed_batch_sizes: Vec::new(),
+            pad_variable_length_inputs: false,
+        }
+    }
+}
+
+impl BatchingParameters {
+    /// The parameters of a `BatchingParameters` message; unset fields take TF Serving's
+    /// defaults.
+    pub fn from_proto(p: &sv::BatchingParameters) -> Result<Self, String> {
+        let d = Self::default();
+        let positive = |v: Option<i64>, name: &str, default: usize| -> Result<usize, String> {
+            match v {
+                None => Ok(default),
+                Some(v) if v > 0 => usize::try_from(v).map_err(|_| format!("{name} is too large")),
+                Some(v) => Err(format!("{name} must be positive, got {v}")),
+            }
+        };
+        let max_batch_size = positive(p.max_batch_size, "max_batch_size", d.max_batch_size)?;
+        let timeout = p.batch_timeout_micros.unwrap_or(0);
+        if timeout < 0 {
+            return Err(format!(
+                "batch_timeout_micros must not be negative, got {timeout}"
+            ));
+        }
+        let mut allowed = Vec::with_capacity(p.allowed_batch_sizes.len());
+        for &size in &p.allowed_batch_sizes {
+            if size <= 0 {
+                return Err(format!(
+                    "allowed_batch_sizes entries must be positive, got {size}"
+                ));
+            }
+            if allowed.last().is_some_and(|&last| size as usize <= last) {
+                return Err("allowed_batch_sizes entries must be monotonically increasing".into());
+            }
+            allowed.push(size as usize);
+        }
+        if let Some(&last) = allowed.last() {
+            if last != max_batch_size {
+                return Err(format!(
+                    "The last entry in allowed_batch_sizes must match max_batch_size; last entry was {last}; expected {max_batch_size}"
+                ));
+            }
+        }
+        Ok(BatchingParameters {
+            max_batch_size,
+            batch_timeout: Duration::from_micros(timeout as u64),
+            max_enqueued_batches: positive(
+                p.max_enqueued_batches,
+                "max_enqueued_batches",
+                d.max_enqueued_batches,
+            )?,
+            num_batch_threads: positive(
+                p.num_batch_threads,
+                "num_batch_threads",
+                d.num_batch_threads,
+            )?,
+            allowed_batch_sizes: allowed,
+            pad_variable_length_inputs: p.pad_variable_length_inputs,
+        })
+    }
+
+    /// Parameters from TF Serving's `--batching_parameters_file` (protobuf text format).
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "reading the batching parameters file '{}': {e}",
+                path.display()
+            )
+        })?;
+        Self::from_text(&text).map_err(|e| anyhow::anyhow!("'{}': {e}", path.display()))
+    }
+
+    /// Parameters from `BatchingParameters` in protobuf text format.
+    pub fn from_text(text: &str) -> Result<Self, String> {
+        let proto: sv::BatchingParameters =
+            crate::savedmodel::parse_text_format(text, "tensorflow.serving.BatchingParameters")
+                .map_err(|e| format!("not a BatchingParameters in protobuf text format: {e}"))?;
+        Self::from_proto(&proto)
+    }
+}
+
+/// What requests must share to be merged: the version, the signature, the fed tensors (name,
+/// dtype, dimensions after the first) and the fetched tensors.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    servable: usize,
+    signature: String,
+    feeds: Vec<(String, i32, Vec<i64>)>,
+    fetches: Vec<String>,
+}
+
+/// One request waiting for its batch.
+pub struct Task {
+    key: Key,
+    servable: Arc<Servable>,
+    feeds: Vec<Tensor>,
+    rows: usize,
+    reply: Option<mpsc::Sender<Result<Vec<Tensor>, ServeError>>>,
+}
+
+struct Open {
+    tasks: Vec<Task>,
+    rows: usize,
+    since: Instant,
+}
+
+struct Batch {
+    key: Key,
+    tasks: Vec<Task>,
+    rows: usize,
+}
+
+#[derive(Default)]
+struct State {
+    open: HashMap<Key, Open>,
+    ready: VecDeque<Batch>,
+    /// Closed batches not yet started, per key.
+    queued: HashMap<Key, usize>,
+    stop: bool,
+}
+
+struct Shared {
+    params: BatchingParameters,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The batch scheduler of a server and its threads.
+pub struct Batcher {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("params", &self.shared.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether every input of the signature has a known rank of at least 1 and a free (-1)
+/// leading dimension.
+pub fn batchable(servable: &Servable, signature: &str) -> bool {
+    let Some(sig) = servable.meta_graph.signature_def.get(signature) else {
+        return false;
+    };
+    !sig.inputs.is_empty()
+        && sig.inputs.values().all(|info| {
+            info.tensor_shape
+                .as_ref()
+                .is_some_and(|s| !s.unknown_rank && s.dim.first().is_some_and(|d| d.size == -1))
+        })
+}
+
+impl Batcher {
+    /// Starts `num_batch_threads` threads.
+    pub fn start(params: BatchingParameters, metrics: Arc<Metrics>) -> Self {
+        let shared = Arc::new(Shared {
+            params,
+            metrics,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let threads = (0..shared.params.num_batch_threads)
+            .map(|i| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("smtool-batch-{i}"))
+                    .spawn(move || worker(&shared))
+            })
+            .filter_map(Result::ok)
+            .collect();
+        Batcher { shared, threads }
+    }
+
+    /// The request as a batching task, or `None` when it is not batched (the signature or the
+    /// fed tensors have no common free leading dimension).
+    pub fn task(
+        &self,
+        servable: &Arc<Servable>,
+        signature: &str,
+        feeds: &[(&str, &Tensor)],
+        fetches: &[&str],
+    ) -> Result<Option<Task>, ServeError> {
+        if !batchable(servable, signature) {
+            return Ok(None);
+        }
+        let Some(rows) = feeds.first().and_then(|(_, t)| t.dims.first().copied()) else {
+            return Ok(None);
+        };
+        if rows < 1 || feeds.iter().any(|(_, t)| t.dims.first() != Some(&rows)) {
+            return Ok(None);
+        }
+        let rows = rows as usize;
+        let max = self.shared.params.max_batch_size;
+        if rows > max {
+            return Err(ServeError::invalid(format!(
+                "Task size {rows} is larger than maximum input batch size {max}"
+            )));
+        }
+        let key = Key {
+            servable: Arc::as_ptr(servable) as usize,
+            signature: signature.to_owned(),
+            feeds: feeds
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), t.dtype(), t.dims[1..].to_vec()))
+                .collect(),
+            fetches: fetches.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        Ok(Some(Task {
+            key,
+            servable: servable.clone(),
+            feeds: feeds.iter().map(|(_, t)| (*t).clone()).collect(),
+            rows,
+            reply: None,
+        }))
+    }
+
+    /// Queues the task and waits for its share of the batch's outputs.
+    pub fn run(&self, mut task: Task) -> Result<Vec<Tensor>, ServeError> {
+        let (tx, rx) = mpsc::channel();
+        task.reply = Some(tx);
+        self.submit(task)?;
+        rx.recv().unwrap_or_else(|_| {
+            Err(ServeError::new(
+                Code::Internal,
+                "the batching thread stopped before answering",
+            ))
+        })
+    }
+
+    fn submit(&self, task: Task) -> Result<(), ServeError> {
+        let params = &self.shared.params;
+        let mut st = self.shared.lock();
+        let queued = st.queued.get(&task.key).copied().unwrap_or(0);
+        let fits = st
+            .open
+            .get(&task.key)
+            .map(|o| o.rows + task.rows <= params.max_batch_size);
+        let full = || {
+            ServeError::new(
+                Code::ResourceExhausted,
+                "The batch scheduling queue to which this task was submitted is full",
+            )
+        };
+        match fits {
+            Some(true) => {}
+            Some(false) => {
+                // Close the open batch and start another.
+                if queued + 2 > params.max_enqueued_batches {
+                    return Err(full());
+                }
+                if let Some(open) = st.open.remove(&task.key) {
+                    close(&mut st, task.key.clone(), open);
+                }
+            }
+            None => {
+                if queued + 1 > params.max_enqueued_batches {
+                    return Err(full());
+                }
+            }
+        }
+        let key = task.key.clone();
+        let open = st.open.entry(key.clone()).or_insert_with(|| Open {
+            tasks: Vec::new(),
+            rows: 0,
+            since: Instant::now(),
+        });
+        open.rows += task.rows;
+        open.tasks.push(task);
+        if open.rows >= params.max_batch_size {
+            if let Some(open) = st.open.remove(&key) {
+                close(&mut st, key, open);
+            }
+        }
+        drop(st);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+}
+
+fn close(st: &mut State, key: Key, open: Open) {
+    *st.queued.entry(key.clone()).or_insert(0) += 1;
+    st.ready.push_back(Batch {
+        key,
+        tasks: open.tasks,
+        rows: open.rows,
+    });
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The next batch to run: a closed one, else an open one whose timeout passed; waits for
+/// either. `None` once stopped and drained.
+fn next_batch(shared: &Shared) -> Option<Batch> {
+    let timeout = shared.params.batch_timeout;
+    let mut st = shared.lock();
+    loop {
+        if let Some(batch) = st.ready.pop_front() {
+            if let Some(n) = st.queued.get_mut(&batch.key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    st.queued.remove(&batch.key);
+                }
+            }
+            return Some(batch);
+        }
+        let now = Instant::now();
+        let due = st
+            .open
+            .iter()
+            .filter(|(_, o)| st.stop || o.since + timeout <= now)
+            .min_by_key(|(_, o)| o.since)
+            .map(|(k, _)| k.clone());
+        if let Some(key) = due {
+            let open = st.open.remove(&key)?;
+            return Some(Batch {
+                key,
+                tasks: open.tasks,
+                rows: open.rows,
+            });
+        }
+        if st.stop {
+            return None;
+        }
+        let next = st.open.values().map(|o| o.since + timeout).min();
+        st = match next {
+            Some(at) => {
+                shared
+                    .wake
+                    .wait_timeout(st, at.saturating_duration_since(now))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => shared.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}
+
+fn worker(shared: &Shared) {
+    while let Some(batch) = next_batch(shared) {
+        process(shared, batch);
+    }
+}
+
+macro_rules! each_values {
+    ($v:expr, $x:ident => $body:expr) => {
+        match $v {
+            Values::Float($x) => Values::Float($body),
+            Values::Double($x) => Values::Double($body),
+            Values::Int32($x) => Values::Int32($body),
+            Values::UInt8($x) => Values::UInt8($body),
+            Values::Int16($x) => Values::Int16($body),
+            Values::Int8($x) => Values::Int8($body),
+            Values::String($x) => Values::String($body),
+            Values::Int64($x) => Values::Int64($body),
+            Values::Bool($x) => Values::Bool($body),
+            Values::UInt16($x) => Values::UInt16($body),
+            Values::Half($x) => Values::Half($body),
+            Values::UInt32($x) => Values::UInt32($body),
+            Values::UInt64($x) => Values::UInt64($body),
+        }
+    };
+}
+
+/// Elements `start..end` of `v`.
+fn slice(v: &Values, start: usize, end: usize) -> Values {
+    each_values!(v, x => x[start..end].to_vec())
+}
+
+/// Appends `from` to `into`; false when their dtypes differ.
+fn extend(into: &mut Values, from: &Values) -> bool {
+    macro_rules! pairs {
+        ($($var:ident),*) => {
+            match (into, from) {
+                $((Values::$var(a), Values::$var(b)) => {
+                    a.extend_from_slice(b);
+                    true
+                })*
+                _ => false,
+            }
+        };
+    }
+    pairs!(
+        Float, Double, Int32, UInt8, Int16, Int8, String, Int64, Bool, UInt16, Half, UInt32, UInt64
+    )
+}
+
+/// Concatenates the tasks' `i`-th feeds along dimension 0 and pads to `target` rows by
+/// repeating the first row.
+fn merged_feed(tasks: &[Task], i: usize, rows: usize, target: usize) -> Option<Tensor> {
+    let first = &tasks.first()?.feeds[i];
+    let mut values = slice(&first.values, 0, 0);
+    for t in tasks {
+        if !extend(&mut values, &t.feeds[i].values) {
+            return None;
+        }
+    }
+    let row_len = first.dims[1..].iter().product::<i64>().max(0) as usize;
+    let pad = slice(&first.values, 0, row_len);
+    for _ in rows..target {
+        extend(&mut values, &pad);
+    }
+    let mut dims = first.dims.clone();
+    dims[0] = target as i64;
+    Tensor::new(dims, values)
+}
+
+fn reply(task: &Task, result: Result<Vec<Tensor>, ServeError>) {
+    if let Some(tx) = &task.reply {
+        let _ = tx.send(result);
+    }
+}
+
+fn process(shared: &Shared, batch: Batch) {
+    let Batch { key, tasks, rows } = batch;
+    let Some(servable) = tasks.first().map(|t| t.servable.clone()) else {
+        return;
+    };
+    let target = shared
+        .params
+        .allowed_batch_sizes
+        .iter()
+        .copied()
+        .find(|&s| s >= rows)
+        .unwrap_or(rows);
+    let feeds: Option<Vec<Tensor>> = (0..key.feeds.len())
+        .map(|i| merged_feed(&tasks, i, rows, target))
+        .collect();
+    let Some(feeds) = feeds else {
+        let e = ServeError::new(Code::Internal, "cannot merge the batched input tensors");
+        tasks.iter().for_each(|t| reply(t, Err(e.clone())));
+        return;
+    };
+    let feed_refs: Vec<(&str, &Tensor)> = key
+        .feeds
+        .iter()
+        .zip(&feeds)
+        .map(|((n, _, _), t)| (n.as_str(), t))
+        .collect();
+    let fetches: Vec<&str> = key.fetches.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let result = servable.session.run(&feed_refs, &fetches);
+    shared
+        .metrics
+        .session_run(&servable.name, &key.signature, started.elapsed());
+    shared
+        .metrics
+        .batch(&servable.name, &key.signature, target, tasks.len());
+    let outputs = match result {
+        Ok(o) => o,
+        Err(e) => {
+            let e = ServeError::from(e);
+            tasks.iter().for_each(|t| reply(t, Err(e.clone())));
+            return;
+        }
+    };
+    if outputs
+        .iter()
+        .any(|o| o.dims.first() != Some(&(target as i64)))
+    {
+        let e = ServeError::new(
+            Code::FailedPrecondition,
+            "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension sizes of the input tensors",
+        );
+        tasks.iter().for_each(|t| reply(t, Err(e.clone())));
+        return;
+    }
+    let mut offset = 0;
+    for task in &tasks {
+        let part = outputs
+            .iter()
+            .map(|o| {
+                let row_len = o.dims[1..].iter().product::<i64>().max(0) as usize;
+                let mut dims = o.dims.clone();
+                dims[0] = task.rows as i64;
+                Tensor {
+                    dims,
+                    values: slice(&o.values, offset * row_len, (offset + task.rows) * row_len),
+                }
+            })
+            .collect();
+        offset += task.rows;
+        reply(task, Ok(part));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_parse_tf_serving_text_format() {
+        let p = BatchingParameters::from_text(
+            "max_batch_size { value: 128 }\nbatch_timeout_micros { value: 0 }\n\
+             max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n\
+             allowed_batch_sizes: 8\nallowed_batch_sizes: 128\npad_variable_length_inputs: false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            BatchingParameters {
+                max_batch_size: 128,
+                batch_timeout: Duration::ZERO,
+                max_enqueued_batches: 100,
+                num_batch_threads: 2,
+                allowed_batch_sizes: vec![8, 128],
+                pad_variable_length_inputs: false,
+            }
+        );
+        let d = BatchingParameters::from_text("").unwrap();
+        assert_eq!((d.max_batch_size, d.max_enqueued_batches), (1000, 10));
+    }
+
+    #[test]
+    fn bad_parameters_are_explained() {
+        for (text, want) in [
+            (
+                "max_batch_size { value: 0 }",
+                "max_batch_size must be positive",
+            ),
+            (
+                "max_batch_size { value: 16 } allowed_batch_sizes: 8",
+                "The last entry in allowed_batch_sizes must match max_batch_size",
+            ),
+            (
+                "max_batch_size { value: 8 } allowed_batch_sizes: 8 allowed_batch_sizes: 8",
+                "monotonically increasing",
+            ),
+            ("max_batch_size: 8", "not a BatchingParameters"),
+            ("batch_size { value: 8 }", "not a BatchingParameters"),
+        ] {
+            let err = BatchingParameters::from_text(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn values_slice_and_extend() {
+        let mut a = Values::Float(vec![1.0, 2.0]);
+        assert!(extend(&mut a, &Values::Float(vec![3.0])));
+        assert_eq!(slice(&a, 1, 3), Values::Float(vec![2.0, 3.0]));
+        assert!(!extend(&mut a, &Values::Int64(vec![1])));
+    }
+}

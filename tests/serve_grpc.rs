@@ -1,0 +1,1141 @@
+//! `smtool serve` beyond REST: the gRPC API (with TF Serving's own Python client), warmup,
+//! Prometheus metrics and batching, on the real fixtures with real libtensorflow. Without
+//! TensorFlow these tests skip locally and fail in CI (SMTOOL_REQUIRE_TF=1).
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use smtool::proto::tensorflow as tfp;
+use smtool::proto::tensorflow::serving as sv;
+use smtool::serve::batching::BatchingParameters;
+use smtool::serve::core::CoreOptions;
+use smtool::serve::grpc::GrpcOptions;
+use smtool::serve::http::HttpOptions;
+use smtool::serve::library::{self, LibraryOptions};
+use smtool::serve::models::ModelConfig;
+use smtool::serve::tf::TensorFlow;
+use smtool::serve::{self as srv, Server, ServerOptions};
+use sv::model_service_client::ModelServiceClient;
+use sv::prediction_service_client::PredictionServiceClient;
+use tonic::transport::Channel;
+
+const METRICS: &str = "/monitoring/prometheus/metrics";
+
+/// The TensorFlow the tests use, loaded once per test process; `None` means skip.
+fn tensorflow() -> Option<&'static TensorFlow> {
+    static TF: OnceLock<Option<&'static TensorFlow>> = OnceLock::new();
+    *TF.get_or_init(|| {
+        let python = common::reference_python()?;
+        let options = LibraryOptions {
+            env_dir: std::env::var_os("TENSORFLOW_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            pythons: vec![python],
+            fetch: false,
+            ..Default::default()
+        };
+        let loaded = library::locate(&options, &mut |_| {})
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|found| {
+                TensorFlow::load(&found.library)
+                    .map(|(tf, _)| tf)
+                    .map_err(|e| format!("{e}\n{}", e.stderr))
+            });
+        match loaded {
+            Ok(tf) => Some(tf),
+            Err(e) => {
+                assert!(
+                    !common::tensorflow_required(),
+                    "SMTOOL_REQUIRE_TF=1 but libtensorflow cannot be loaded: {e}"
+                );
+                eprintln!("skipping: no libtensorflow ({e})");
+                None
+            }
+        }
+    })
+}
+
+/// Both transports on their own runtime thread, sharing one shutdown; stops when dropped.
+struct Running {
+    rest: SocketAddr,
+    grpc: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    server: Server,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Running {
+    fn prediction(&self) -> PredictionServiceClient<Channel> {
+        PredictionServiceClient::new(self.channel())
+    }
+
+    fn model_service(&self) -> ModelServiceClient<Channel> {
+        ModelServiceClient::new(self.channel())
+    }
+
+    fn channel(&self) -> Channel {
+        let url = format!("http://{}", self.grpc);
+        self.runtime
+            .block_on(Channel::from_shared(url).expect("uri").connect())
+            .expect("connect to the gRPC server")
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+fn start_with(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Running> {
+    let tf = tensorflow()?;
+    let server = Server::start_with(tf, models, None, options);
+    let core = server.core.clone();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async move {
+            let rest = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send((
+                    rest.local_addr().expect("addr"),
+                    grpc.local_addr().expect("addr"),
+                ))
+                .expect("send addr");
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let (r, g) = tokio::join!(
+                srv::http::serve(
+                    rest,
+                    core.clone(),
+                    HttpOptions::default(),
+                    stopped(stop_rx.clone())
+                ),
+                srv::grpc::serve(grpc, core, GrpcOptions::default(), stopped(stop_rx)),
+            );
+            r.expect("REST server");
+            g.expect("gRPC server");
+        });
+    });
+    let (rest, grpc) = addr_rx.recv().expect("server addresses");
+    Some(Running {
+        rest,
+        grpc,
+        runtime: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("client runtime"),
+        stop: Some(stop_tx),
+        thread: Some(thread),
+        server,
+    })
+}
+
+fn model(name: &str, path: &Path) -> ModelConfig {
+    srv::model_from_path(name, path).expect("fixture model")
+}
+
+fn with_metrics() -> ServerOptions {
+    ServerOptions {
+        warmup: true,
+        core: CoreOptions {
+            metrics_path: Some(METRICS.to_owned()),
+            batching: None,
+        },
+    }
+}
+
+fn start_fixtures() -> Option<Running> {
+    start_with(
+        vec![
+            model("half_plus_two", &common::fixture("half_plus_two")),
+            model("iris", &common::fixture("iris_tf1")),
+            model("digits", &common::fixture("digits/model")),
+            model("vocab", &common::fixture("vocab_assets")),
+        ],
+        with_metrics(),
+    )
+}
+
+/// A minimal HTTP/1.1 exchange; returns status and body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write head");
+    s.write_all(body.as_bytes()).expect("write body");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, body.to_owned())
+}
+
+fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = http(addr, "POST", path, Some(&body.to_string()));
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, v)
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, text) = http(addr, "GET", path, None);
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, v)
+}
+
+/// The metrics page, parsed by a Prometheus text-format parser.
+fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let (status, text) = http(addr, "GET", METRICS, None);
+    assert_eq!(status, 200, "{text}");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses")
+}
+
+/// The value of the sample `name` whose labels include `labels`; 0 when there is none.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+fn spec(name: &str, signature: &str) -> Option<sv::ModelSpec> {
+    Some(sv::ModelSpec {
+        name: name.to_owned(),
+        signature_name: signature.to_owned(),
+        version_choice: None,
+    })
+}
+
+fn float_tensor(dims: &[i64], values: &[f32]) -> tfp::TensorProto {
+    tfp::TensorProto {
+        dtype: 1,
+        tensor_shape: Some(tfp::TensorShapeProto {
+            dim: dims
+                .iter()
+                .map(|&size| tfp::tensor_shape_proto::Dim {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
+            unknown_rank: false,
+        }),
+        float_val: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn hp_request(values: &[f32]) -> sv::PredictRequest {
+    sv::PredictRequest {
+        model_spec: spec("half_plus_two", "serving_default"),
+        inputs: [("x".to_owned(), float_tensor(&[values.len() as i64], values))].into(),
+        ..Default::default()
+    }
+}
+
+fn fixture_json(rel: &str) -> Value {
+    let text = std::fs::read_to_string(common::fixture(rel)).expect("fixture JSON");
+    serde_json::from_str(&text).expect("fixture JSON parses")
+}
+
+fn iris_examples(rows: &[Value]) -> sv::Input {
+    let examples = rows
+        .iter()
+        .map(|row| {
+            let x: Vec<f32> = row["x"]
+                .as_array()
+                .expect("x")
+                .iter()
+                .map(|v| v.as_f64().expect("float") as f32)
+                .collect();
+            tfp::Example {
+                features: Some(tfp::Features {
+                    feature: [(
+                        "x".to_owned(),
+                        tfp::Feature {
+                            kind: Some(tfp::feature::Kind::FloatList(tfp::FloatList { value: x })),
+                        },
+                    )]
+                    .into(),
+                }),
+            }
+        })
+        .collect();
+    sv::Input {
+        kind: Some(sv::input::Kind::ExampleList(sv::ExampleList { examples })),
+    }
+}
+
+fn assert_close(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+        "{what}: got {got}, want {want}"
+    );
+}
+
+#[test]
+fn tf_serving_python_grpc_client_matches_tensorflow() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let Some(s) = start_fixtures() else { return };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let rows: Vec<String> = expected["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .take(3)
+        .map(|r| {
+            r["x"]
+                .as_array()
+                .expect("x")
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    let target = s.grpc.to_string();
+    let digits = format!("digits={}", common::fixture("digits/model").display());
+    let iris = format!("iris={}", common::fixture("iris_tf1").display());
+    let mut args = vec!["--target", &target, "--digits", &digits, "--iris", &iris];
+    let images = ["06_three.png", "08_seven.png", "10_nine.jpg"].map(|f| {
+        common::fixture(&format!("digits/images/{f}"))
+            .display()
+            .to_string()
+    });
+    for image in &images {
+        args.extend(["--image", image.as_str()]);
+    }
+    for row in &rows {
+        args.extend(["--iris-row", row.as_str()]);
+    }
+    let out = common::run_python(&python, "check_grpc_client.py", &args);
+    assert!(
+        out.status.success(),
+        "gRPC client check failed: {}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+    assert_eq!(summary["predict"]["argmax"], json!([3, 7, 9]));
+    assert_eq!(summary["metadata"][1]["version"], json!(1));
+    for (i, row) in expected["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .take(3)
+        .enumerate()
+    {
+        assert_eq!(
+            summary["classify"]["results"][i][0][0], row["classes"][0],
+            "row {i}"
+        );
+    }
+}
+
+#[test]
+fn grpc_regress_multi_inference_and_status() {
+    let Some(s) = start_fixtures() else { return };
+    let expected = fixture_json("iris_tf1/expected.json");
+    let rows: Vec<Value> = expected["rows"].as_array().expect("rows").clone();
+    let mut client = s.prediction();
+
+    let regress = s
+        .block_on(client.regress(sv::RegressionRequest {
+            model_spec: spec("iris", "regress"),
+            input: Some(iris_examples(&rows)),
+        }))
+        .expect("regress")
+        .into_inner();
+    let values: Vec<f32> = regress
+        .result
+        .expect("result")
+        .regressions
+        .iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(values.len(), rows.len());
+    for (got, row) in values.iter().zip(&rows) {
+        let want = row["regress_outputs"][0].as_f64().expect("regress output");
+        assert_close(*got as f64, want, "regress");
+    }
+    assert_eq!(
+        regress.model_spec.expect("spec").version_choice,
+        Some(sv::model_spec::VersionChoice::Version(1))
+    );
+
+    let task = |signature: &str, method: &str| sv::InferenceTask {
+        model_spec: spec("iris", signature),
+        method_name: method.to_owned(),
+    };
+    let multi = s
+        .block_on(client.multi_inference(sv::MultiInferenceRequest {
+            tasks: vec![
+                task("classify", "tensorflow/serving/classify"),
+                task("regress", "tensorflow/serving/regress"),
+            ],
+            input: Some(iris_examples(&rows[..1])),
+        }))
+        .expect("multi inference")
+        .into_inner();
+    assert_eq!(multi.results.len(), 2);
+    match &multi.results[0].result {
+        Some(sv::inference_result::Result::ClassificationResult(c)) => {
+            assert_eq!(c.classifications[0].classes[0].label, rows[0]["classes"][0]);
+        }
+        other => panic!("expected a classification, got {other:?}"),
+    }
+    match &multi.results[1].result {
+        Some(sv::inference_result::Result::RegressionResult(r)) => assert_close(
+            r.regressions[0].value as f64,
+            rows[0]["regress_outputs"][0].as_f64().expect("float"),
+            "multi regress",
+        ),
+        other => panic!("expected a regression, got {other:?}"),
+    }
+
+    let mut models = s.model_service();
+    let status = s
+        .block_on(models.get_model_status(sv::GetModelStatusRequest {
+            model_spec: spec("half_plus_two", ""),
+        }))
+        .expect("status")
+        .into_inner();
+    assert_eq!(status.model_version_status.len(), 1);
+    assert_eq!(status.model_version_status[0].version, 2);
+    assert_eq!(
+        status.model_version_status[0].state,
+        sv::model_version_status::State::Available as i32
+    );
+}
+
+#[test]
+fn grpc_errors_have_tf_serving_codes_and_messages() {
+    let Some(s) = start_fixtures() else { return };
+    let client = s.prediction();
+    let code = |r: Result<tonic::Response<_>, tonic::Status>| -> (tonic::Code, String) {
+        let e = r.map(|_: tonic::Response<()>| ()).expect_err("an error");
+        (e.code(), e.message().to_owned())
+    };
+    let predict = |req: sv::PredictRequest| {
+        let mut c = client.clone();
+        s.block_on(async move { c.predict(req).await.map(|r| r.map(|_| ())) })
+    };
+    let mut unknown = hp_request(&[1.0]);
+    unknown.model_spec = spec("nope", "");
+    assert_eq!(
+        code(predict(unknown)),
+        (
+            tonic::Code::NotFound,
+            "Servable not found for request: Latest(nope)".to_owned()
+        )
+    );
+    let mut bad_signature = hp_request(&[1.0]);
+    bad_signature.model_spec = spec("half_plus_two", "nope");
+    assert_eq!(
+        code(predict(bad_signature)),
+        (
+            tonic::Code::FailedPrecondition,
+            "Serving signature name: \"nope\" not found in signature def".to_owned()
+        )
+    );
+    let mut filtered = hp_request(&[1.0]);
+    filtered.output_filter = vec!["z".to_owned()];
+    let (c, m) = code(predict(filtered));
+    assert_eq!(c, tonic::Code::InvalidArgument);
+    assert!(
+        m.contains("output tensor alias not found in signature: z"),
+        "{m}"
+    );
+
+    let task = |signature: &str, method: &str| sv::InferenceTask {
+        model_spec: spec("iris", signature),
+        method_name: method.to_owned(),
+    };
+    let multi = |tasks: Vec<sv::InferenceTask>| {
+        let mut c = client.clone();
+        s.block_on(async move {
+            c.multi_inference(sv::MultiInferenceRequest { tasks, input: None })
+                .await
+                .map(|r| r.map(|_| ()))
+        })
+    };
+    assert_eq!(
+        code(multi(vec![
+            task("regress", "tensorflow/serving/regress"),
+            task("regress", "tensorflow/serving/regress"),
+        ])),
+        (
+            tonic::Code::InvalidArgument,
+            "Duplicate evaluation of signature: regress".to_owned()
+        )
+    );
+    let (c, m) = code(multi(vec![task("predict", "tensorflow/serving/predict")]));
+    assert_eq!(c, tonic::Code::Unimplemented);
+    assert!(m.contains("Unsupported signature method_name"), "{m}");
+
+    let mut models = s.model_service();
+    let reload =
+        s.block_on(models.handle_reload_config_request(sv::ReloadConfigRequest::default()));
+    let e = reload.expect_err("unsupported");
+    assert_eq!(e.code(), tonic::Code::Unimplemented);
+    assert!(
+        e.message().contains("--model_config_file"),
+        "{}",
+        e.message()
+    );
+    let missing = s.block_on(models.get_model_status(sv::GetModelStatusRequest {
+        model_spec: spec("nope", ""),
+    }));
+    let e = missing.expect_err("unknown model");
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            tonic::Code::NotFound,
+            "Could not find any versions of model nope"
+        )
+    );
+}
+
+#[test]
+fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
+    let Some(s) = start_fixtures() else { return };
+    for x in [1.0, 2.0, 3.0] {
+        let (code, body) = post(
+            s.rest,
+            "/v1/models/half_plus_two:predict",
+            &json!({"instances": [x]}),
+        );
+        assert_eq!((code, body), (200, json!({"predictions": [x * 0.5 + 3.0]})));
+    }
+    let mut client = s.prediction();
+    for _ in 0..2 {
+        s.block_on(client.predict(hp_request(&[4.0, 5.0])))
+            .expect("gRPC predict");
+    }
+    let mut unknown = hp_request(&[1.0]);
+    unknown.model_spec = spec("half_plus_two", "nope");
+    assert!(s.block_on(client.predict(unknown)).is_err());
+
+    // Turned away while decoding the JSON: counted too.
+    let (code, _) = http(
+        s.rest,
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        Some("{\"instances\": [1.0"),
+    );
+    assert_eq!(code, 400);
+
+    let m = scrape(s.rest);
+    let count = "smtool_serving_request_count_total";
+    let hp = ("model_name", "half_plus_two");
+    assert_eq!(
+        sample(
+            &m,
+            count,
+            &[
+                hp,
+                ("signature_name", "serving_default"),
+                ("status", "INVALID_ARGUMENT")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            count,
+            &[hp, ("signature_name", "serving_default"), ("status", "OK")]
+        ),
+        5.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            count,
+            &[
+                hp,
+                ("signature_name", "nope"),
+                ("status", "FAILED_PRECONDITION")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_serving_request_latency_seconds",
+            &[
+                hp,
+                ("signature_name", "serving_default"),
+                ("api", "predict")
+            ]
+        ),
+        5.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_serving_session_run_latency_seconds",
+            &[hp, ("signature_name", "serving_default")]
+        ),
+        5.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_serving_model_load_latency_seconds",
+            &[hp, ("model_version", "2")]
+        ),
+        1.0
+    );
+    // The vocab fixture's three warmup requests were replayed before it became available.
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_serving_model_warmup_records_total",
+            &[("model_name", "vocab"), ("model_version", "1")]
+        ),
+        3.0
+    );
+    // Not under /v1/ and not the metrics path: still a bare 404.
+    assert_eq!(http(s.rest, "GET", "/metrics", None).0, 404);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A copy of the vocab fixture whose warmup file fails its CRC check.
+fn corrupt_vocab(dir: &Path) -> PathBuf {
+    let model = dir.join("vocab");
+    copy_dir(&common::fixture("vocab_assets"), &model);
+    let warmup = model.join("assets.extra/tf_serving_warmup_requests");
+    let mut bytes = std::fs::read(&warmup).expect("warmup file");
+    let last = bytes.len() - 6;
+    bytes[last] ^= 0xff;
+    std::fs::write(&warmup, bytes).expect("write");
+    model
+}
+
+#[test]
+fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
+    let tmp = common::tempdir();
+    let vocab = corrupt_vocab(tmp.path());
+    let Some(s) = start_with(vec![model("vocab", &vocab)], with_metrics()) else {
+        return;
+    };
+    let (code, body) = get(s.rest, "/v1/models/vocab");
+    assert_eq!(code, 200);
+    let status = &body["model_version_status"][0];
+    assert_eq!(status["state"], "END");
+    assert_eq!(status["status"]["error_code"], "DATA_LOSS");
+    let message = status["status"]["error_message"].as_str().expect("message");
+    assert!(
+        message.contains("assets.extra/tf_serving_warmup_requests") && message.contains("CRC32C"),
+        "{message}"
+    );
+    let (code, _) = post(
+        s.rest,
+        "/v1/models/vocab:predict",
+        &json!({"instances": ["a"]}),
+    );
+    assert_eq!(code, 404);
+    drop(s);
+
+    // With warmup off the same version loads and answers.
+    let options = ServerOptions {
+        warmup: false,
+        ..with_metrics()
+    };
+    let Some(s) = start_with(vec![model("vocab", &vocab)], options) else {
+        return;
+    };
+    let (code, body) = get(s.rest, "/v1/models/vocab");
+    assert_eq!(
+        (code, body["model_version_status"][0]["state"].clone()),
+        (200, json!("AVAILABLE"))
+    );
+    let m = scrape(s.rest);
+    assert_eq!(
+        sample(&m, "smtool_serving_model_warmup_records_total", &[]),
+        0.0
+    );
+    assert!(s.server.core.models().names().contains(&"vocab".to_owned()));
+}
+
+/// A copy of the vocab fixture whose warmup file holds `records`.
+fn vocab_with_warmup(dir: &Path, name: &str, records: &[Vec<u8>]) -> PathBuf {
+    let model = dir.join(name);
+    copy_dir(&common::fixture("vocab_assets"), &model);
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    std::fs::write(
+        model.join("assets.extra/tf_serving_warmup_requests"),
+        smtool::savedmodel::tfrecord::encode(refs),
+    )
+    .expect("write warmup file");
+    model
+}
+
+#[test]
+fn warmup_limits_and_failing_requests_fail_the_load() {
+    use prost::Message;
+    let tmp = common::tempdir();
+    let file = common::fixture("vocab_assets/assets.extra/tf_serving_warmup_requests");
+    let bytes = std::fs::read(file).expect("warmup fixture");
+    let first = smtool::savedmodel::tfrecord::parse(&bytes).expect("valid TFRecord")[0].to_vec();
+    let too_many = vocab_with_warmup(tmp.path(), "too_many", &vec![first; 1001]);
+    // A predict request feeding an input the signature does not have.
+    let wrong = sv::PredictionLog {
+        log_type: Some(sv::prediction_log::LogType::PredictLog(sv::PredictLog {
+            request: Some(sv::PredictRequest {
+                model_spec: spec("vocab", "serving_default"),
+                inputs: [("nope".to_owned(), float_tensor(&[1], &[1.0]))].into(),
+                ..Default::default()
+            }),
+            response: None,
+        })),
+        ..Default::default()
+    };
+    let failing = vocab_with_warmup(tmp.path(), "failing", &[wrong.encode_to_vec()]);
+    let Some(s) = start_with(
+        vec![model("too_many", &too_many), model("failing", &failing)],
+        with_metrics(),
+    ) else {
+        return;
+    };
+    let status = |name: &str| {
+        let (code, body) = get(s.rest, &format!("/v1/models/{name}"));
+        assert_eq!(code, 200, "{body}");
+        body["model_version_status"][0].clone()
+    };
+    let v = status("too_many");
+    assert_eq!(v["state"], "END");
+    assert_eq!(v["status"]["error_code"], "INVALID_ARGUMENT");
+    let message = v["status"]["error_message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Number of warmup records exceeds the maximum (1000) at ")
+            && message.ends_with("tf_serving_warmup_requests"),
+        "{message}"
+    );
+    let v = status("failing");
+    assert_eq!(v["state"], "END");
+    assert_eq!(v["status"]["error_code"], "INVALID_ARGUMENT");
+    let message = v["status"]["error_message"].as_str().expect("message");
+    assert!(
+        message.contains("warmup request 0 in '")
+            && message.contains("failed: input size does not match signature"),
+        "{message}"
+    );
+}
+
+fn batching(text: &str) -> ServerOptions {
+    ServerOptions {
+        warmup: true,
+        core: CoreOptions {
+            metrics_path: Some(METRICS.to_owned()),
+            batching: Some(BatchingParameters::from_text(text).expect("batching parameters")),
+        },
+    }
+}
+
+#[test]
+fn batching_merges_concurrent_requests_and_answers_each_its_own() {
+    let Some(s) = start_with(
+        vec![model("half_plus_two", &common::fixture("half_plus_two"))],
+        batching(
+            "max_batch_size { value: 64 } batch_timeout_micros { value: 50000 } \
+             max_enqueued_batches { value: 100 } num_batch_threads { value: 1 } \
+             allowed_batch_sizes: 8 allowed_batch_sizes: 64",
+        ),
+    ) else {
+        return;
+    };
+    let n = 24;
+    let barrier = std::sync::Barrier::new(n);
+    let rest = s.rest;
+    let answers: Vec<(f64, u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    // Different row counts per request: 1 or 2 rows.
+                    let x = i as f64;
+                    let instances = if i % 2 == 0 {
+                        json!([x])
+                    } else {
+                        json!([x, -x])
+                    };
+                    barrier.wait();
+                    let (code, body) = post(
+                        rest,
+                        "/v1/models/half_plus_two:predict",
+                        &json!({"instances": instances}),
+                    );
+                    (x, code, body)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    for (i, (x, code, body)) in answers.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            json!({"predictions": [x * 0.5 + 3.0]})
+        } else {
+            json!({"predictions": [x * 0.5 + 3.0, -x * 0.5 + 3.0]})
+        };
+        assert_eq!((*code, body), (200, &want), "request {i}");
+    }
+    let m = scrape(s.rest);
+    let labels = [
+        ("model_name", "half_plus_two"),
+        ("signature_name", "serving_default"),
+    ];
+    let batches = sample(&m, "smtool_serving_batch_requests", &labels);
+    let runs = sample(&m, "smtool_serving_session_run_latency_seconds", &labels);
+    assert!(batches >= 1.0, "no batch ran");
+    assert!(
+        batches < n as f64,
+        "{n} concurrent requests ran in {batches} batches: none were merged"
+    );
+    assert_eq!(runs, batches, "one session run per batch");
+    // Every batch is padded to an allowed size.
+    let text = http(s.rest, "GET", METRICS, None).1;
+    let sum_line = text
+        .lines()
+        .find(|l| l.starts_with("smtool_serving_batch_size_sum"))
+        .expect("batch size sum");
+    let rows: f64 = sum_line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("number");
+    // 36 rows were sent (12 requests of 1 row, 12 of 2); padding makes every batch 8 or 64.
+    assert!(rows % 8.0 == 0.0 && rows >= 36.0, "{sum_line}");
+}
+
+#[test]
+fn a_full_batch_queue_answers_resource_exhausted() {
+    // One batch may wait; it stays open for 3 s. A request too big to join it would need a
+    // second one: the queue is full.
+    let Some(s) = start_with(
+        vec![model("half_plus_two", &common::fixture("half_plus_two"))],
+        batching(
+            "max_batch_size { value: 2 } batch_timeout_micros { value: 3000000 } \
+             max_enqueued_batches { value: 1 } num_batch_threads { value: 1 }",
+        ),
+    ) else {
+        return;
+    };
+    let rest = s.rest;
+    std::thread::scope(|scope| {
+        let first = scope.spawn(move || {
+            post(
+                rest,
+                "/v1/models/half_plus_two:predict",
+                &json!({"instances": [1.0]}),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let (code, body) = post(
+            rest,
+            "/v1/models/half_plus_two:predict",
+            &json!({"instances": [1.0, 2.0]}),
+        );
+        assert_eq!(code, 429, "{body}");
+        assert_eq!(
+            body["error"],
+            "The batch scheduling queue to which this task was submitted is full"
+        );
+        let mut client = s.prediction();
+        let e = s
+            .block_on(client.predict(hp_request(&[1.0, 2.0])))
+            .expect_err("queue full");
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        let (code, body) = first.join().expect("first request");
+        assert_eq!((code, body), (200, json!({"predictions": [3.5]})));
+    });
+    // Larger than max_batch_size: TF Serving's error.
+    let (code, body) = post(
+        s.rest,
+        "/v1/models/half_plus_two:predict",
+        &json!({"instances": [1.0, 2.0, 3.0]}),
+    );
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["error"],
+        "Task size 3 is larger than maximum input batch size 2"
+    );
+}
+
+/// Starts the real binary; returns it with the REST and gRPC addresses it printed.
+fn spawn_binary(args: &[&str], venv: &Path) -> (std::process::Child, SocketAddr, SocketAddr) {
+    let mut child = common::smtool()
+        .args(args)
+        .env("VIRTUAL_ENV", venv)
+        .env_remove("TENSORFLOW_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start smtool serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut grpc = None;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("smtool serve: gRPC API on ") {
+                grpc = rest
+                    .split(' ')
+                    .next()
+                    .and_then(|a| a.parse::<SocketAddr>().ok());
+            }
+            if let Some(rest) = line.strip_prefix("smtool serve: REST API on http://") {
+                let rest_addr = rest.split('/').next().and_then(|a| a.parse().ok());
+                if let (Some(r), Some(g)) = (rest_addr, grpc) {
+                    let _ = tx.send((r, g));
+                }
+            }
+        }
+    });
+    let (rest, grpc) = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("smtool serve printed no addresses"));
+    (child, rest, grpc)
+}
+
+#[test]
+fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("python inside a venv")
+        .to_path_buf();
+    let tmp = common::tempdir();
+    let monitoring = tmp.path().join("monitoring.config");
+    std::fs::write(
+        &monitoring,
+        "prometheus_config { enable: true path: \"/monitoring/prometheus/metrics\" }\n",
+    )
+    .expect("write config");
+    let params = tmp.path().join("batching.config");
+    std::fs::write(
+        &params,
+        "max_batch_size { value: 128 }\nbatch_timeout_micros { value: 0 }\n\
+         max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n",
+    )
+    .expect("write params");
+    let vocab = corrupt_vocab(tmp.path());
+    let base = common::fixture("half_plus_two");
+    let args = [
+        "serve".to_owned(),
+        "--model_name=hp".to_owned(),
+        format!("--model_base_path={}", base.display()),
+        format!("--model=vocab={}", vocab.display()),
+        "--port=0".to_owned(),
+        "--rest_api_port=0".to_owned(),
+        "--enable_model_warmup=false".to_owned(),
+        format!("--monitoring_config_file={}", monitoring.display()),
+        "--enable_batching".to_owned(),
+        format!("--batching_parameters_file={}", params.display()),
+        "--no-fetch".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut child, rest, grpc) = spawn_binary(&args, &venv);
+    // The client's connection runs on a worker thread between calls.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let channel = runtime
+        .block_on(
+            Channel::from_shared(format!("http://{grpc}"))
+                .expect("uri")
+                .connect(),
+        )
+        .expect("connect");
+    let mut client = PredictionServiceClient::new(channel);
+    let mut request = hp_request(&[1.0, 2.0]);
+    request.model_spec = spec("hp", "");
+    let response = runtime
+        .block_on(client.predict(request))
+        .expect("gRPC predict")
+        .into_inner();
+    assert_eq!(response.outputs["y"].float_val, vec![3.5, 4.0]);
+    let (code, body) = post(rest, "/v1/models/hp:predict", &json!({"instances": [2.0]}));
+    assert_eq!((code, body), (200, json!({"predictions": [4.0]})));
+    // Warmup is off, so the corrupt warmup file does not stop the model.
+    let (code, body) = get(rest, "/v1/models/vocab");
+    assert_eq!(
+        (code, body["model_version_status"][0]["state"].clone()),
+        (200, json!("AVAILABLE"))
+    );
+    let m = scrape(rest);
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_serving_request_count_total",
+            &[("model_name", "hp"), ("status", "OK")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(&m, "smtool_serving_batch_requests", &[("model_name", "hp")]),
+        2.0
+    );
+    // SAFETY: signalling our own child process by pid.
+    let pid = child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn binary_rejects_bad_monitoring_and_batching_files() {
+    let tmp = common::tempdir();
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let bad_monitoring = write("m.config", "prometheus_config { enable: yes }");
+    let bad_path = write(
+        "p.config",
+        "prometheus_config { enable: true path: \"metrics\" }",
+    );
+    let bad_batching = write(
+        "b.config",
+        "max_batch_size { value: 8 } allowed_batch_sizes: 4",
+    );
+    let monitoring_flag = format!("--monitoring_config_file={bad_monitoring}");
+    let path_flag = format!("--monitoring_config_file={bad_path}");
+    let batching_flag = format!("--batching_parameters_file={bad_batching}");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["serve", "fixtures/half_plus_two", &monitoring_flag],
+            "is not a MonitoringConfig in protobuf text format",
+        ),
+        (
+            &["serve", "fixtures/half_plus_two", &path_flag],
+            "path 'metrics' must start with '/'",
+        ),
+        (
+            &[
+                "serve",
+                "fixtures/half_plus_two",
+                "--enable_batching",
+                &batching_flag,
+            ],
+            "The last entry in allowed_batch_sizes must match max_batch_size",
+        ),
+        (
+            &["serve", "fixtures/half_plus_two", &batching_flag],
+            "add --enable_batching",
+        ),
+        (
+            &[
+                "serve",
+                "fixtures/half_plus_two",
+                "--enable-model-warmup=maybe",
+            ],
+            "--enable-model-warmup",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = common::run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = common::stderr(&out);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn binary_fails_at_once_when_the_grpc_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    // --tensorflow-dir points at no TensorFlow: the port is checked before loading it.
+    let out = common::run(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest-api-port",
+        "0",
+        "--port",
+        &port,
+        "--tensorflow-dir",
+        "fixtures",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port} for gRPC"))
+            && err.contains("--port"),
+        "{err}"
+    );
+}
