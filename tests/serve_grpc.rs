@@ -7,7 +7,6 @@ mod common;
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -17,9 +16,7 @@ use smtool::serve::batching::BatchingParameters;
 use smtool::serve::core::CoreOptions;
 use smtool::serve::grpc::GrpcOptions;
 use smtool::serve::http::HttpOptions;
-use smtool::serve::library::{self, LibraryOptions};
 use smtool::serve::models::ModelConfig;
-use smtool::serve::tf::TensorFlow;
 use smtool::serve::{self as srv, Server, ServerOptions};
 use sv::model_service_client::ModelServiceClient;
 use sv::prediction_service_client::PredictionServiceClient;
@@ -27,39 +24,7 @@ use tonic::transport::Channel;
 
 const METRICS: &str = "/monitoring/prometheus/metrics";
 
-/// The TensorFlow the tests use, loaded once per test process; `None` means skip.
-fn tensorflow() -> Option<&'static TensorFlow> {
-    static TF: OnceLock<Option<&'static TensorFlow>> = OnceLock::new();
-    *TF.get_or_init(|| {
-        let python = common::reference_python()?;
-        let options = LibraryOptions {
-            env_dir: std::env::var_os("TENSORFLOW_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            pythons: vec![python],
-            fetch: false,
-            ..Default::default()
-        };
-        let loaded = library::locate(&options, &mut |_| {})
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|found| {
-                TensorFlow::load(&found.library)
-                    .map(|(tf, _)| tf)
-                    .map_err(|e| format!("{e}\n{}", e.stderr))
-            });
-        match loaded {
-            Ok(tf) => Some(tf),
-            Err(e) => {
-                assert!(
-                    !common::tensorflow_required(),
-                    "SMTOOL_REQUIRE_TF=1 but libtensorflow cannot be loaded: {e}"
-                );
-                eprintln!("skipping: no libtensorflow ({e})");
-                None
-            }
-        }
-    })
-}
+use common::tensorflow;
 
 /// Both transports on their own runtime thread, sharing one shutdown; stops when dropped.
 struct Running {

@@ -79,7 +79,7 @@ pub fn reference_python() -> Option<PathBuf> {
     found
 }
 
-/// Runs a script under `python/` with the reference interpreter; `None` when skipping.
+/// Runs a script under `python/` with the reference interpreter.
 pub fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
     Command::new(python)
         .arg(root().join("python").join(script))
@@ -93,4 +93,42 @@ pub fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
+}
+
+/// The libtensorflow the serve tests use, found the way users find it (the reference Python's
+/// tensorflow package, or TENSORFLOW_DIR) and loaded once per test process. `None` means skip;
+/// with SMTOOL_REQUIRE_TF=1 a missing or unloadable library fails instead.
+pub fn tensorflow() -> Option<&'static smtool::serve::tf::TensorFlow> {
+    use smtool::serve::library::{self, LibraryOptions};
+    use smtool::serve::tf::TensorFlow;
+    static TF: std::sync::OnceLock<Option<&'static TensorFlow>> = std::sync::OnceLock::new();
+    *TF.get_or_init(|| {
+        let python = reference_python()?;
+        let options = LibraryOptions {
+            env_dir: std::env::var_os("TENSORFLOW_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            pythons: vec![python],
+            fetch: false,
+            ..Default::default()
+        };
+        let loaded = library::locate(&options, &mut |_| {})
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|found| {
+                TensorFlow::load(&found.library)
+                    .map(|(tf, _)| tf)
+                    .map_err(|e| format!("{e}\n{}", e.stderr))
+            });
+        match loaded {
+            Ok(tf) => Some(tf),
+            Err(e) => {
+                assert!(
+                    !tensorflow_required(),
+                    "SMTOOL_REQUIRE_TF=1 but libtensorflow cannot be loaded: {e}"
+                );
+                eprintln!("skipping: no libtensorflow ({e})");
+                None
+            }
+        }
+    })
 }
