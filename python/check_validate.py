@@ -14,19 +14,13 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from google.protobuf import text_format  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+from tensorflow.python.tools import saved_model_utils  # noqa: E402
 from tensorflow.python.saved_model import signature_def_utils  # noqa: E402
 
 
 def load(graph_file):
-    sm = saved_model_pb2.SavedModel()
-    if graph_file.endswith(".pbtxt"):
-        with open(graph_file, encoding="utf-8") as fh:
-            text_format.Parse(fh.read(), sm)
-    else:
-        with open(graph_file, "rb") as fh:
-            sm.ParseFromString(fh.read())
+    # TensorFlow's own reader (binary or text format, whichever the directory holds).
+    sm = saved_model_utils.read_saved_model(os.path.dirname(graph_file))
     return sm
 
 
