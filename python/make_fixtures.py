@@ -474,13 +474,19 @@ def make_classify_float_input(out):
             inputs={"inputs": u.build_tensor_info(inputs)},
             outputs={"scores": u.build_tensor_info(scores)},
             method_name=v1.saved_model.signature_constants.CLASSIFY_METHOD_NAME)
-        with v1.Session(graph=g) as sess:
-            sess.run(v1.global_variables_initializer())
-            builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
-            builder.add_meta_graph_and_variables(
-                sess, ["serve"], signature_def_map={"serving_default": sig},
-                strip_default_attrs=True)
-            builder.save()
+    save_tf1_default(g, export_dir, sig)
+
+
+def save_tf1_default(g, export_dir, sig):
+    """Initialises the variables of graph `g` and exports it with SavedModelBuilder, tag-set
+    `serve`, with `sig` as its only signature, `serving_default`."""
+    with v1.Session(graph=g) as sess:
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
+        builder.add_meta_graph_and_variables(
+            sess, ["serve"], signature_def_map={"serving_default": sig},
+            strip_default_attrs=True)
+        builder.save()
 
 
 def make_regress_two_outputs(out):
@@ -501,13 +507,7 @@ def make_regress_two_outputs(out):
             outputs={"outputs": u.build_tensor_info(outputs),
                      "extra": u.build_tensor_info(extra)},
             method_name=v1.saved_model.signature_constants.REGRESS_METHOD_NAME)
-        with v1.Session(graph=g) as sess:
-            sess.run(v1.global_variables_initializer())
-            builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
-            builder.add_meta_graph_and_variables(
-                sess, ["serve"], signature_def_map={"serving_default": sig},
-                strip_default_attrs=True)
-            builder.save()
+    save_tf1_default(g, export_dir, sig)
 
 
 def make_missing_tensor(out):
