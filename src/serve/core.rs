@@ -855,15 +855,15 @@ pub fn tensor_from_proto(proto: &tfp::TensorProto) -> Option<Tensor> {
     let n = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))?;
-    fn fill<T: Clone + Default>(vals: Vec<T>, n: usize) -> Option<Vec<T>> {
+    /// TensorProto's repeated values, converted, with the last one repeated up to `n`
+    /// (an empty list means all defaults).
+    fn fill<S, T: Clone + Default>(vals: &[S], n: usize, f: impl Fn(&S) -> T) -> Option<Vec<T>> {
         if vals.len() > n {
             return None;
         }
-        if vals.len() == n {
-            return Some(vals);
-        }
-        let last = vals.last().cloned().unwrap_or_default();
-        let mut out = vals;
+        let mut out: Vec<T> = Vec::with_capacity(n);
+        out.extend(vals.iter().map(f));
+        let last = out.last().cloned().unwrap_or_default();
         out.resize(n, last);
         Some(out)
     }
@@ -890,55 +890,30 @@ pub fn tensor_from_proto(proto: &tfp::TensorProto) -> Option<Tensor> {
     let has_content = !raw.is_empty();
     let values = match proto.dtype {
         tf::dtype::FLOAT if has_content => Values::Float(content(raw, n, f32::from_le_bytes)?),
-        tf::dtype::FLOAT => Values::Float(fill(proto.float_val.clone(), n)?),
+        tf::dtype::FLOAT => Values::Float(fill(&proto.float_val, n, Clone::clone)?),
         tf::dtype::DOUBLE if has_content => Values::Double(content(raw, n, f64::from_le_bytes)?),
-        tf::dtype::DOUBLE => Values::Double(fill(proto.double_val.clone(), n)?),
+        tf::dtype::DOUBLE => Values::Double(fill(&proto.double_val, n, Clone::clone)?),
         tf::dtype::INT32 if has_content => Values::Int32(content(raw, n, i32::from_le_bytes)?),
-        tf::dtype::INT32 => Values::Int32(fill(proto.int_val.clone(), n)?),
+        tf::dtype::INT32 => Values::Int32(fill(&proto.int_val, n, Clone::clone)?),
         tf::dtype::INT64 if has_content => Values::Int64(content(raw, n, i64::from_le_bytes)?),
-        tf::dtype::INT64 => Values::Int64(fill(proto.int64_val.clone(), n)?),
+        tf::dtype::INT64 => Values::Int64(fill(&proto.int64_val, n, Clone::clone)?),
         tf::dtype::UINT8 if has_content => Values::UInt8(content(raw, n, u8::from_le_bytes)?),
-        tf::dtype::UINT8 => Values::UInt8(
-            fill(proto.int_val.clone(), n)?
-                .into_iter()
-                .map(|v| v as u8)
-                .collect(),
-        ),
+        tf::dtype::UINT8 => Values::UInt8(fill(&proto.int_val, n, |&v| v as u8)?),
         tf::dtype::INT8 if has_content => Values::Int8(content(raw, n, i8::from_le_bytes)?),
-        tf::dtype::INT8 => Values::Int8(
-            fill(proto.int_val.clone(), n)?
-                .into_iter()
-                .map(|v| v as i8)
-                .collect(),
-        ),
+        tf::dtype::INT8 => Values::Int8(fill(&proto.int_val, n, |&v| v as i8)?),
         tf::dtype::INT16 if has_content => Values::Int16(content(raw, n, i16::from_le_bytes)?),
-        tf::dtype::INT16 => Values::Int16(
-            fill(proto.int_val.clone(), n)?
-                .into_iter()
-                .map(|v| v as i16)
-                .collect(),
-        ),
+        tf::dtype::INT16 => Values::Int16(fill(&proto.int_val, n, |&v| v as i16)?),
         tf::dtype::UINT16 if has_content => Values::UInt16(content(raw, n, u16::from_le_bytes)?),
-        tf::dtype::UINT16 => Values::UInt16(
-            fill(proto.int_val.clone(), n)?
-                .into_iter()
-                .map(|v| v as u16)
-                .collect(),
-        ),
+        tf::dtype::UINT16 => Values::UInt16(fill(&proto.int_val, n, |&v| v as u16)?),
         tf::dtype::HALF if has_content => Values::Half(content(raw, n, u16::from_le_bytes)?),
-        tf::dtype::HALF => Values::Half(
-            fill(proto.half_val.clone(), n)?
-                .into_iter()
-                .map(|v| v as u16)
-                .collect(),
-        ),
+        tf::dtype::HALF => Values::Half(fill(&proto.half_val, n, |&v| v as u16)?),
         tf::dtype::UINT32 if has_content => Values::UInt32(content(raw, n, u32::from_le_bytes)?),
-        tf::dtype::UINT32 => Values::UInt32(fill(proto.uint32_val.clone(), n)?),
+        tf::dtype::UINT32 => Values::UInt32(fill(&proto.uint32_val, n, Clone::clone)?),
         tf::dtype::UINT64 if has_content => Values::UInt64(content(raw, n, u64::from_le_bytes)?),
-        tf::dtype::UINT64 => Values::UInt64(fill(proto.uint64_val.clone(), n)?),
+        tf::dtype::UINT64 => Values::UInt64(fill(&proto.uint64_val, n, Clone::clone)?),
         tf::dtype::BOOL if has_content => Values::Bool(content(raw, n, |[b]: [u8; 1]| b != 0)?),
-        tf::dtype::BOOL => Values::Bool(fill(proto.bool_val.clone(), n)?),
-        tf::dtype::STRING => Values::String(fill(proto.string_val.clone(), n)?),
+        tf::dtype::BOOL => Values::Bool(fill(&proto.bool_val, n, Clone::clone)?),
+        tf::dtype::STRING => Values::String(fill(&proto.string_val, n, Clone::clone)?),
         _ => return None,
     };
     Some(Tensor { dims, values })
