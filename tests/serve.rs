@@ -154,7 +154,7 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
     use base64::Engine as _;
     use smtool::serve::tf::{Tensor, Values};
     let Some(tf) = tensorflow() else { return };
-    let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"))
+    let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"), &[])
         .expect("iris loads");
     let sig = &servable.meta_graph.signature_def["classify"];
     let name = |m: &std::collections::BTreeMap<String, smtool::proto::tensorflow::TensorInfo>,

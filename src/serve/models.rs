@@ -97,6 +97,8 @@ pub struct ModelManager {
     models: RwLock<BTreeMap<String, Model>>,
     metrics: Arc<Metrics>,
     warmup: std::sync::OnceLock<WarmupHook>,
+    /// Serialized `ConfigProto` for every session (empty: TensorFlow's defaults).
+    session_config: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// Runs after a version loaded and before it becomes available (warmup); an error makes the
@@ -128,14 +130,17 @@ fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Loads one SavedModel version.
+/// Loads one SavedModel version with the serialized `ConfigProto` `config` (empty for
+/// TensorFlow's defaults).
 pub fn load_servable(
     tf: &'static TensorFlow,
     name: &str,
     version: i64,
     dir: &Path,
+    config: &[u8],
 ) -> Result<Servable, (i32, String)> {
-    let (session, meta) = Session::load(tf, dir, &[SERVE_TAG]).map_err(|e| (e.code, e.message))?;
+    let (session, meta) =
+        Session::load(tf, dir, &[SERVE_TAG], config).map_err(|e| (e.code, e.message))?;
     let meta_graph = tfp::MetaGraphDef::decode(meta.as_slice()).map_err(|e| {
         (
             13,
@@ -170,7 +175,13 @@ impl ModelManager {
             models: RwLock::new(models),
             metrics: Arc::new(Metrics::new()),
             warmup: std::sync::OnceLock::new(),
+            session_config: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the `ConfigProto` of the sessions loaded from now on (once).
+    pub fn set_session_config(&self, config: &tfp::ConfigProto) {
+        let _ = self.session_config.set(config.encode_to_vec());
     }
 
     /// The server's metrics (load latency is recorded here).
@@ -232,7 +243,13 @@ impl ModelManager {
             for v in to_load {
                 let Some(dir) = on_disk.get(&v) else { continue };
                 let started = std::time::Instant::now();
-                let loaded = load_servable(self.tf, &name, v, dir).map(Arc::new);
+                let loaded = load_servable(
+                    self.tf,
+                    &name,
+                    v,
+                    dir,
+                    self.session_config.get().map_or(&[][..], Vec::as_slice),
+                ).map(Arc::new);
                 self.metrics.load(&name, v, started.elapsed());
                 let warmed = loaded.and_then(|servable| match self.warmup.get() {
                     Some(warmup) => warmup(&servable, dir).map(|()| servable),

@@ -77,6 +77,7 @@ api! {
     TF_OperationNumOutputs: fn(*mut TfOperation) -> c_int;
     TF_NewSessionOptions: fn() -> *mut TfSessionOptions;
     TF_DeleteSessionOptions: fn(*mut TfSessionOptions);
+    TF_SetConfig: fn(*mut TfSessionOptions, *const c_void, usize, *mut TfStatus);
     TF_NewBuffer: fn() -> *mut TfBuffer;
     TF_DeleteBuffer: fn(*mut TfBuffer);
     TF_LoadSessionFromSavedModel: fn(
@@ -634,11 +635,13 @@ unsafe impl Sync for Session {}
 impl Session {
     /// Loads the meta graph with exactly `tags` from the SavedModel at `dir`, restoring its
     /// variables and running its init op. Returns the session and the serialized
-    /// `MetaGraphDef` TensorFlow loaded.
+    /// `MetaGraphDef` TensorFlow loaded. `config` is a serialized `ConfigProto` (empty for
+    /// TensorFlow's defaults).
     pub fn load(
         tf: &'static TensorFlow,
         dir: &Path,
         tags: &[&str],
+        config: &[u8],
     ) -> Result<(Session, Vec<u8>), Status> {
         let api = &tf.api;
         let dir_c = CString::new(dir.as_os_str().as_encoded_bytes())
@@ -654,6 +657,18 @@ impl Session {
         // below (the graph by Session's Drop or here on failure).
         unsafe {
             let options = (api.TF_NewSessionOptions)();
+            if !config.is_empty() {
+                (api.TF_SetConfig)(
+                    options,
+                    config.as_ptr() as *const c_void,
+                    config.len(),
+                    status.ptr,
+                );
+                if let Err(e) = status.check() {
+                    (api.TF_DeleteSessionOptions)(options);
+                    return Err(e);
+                }
+            }
             let graph = (api.TF_NewGraph)();
             let meta = (api.TF_NewBuffer)();
             let session = (api.TF_LoadSessionFromSavedModel)(
