@@ -113,64 +113,95 @@ fn decode_b64(v: &Json) -> Result<Vec<u8>> {
         .map_err(|_| invalid("Unable to base64 decode"))
 }
 
-/// Appends one JSON scalar to a tensor of dtype `d`.
-fn add_value(v: &Json, d: i32, t: &mut tfp::TensorProto) -> Result<()> {
-    let num = match v {
-        Json::Number(n) => Some(*n),
-        _ => None,
-    };
+/// Why a JSON number does not fit a tensor's dtype.
+enum Refusal {
+    /// Not a number TF Serving accepts for the dtype (e.g. a decimal for an int tensor).
+    Type,
+    /// Does not fit without loss of precision; names the target type.
+    Lossy(&'static str),
+    /// Not a numeric dtype.
+    NotNumeric,
+}
+
+/// Appends one JSON number to a tensor of numeric dtype `d` with TF Serving's rules.
+fn push_number(n: Number, d: i32, t: &mut tfp::TensorProto) -> std::result::Result<(), Refusal> {
     match d {
         dtype::FLOAT => {
-            let n = num.ok_or_else(|| type_error(v, d))?;
             if !lossless(n, f32::MANTISSA_DIGITS, f32::MAX as f64) {
-                return Err(lossy_error(v, "float"));
+                return Err(Refusal::Lossy("float"));
             }
             t.float_val.push(n.as_f64() as f32);
         }
         dtype::DOUBLE => {
-            let n = num.ok_or_else(|| type_error(v, d))?;
             if !lossless(n, f64::MANTISSA_DIGITS, f64::MAX) {
-                return Err(lossy_error(v, "double"));
+                return Err(Refusal::Lossy("double"));
             }
             t.double_val.push(n.as_f64());
         }
-        dtype::INT32 | dtype::INT16 | dtype::INT8 | dtype::UINT8 => match num {
-            Some(Number::Int(i)) if i32::try_from(i).is_ok() => t.int_val.push(i as i32),
-            _ => return Err(type_error(v, d)),
+        dtype::INT32 | dtype::INT16 | dtype::INT8 | dtype::UINT8 => match n {
+            Number::Int(i) if i32::try_from(i).is_ok() => t.int_val.push(i as i32),
+            _ => return Err(Refusal::Type),
         },
-        dtype::INT64 => match num {
-            Some(Number::Int(i)) => t.int64_val.push(i),
-            _ => return Err(type_error(v, d)),
+        dtype::INT64 => match n {
+            Number::Int(i) => t.int64_val.push(i),
+            _ => return Err(Refusal::Type),
         },
-        dtype::UINT32 => match num {
-            Some(Number::Int(i)) if u32::try_from(i).is_ok() => t.uint32_val.push(i as u32),
-            _ => return Err(type_error(v, d)),
+        dtype::UINT32 => match n {
+            Number::Int(i) if u32::try_from(i).is_ok() => t.uint32_val.push(i as u32),
+            _ => return Err(Refusal::Type),
         },
-        dtype::UINT64 => match num {
-            Some(Number::Int(i)) if i >= 0 => t.uint64_val.push(i as u64),
-            Some(Number::Uint(u)) => t.uint64_val.push(u),
-            _ => return Err(type_error(v, d)),
+        dtype::UINT64 => match n {
+            Number::Int(i) if i >= 0 => t.uint64_val.push(i as u64),
+            Number::Uint(u) => t.uint64_val.push(u),
+            _ => return Err(Refusal::Type),
         },
-        dtype::BOOL => match v {
-            Json::Bool(b) => t.bool_val.push(*b),
-            _ => return Err(type_error(v, d)),
-        },
-        dtype::STRING => match v {
-            Json::String(s) => t.string_val.push(s.as_bytes().to_vec()),
-            _ => return Err(type_error(v, d)),
-        },
-        _ => {
-            return Err(ServeError::new(
-                Code::Unimplemented,
-                format!(
-                    "Conversion of JSON Value: {} to type: {}",
-                    v.pretty(),
-                    dtype_string(d)
-                ),
-            ))
-        }
+        _ => return Err(Refusal::NotNumeric),
     }
     Ok(())
+}
+
+/// Appends one JSON scalar to a tensor of dtype `d`.
+fn add_value(v: &Json, d: i32, t: &mut tfp::TensorProto) -> Result<()> {
+    match (d, v) {
+        (dtype::BOOL, Json::Bool(b)) => t.bool_val.push(*b),
+        (dtype::STRING, Json::String(s)) => t.string_val.push(s.as_bytes().to_vec()),
+        (dtype::BOOL | dtype::STRING, _) => return Err(type_error(v, d)),
+        (_, Json::Number(n)) => match push_number(*n, d, t) {
+            Ok(()) => {}
+            Err(Refusal::Type) => return Err(type_error(v, d)),
+            Err(Refusal::Lossy(target)) => return Err(lossy_error(v, target)),
+            Err(Refusal::NotNumeric) => return Err(unimplemented_conversion(v, d)),
+        },
+        (_, _) if is_numeric(d) => return Err(type_error(v, d)),
+        (_, _) => return Err(unimplemented_conversion(v, d)),
+    }
+    Ok(())
+}
+
+fn is_numeric(d: i32) -> bool {
+    matches!(
+        d,
+        dtype::FLOAT
+            | dtype::DOUBLE
+            | dtype::INT32
+            | dtype::INT16
+            | dtype::INT8
+            | dtype::UINT8
+            | dtype::INT64
+            | dtype::UINT32
+            | dtype::UINT64
+    )
+}
+
+fn unimplemented_conversion(v: &Json, d: i32) -> ServeError {
+    ServeError::new(
+        Code::Unimplemented,
+        format!(
+            "Conversion of JSON Value: {} to type: {}",
+            v.pretty(),
+            dtype_string(d)
+        ),
+    )
 }
 
 /// The shape of a nested list, following first elements.
@@ -482,6 +513,175 @@ pub fn predict_request(
         sv::PredictRequest {
             model_spec: Some(spec),
             inputs: tensors,
+            ..Default::default()
+        },
+        format,
+    ))
+}
+
+/// Nested JSON arrays of numbers read in one pass: the values in document order and the dense
+/// shape, checked as [`fill_level`] checks it (every list as long as the first one at its level,
+/// every value at the same depth).
+struct NumberBlock {
+    values: Vec<Number>,
+    /// Length of the first list met at each level (0 until it closes; lists are never empty).
+    dims: Vec<i64>,
+    /// Depth of the values, known once the first one is read.
+    rank: Option<usize>,
+}
+
+/// Deeper lists than this are left to the general reader.
+const FAST_MAX_DEPTH: usize = 32;
+
+impl NumberBlock {
+    fn new() -> Self {
+        NumberBlock {
+            values: Vec::new(),
+            dims: Vec::new(),
+            rank: None,
+        }
+    }
+
+    /// Reads one value (a number or a non-empty list) at `level`.
+    fn read(&mut self, c: &mut json::Cursor, level: usize) -> Option<()> {
+        if c.peek() != Some(b'[') {
+            let n = c.number()?;
+            if *self.rank.get_or_insert(level) != level {
+                return None;
+            }
+            self.values.push(n);
+            return Some(());
+        }
+        if level >= FAST_MAX_DEPTH || self.rank.is_some_and(|r| level >= r) {
+            return None;
+        }
+        c.eat(b'[');
+        let mut len = 0i64;
+        loop {
+            self.read(c, level + 1)?;
+            len += 1;
+            if !c.eat(b',') {
+                break;
+            }
+        }
+        if !c.eat(b']') {
+            return None;
+        }
+        // Lists close innermost first, so the first list of each level records its length
+        // here; lists at one level do not overlap, so the first to close is the first met.
+        if self.dims.len() <= level {
+            self.dims.resize(level + 1, 0);
+        }
+        if self.dims[level] == 0 {
+            self.dims[level] = len;
+        }
+        (self.dims[level] == len).then_some(())
+    }
+
+    /// The dense shape, once at least one value was read.
+    fn shape(&self) -> Option<&[i64]> {
+        self.rank.map(|r| &self.dims[..r])
+    }
+}
+
+/// The common predict bodies read straight into the request without a JSON tree: an object with
+/// an optional plain `signature_name` and either `instances` (a list of numbers or nested lists)
+/// or `inputs` (a number or nested lists), for a signature with one numeric input. `None` for
+/// anything else, including every mistake: [`predict_request`] then reads the body and words the
+/// error. For the bodies it accepts it gives exactly what [`predict_request`] gives.
+pub fn predict_request_fast(
+    body: &[u8],
+    spec: &sv::ModelSpec,
+    inputs_of: impl FnOnce(&sv::ModelSpec) -> Result<BTreeMap<String, tfp::TensorInfo>>,
+) -> Option<(sv::PredictRequest, Format)> {
+    let mut c = json::Cursor::new(body);
+    let mut signature: Option<&str> = None;
+    // The block, whether it is columnar, and for `instances` each item's shape.
+    let mut data: Option<(NumberBlock, Format, usize)> = None;
+    if !c.eat(b'{') {
+        return None;
+    }
+    loop {
+        match c.plain_string()? {
+            "signature_name" if signature.is_none() => {
+                if !c.eat(b':') {
+                    return None;
+                }
+                signature = Some(c.plain_string()?);
+            }
+            key @ ("instances" | "inputs") if data.is_none() => {
+                if !c.eat(b':') {
+                    return None;
+                }
+                let mut block = NumberBlock::new();
+                if key == "inputs" {
+                    block.read(&mut c, 0)?;
+                    data = Some((block, Format::Columnar, 0));
+                } else {
+                    // Each item's shape is checked alone, then against the first item's.
+                    if !c.eat(b'[') {
+                        return None;
+                    }
+                    let mut items = 0;
+                    let mut first: Option<Vec<i64>> = None;
+                    loop {
+                        block.dims.clear();
+                        block.rank = None;
+                        block.read(&mut c, 0)?;
+                        let shape = block.shape()?;
+                        match &first {
+                            None => first = Some(shape.to_vec()),
+                            Some(s) if s == shape => {}
+                            Some(_) => return None,
+                        }
+                        items += 1;
+                        if !c.eat(b',') {
+                            break;
+                        }
+                    }
+                    if !c.eat(b']') {
+                        return None;
+                    }
+                    data = Some((block, Format::Row, items));
+                }
+            }
+            _ => return None,
+        }
+        if !c.eat(b',') {
+            break;
+        }
+    }
+    if !c.eat(b'}') || !c.at_end() {
+        return None;
+    }
+    let (block, format, items) = data?;
+    let mut spec = spec.clone();
+    spec.signature_name = signature.unwrap_or_default().to_owned();
+    let infos = inputs_of(&spec).ok()?;
+    let [(name, info)] = <[_; 1]>::try_from(infos.into_iter().collect::<Vec<_>>()).ok()?;
+    let mut dims = block.shape()?.to_vec();
+    if format == Format::Row {
+        dims.insert(0, items as i64);
+    }
+    let mut tensor = tfp::TensorProto {
+        dtype: info.dtype,
+        tensor_shape: Some(shape_proto(&dims)),
+        ..Default::default()
+    };
+    let n = block.values.len();
+    match info.dtype {
+        dtype::FLOAT => tensor.float_val.reserve_exact(n),
+        dtype::DOUBLE => tensor.double_val.reserve_exact(n),
+        dtype::INT64 => tensor.int64_val.reserve_exact(n),
+        _ => tensor.int_val.reserve_exact(n),
+    }
+    for n in block.values {
+        push_number(n, info.dtype, &mut tensor).ok()?;
+    }
+    Some((
+        sv::PredictRequest {
+            model_spec: Some(spec),
+            inputs: [(name, tensor)].into(),
             ..Default::default()
         },
         format,
@@ -1028,6 +1228,7 @@ pub fn error_body(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     fn infos(pairs: &[(&str, i32)]) -> BTreeMap<String, tfp::TensorInfo> {
         pairs
@@ -1047,6 +1248,85 @@ mod tests {
     fn predict(body: &str, pairs: &[(&str, i32)]) -> Result<(sv::PredictRequest, Format)> {
         let doc = parse_body(body.as_bytes())?;
         predict_request(&doc, sv::ModelSpec::default(), |_| Ok(infos(pairs)))
+    }
+
+    #[test]
+    fn fast_predict_reader_agrees_with_the_general_one() {
+        let bodies = [
+            r#"{"instances": [[[1.5], [2]], [[3], [4e2]]]}"#,
+            r#"{"signature_name": "serving_default", "instances": [1, -2, 3]}"#,
+            r#"{"instances": [[1, 2, 3]], "signature_name": "s"}"#,
+            r#"{"inputs": [[0.25, NaN], [-Infinity, 7]]}"#,
+            r#"{"inputs": 5}"#,
+            r#" { "instances" : [ [ 1 , 2 ] , [ 3 , 4 ] ] } "#,
+            r#"{"instances": [[1, 2], [3]]}"#,
+            r#"{"instances": [[[1]], [2]]}"#,
+            r#"{"instances": [18446744073709551615, 16777217, 1e39]}"#,
+        ];
+        let dtypes = [
+            dtype::FLOAT,
+            dtype::DOUBLE,
+            dtype::INT32,
+            dtype::INT64,
+            dtype::UINT8,
+            dtype::UINT64,
+            dtype::BOOL,
+            dtype::STRING,
+        ];
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for body in bodies {
+            let b = body.as_bytes();
+            cases.push(b.to_vec());
+            for i in 0..b.len() {
+                cases.push(b[..i].to_vec());
+                cases.push([&b[..i], &b[i + 1..]].concat());
+                for r in b"[],01.-e\"{} N:x" {
+                    let mut m = b.to_vec();
+                    m[i] = *r;
+                    cases.push(m);
+                }
+            }
+        }
+        let mut taken = 0;
+        for d in dtypes {
+            for body in &cases {
+                let spec = sv::ModelSpec::default();
+                let Some(fast) = predict_request_fast(body, &spec, |_| Ok(infos(&[("x", d)])))
+                else {
+                    continue;
+                };
+                taken += 1;
+                let text = String::from_utf8_lossy(body);
+                let general = parse_body(body).and_then(|doc| {
+                    predict_request(&doc, spec.clone(), |_| Ok(infos(&[("x", d)])))
+                });
+                // Compared encoded, where NaN equals NaN.
+                let encoded = |(r, f): (sv::PredictRequest, Format)| (r.encode_to_vec(), f);
+                assert_eq!(
+                    Ok(encoded(fast)),
+                    general.map(encoded).map_err(|e| e.message),
+                    "{text} as {d}"
+                );
+            }
+        }
+        assert!(taken > 1000, "the fast reader took only {taken} bodies");
+        // It takes the bodies clients send most, and leaves the rest to the general reader.
+        let spec = sv::ModelSpec::default();
+        let floats = |_: &sv::ModelSpec| Ok(infos(&[("x", dtype::FLOAT)]));
+        for body in &bodies[..6] {
+            assert!(
+                predict_request_fast(body.as_bytes(), &spec, floats).is_some(),
+                "{body}"
+            );
+        }
+        for body in &bodies[6..8] {
+            assert!(
+                predict_request_fast(body.as_bytes(), &spec, floats).is_none(),
+                "{body}"
+            );
+        }
+        let two = |_: &sv::ModelSpec| Ok(infos(&[("a", dtype::FLOAT), ("b", dtype::FLOAT)]));
+        assert!(predict_request_fast(bodies[0].as_bytes(), &spec, two).is_none());
     }
 
     #[test]

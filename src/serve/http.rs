@@ -202,6 +202,14 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
                 core.rejected(api, &name, signature.as_deref().unwrap_or_default(), &e);
                 e
             };
+            if method == Endpoint::Predict {
+                if let Some((request, format)) =
+                    codec::predict_request_fast(body, &spec, |s| core.signature_inputs(s))
+                {
+                    let response = core.predict(&request)?;
+                    return codec::predict_response(&response.outputs, format);
+                }
+            }
             let doc = codec::parse_body(body).map_err(|e| rejected(e, None))?;
             match method {
                 Endpoint::Predict => {

@@ -242,6 +242,87 @@ pub fn parse(text: &[u8]) -> Result<Json, ParseError> {
     Ok(v)
 }
 
+/// A cursor for readers that stream a known shape straight into their own buffers instead of
+/// building a [`Json`] tree. Each step answers `None` where the text is not what the reader
+/// expects; such a reader then leaves the text to [`parse`], which words the error.
+pub struct Cursor<'a> {
+    p: Parser<'a>,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(text: &'a [u8]) -> Self {
+        Cursor {
+            p: Parser { s: text, i: 0 },
+        }
+    }
+
+    /// Skips whitespace and returns the next byte, if any.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.p.ws();
+        self.p.peek()
+    }
+
+    /// Consumes `b` (after whitespace) when it comes next.
+    pub fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        if hit {
+            self.p.i += 1;
+        }
+        hit
+    }
+
+    /// Whether only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// A string without escapes, borrowed from the text.
+    pub fn plain_string(&mut self) -> Option<&'a str> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let s: &'a [u8] = self.p.s;
+        let start = self.p.i;
+        let len = s[start..].iter().position(|&b| b == b'"')?;
+        let bytes = &s[start..start + len];
+        if bytes.iter().any(|&b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.p.i = start + len + 1;
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// A number, with the same reading as [`parse`].
+    pub fn number(&mut self) -> Option<Number> {
+        match self.peek() {
+            Some(b'-' | b'0'..=b'9' | b'N' | b'I') => match self.p.number() {
+                Ok(Json::Number(n)) => Some(n),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Scans ASCII digits from `i` and returns where they end, folding them into `mantissa` while
+/// it cannot overflow (`overflow` is set once a digit did not fit).
+fn fold_digits(s: &[u8], mut i: usize, mantissa: &mut u64, overflow: &mut bool) -> usize {
+    let mut m = *mantissa;
+    while let Some(&b) = s.get(i) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if m < (u64::MAX - 9) / 10 {
+            m = m * 10 + u64::from(b - b'0');
+        } else {
+            *overflow = true;
+        }
+        i += 1;
+    }
+    *mantissa = m;
+    i
+}
+
 /// Deeper nesting than this is refused instead of risking the stack.
 const MAX_DEPTH: usize = 512;
 
@@ -461,38 +542,73 @@ impl Parser<'_> {
                 .map(|_| Json::Number(Number::Double(v)));
         }
         let digits_start = self.i;
+        // The digits are accumulated while scanning; numbers that fit the exact fast case
+        // (Clinger's: a mantissa below 2^53 and a power of ten up to 22) need no second pass.
+        let mut mantissa = 0u64;
+        let mut overflow = false;
         match self.peek() {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
-                    self.i += 1;
-                }
+                self.i = fold_digits(self.s, self.i, &mut mantissa, &mut overflow);
             }
             _ => return Err(self.err("Invalid value.")),
         }
         let mut is_double = false;
+        let mut scale = 0i64;
         if self.peek() == Some(b'.') {
             self.i += 1;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(self.err("Missing fraction part in number."));
             }
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
-            }
+            let from = self.i;
+            self.i = fold_digits(self.s, self.i, &mut mantissa, &mut overflow);
+            scale -= (self.i - from) as i64;
             is_double = true;
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
+            let mut exp_negative = false;
+            if let Some(sign @ (b'+' | b'-')) = self.peek() {
+                exp_negative = sign == b'-';
                 self.i += 1;
             }
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(self.err("Missing exponent in number."));
             }
-            while let Some(b'0'..=b'9') = self.peek() {
+            let mut exp = 0i64;
+            while let Some(b @ b'0'..=b'9') = self.peek() {
+                exp = (exp * 10 + i64::from(b - b'0')).min(1 << 20);
                 self.i += 1;
             }
+            scale += if exp_negative { -exp } else { exp };
             is_double = true;
+        }
+        if !overflow {
+            if !is_double {
+                if !negative {
+                    return Ok(Json::Number(match i64::try_from(mantissa) {
+                        Ok(i) => Number::Int(i),
+                        Err(_) => Number::Uint(mantissa),
+                    }));
+                }
+                if mantissa <= i64::MAX as u64 + 1 {
+                    return Ok(Json::Number(Number::Int(
+                        (mantissa as i128).wrapping_neg() as i64
+                    )));
+                }
+            } else if mantissa <= 1 << 53 && (-22..=22).contains(&scale) {
+                const POW10: [f64; 23] = [
+                    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                    1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+                ];
+                let m = mantissa as f64;
+                let v = if scale >= 0 {
+                    m * POW10[scale as usize]
+                } else {
+                    m / POW10[(-scale) as usize]
+                };
+                return Ok(Json::Number(Number::Double(if negative { -v } else { v })));
+            }
         }
         // ASCII only, so this cannot fail.
         let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("0");
@@ -537,6 +653,43 @@ mod tests {
         assert_eq!(items[6], Json::Number(Number::Double(f64::INFINITY)));
         assert_eq!(items[7], Json::Number(Number::Uint(u64::MAX)));
         assert_eq!(items[8], Json::Number(Number::Int(i64::MIN)));
+    }
+
+    #[test]
+    fn decimals_read_exactly_as_the_standard_library_reads_them() {
+        // A fixed xorshift sequence: mantissas of every length, fractions and exponents.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let r = next();
+            let digits = (r % 19 + 1) as u32;
+            let mantissa = next() % 10u64.pow(digits);
+            let point = (r >> 8) as usize % (digits as usize + 1);
+            let mut text = mantissa.to_string();
+            if point > 0 && point < text.len() {
+                text.insert(text.len() - point, '.');
+            } else {
+                text.push_str(".0");
+            }
+            if r & (1 << 20) != 0 {
+                text = format!("{text}e{}", (r >> 24) as i64 % 40 - 20);
+            }
+            if r & (1 << 21) != 0 {
+                text.insert(0, '-');
+            }
+            let expected: f64 = text.parse().unwrap();
+            match parse(text.as_bytes()) {
+                Ok(Json::Number(Number::Double(v))) => {
+                    assert_eq!(v.to_bits(), expected.to_bits(), "{text}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]
