@@ -2,7 +2,9 @@
 //! without HTTP. Three layers: the bare session run (TensorFlow only), the transport-free core
 //! on typed requests, and the core plus TF Serving's JSON codec. Prints per-call medians.
 //!
-//! Run with `cargo bench --bench serve_inprocess` (finds TensorFlow as `smtool serve` does).
+//! Run with `cargo bench --bench serve_inprocess` (finds TensorFlow as `smtool serve` does);
+//! `BENCH_INTRA_OP` / `BENCH_INTER_OP` set the session thread pools as `smtool serve`'s
+//! `--tensorflow_intra_op_parallelism` / `--tensorflow_inter_op_parallelism` do.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -83,6 +85,24 @@ fn main() {
             model_from_path("iris", &root().join("fixtures/iris_tf1")).expect("iris"),
         ],
     ));
+    // The session thread pools `smtool serve` would use with the same flags
+    // (--tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism).
+    let threads = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let threads = smtool::serve::SessionThreads {
+        intra_op: threads("BENCH_INTRA_OP"),
+        inter_op: threads("BENCH_INTER_OP"),
+        session: 0,
+    };
+    eprintln!(
+        "session threads: intra-op {}, inter-op {}",
+        threads.intra_op, threads.inter_op
+    );
+    manager.set_session_config(&threads.config());
     manager.poll();
     let core = Core::new(manager.clone());
     let digits = manager
@@ -164,6 +184,16 @@ fn main() {
         codec::predict_request(&doc, spec("digits"), |s| core.signature_inputs(s))
             .expect("request");
     });
+    measure(
+        "digits predict: JSON to PredictRequest (fast reader)",
+        iters,
+        || {
+            codec::predict_request_fast(predict_json.as_bytes(), &spec("digits"), |s| {
+                core.signature_inputs(s)
+            })
+            .expect("fast reader");
+        },
+    );
     measure("digits predict: core + JSON codec", iters, || {
         let doc = codec::parse_body(predict_json.as_bytes()).expect("json");
         let (req, format) =

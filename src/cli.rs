@@ -305,6 +305,33 @@ pub struct ServeArgs {
         require_equals = true
     )]
     pub enable_model_warmup: bool,
+    /// Threads TensorFlow may use inside one op; 0 lets TensorFlow choose (one per core).
+    #[arg(
+        long,
+        visible_alias = "tensorflow_intra_op_parallelism",
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub tensorflow_intra_op_parallelism: i32,
+    /// Ops TensorFlow may run at the same time; 0 lets TensorFlow choose (one per core).
+    #[arg(
+        long,
+        visible_alias = "tensorflow_inter_op_parallelism",
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub tensorflow_inter_op_parallelism: i32,
+    /// Both of the above at once when neither is given (TF Serving's older flag).
+    #[arg(
+        long,
+        visible_alias = "tensorflow_session_parallelism",
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub tensorflow_session_parallelism: i32,
     /// TensorFlow Serving's monitoring config (a MonitoringConfig in protobuf text format):
     /// `prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }` serves
     /// Prometheus metrics at that path on the REST port.
@@ -413,6 +440,11 @@ impl ServeArgs {
         };
         Ok(crate::serve::ServerOptions {
             warmup: self.enable_model_warmup,
+            threads: crate::serve::SessionThreads {
+                intra_op: self.tensorflow_intra_op_parallelism,
+                inter_op: self.tensorflow_inter_op_parallelism,
+                session: self.tensorflow_session_parallelism,
+            },
             core: crate::serve::core::CoreOptions {
                 metrics_path,
                 batching,

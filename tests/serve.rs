@@ -411,6 +411,27 @@ fn predict_digits_matches_tensorflow() {
     );
     assert_eq!(code, 200);
     assert_eq!(columnar["outputs"], body["predictions"]);
+    // A bare columnar value and a body with whitespace and a signature name (read without a
+    // JSON tree) give the same numbers too.
+    let (code, bare) = post(
+        s.addr,
+        "/v1/models/digits:predict",
+        &json!({"inputs": instances}),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(bare["outputs"], body["predictions"]);
+    let text = serde_json::to_string_pretty(
+        &json!({"signature_name": "serving_default", "instances": instances}),
+    )
+    .expect("json");
+    let (code, pretty) = http(
+        s.addr,
+        "POST",
+        "/v1/models/digits:predict",
+        Some(text.as_bytes()),
+    );
+    assert_eq!(code, 200, "{pretty}");
+    assert_eq!(parse(&pretty)["predictions"], body["predictions"]);
 }
 
 #[test]
@@ -1070,6 +1091,8 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
             "--rest_api_port=0",
             "--port=0",
             "--file_system_poll_wait_seconds=0",
+            "--tensorflow_intra_op_parallelism=1",
+            "--tensorflow_inter_op_parallelism=-1",
             "--no-fetch",
         ],
         &venv,

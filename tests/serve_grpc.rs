@@ -135,6 +135,7 @@ fn with_metrics() -> ServerOptions {
             metrics_path: Some(METRICS.to_owned()),
             batching: None,
         },
+        ..Default::default()
     }
 }
 
@@ -758,6 +759,7 @@ fn batching(text: &str) -> ServerOptions {
             metrics_path: Some(METRICS.to_owned()),
             batching: Some(BatchingParameters::from_text(text).expect("batching parameters")),
         },
+        ..Default::default()
     }
 }
 

@@ -33,6 +33,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use self::models::{ModelConfig, ModelManager, VersionPolicy};
+use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::{self, Location};
 
@@ -61,6 +62,8 @@ pub struct ServerOptions {
     /// Replay `assets.extra/tf_serving_warmup_requests` before a version becomes available.
     pub warmup: bool,
     pub core: core::CoreOptions,
+    /// TensorFlow's thread pools for every session.
+    pub threads: SessionThreads,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +71,33 @@ impl Default for ServerOptions {
         ServerOptions {
             warmup: true,
             core: core::CoreOptions::default(),
+            threads: SessionThreads::default(),
+        }
+    }
+}
+
+/// TF Serving's `--tensorflow_intra_op_parallelism`, `--tensorflow_inter_op_parallelism` and
+/// `--tensorflow_session_parallelism` (0: TensorFlow chooses, one thread per core).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionThreads {
+    pub intra_op: i32,
+    pub inter_op: i32,
+    pub session: i32,
+}
+
+impl SessionThreads {
+    /// The session `ConfigProto`, as TF Serving builds it: the two pool sizes when either is
+    /// set, else the session parallelism for both.
+    pub fn config(self) -> tfp::ConfigProto {
+        let (intra, inter) = if self.intra_op != 0 || self.inter_op != 0 {
+            (self.intra_op, self.inter_op)
+        } else {
+            (self.session, self.session)
+        };
+        tfp::ConfigProto {
+            intra_op_parallelism_threads: intra,
+            inter_op_parallelism_threads: inter,
+            ..Default::default()
         }
     }
 }
@@ -282,6 +312,7 @@ impl Server {
         options: ServerOptions,
     ) -> Self {
         let manager = Arc::new(ModelManager::new(tf, models));
+        manager.set_session_config(&options.threads.config());
         let core = Arc::new(core::Core::with_options(manager.clone(), options.core));
         if options.warmup {
             // Weak: the core owns the manager, which owns this hook.
@@ -453,4 +484,36 @@ pub fn run(options: ServeOptions) -> Result<()> {
     })?;
     drop(server);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_threads_follow_tf_serving_flags() {
+        let cases = [
+            ((0, 0, 0), (0, 0)),
+            ((0, 0, 3), (3, 3)),
+            ((1, 0, 3), (1, 0)),
+            ((0, -1, 3), (0, -1)),
+            ((2, 4, 0), (2, 4)),
+        ];
+        for ((intra_op, inter_op, session), want) in cases {
+            let c = SessionThreads {
+                intra_op,
+                inter_op,
+                session,
+            }
+            .config();
+            assert_eq!(
+                (
+                    c.intra_op_parallelism_threads,
+                    c.inter_op_parallelism_threads
+                ),
+                want,
+                "{intra_op} {inter_op} {session}"
+            );
+        }
+    }
 }

@@ -249,7 +249,8 @@ impl ModelManager {
                     v,
                     dir,
                     self.session_config.get().map_or(&[][..], Vec::as_slice),
-                ).map(Arc::new);
+                )
+                .map(Arc::new);
                 self.metrics.load(&name, v, started.elapsed());
                 let warmed = loaded.and_then(|servable| match self.warmup.get() {
                     Some(warmup) => warmup(&servable, dir).map(|()| servable),
