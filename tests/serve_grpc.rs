@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -185,28 +186,69 @@ fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     (status, v)
 }
 
+type Scrape = openmetrics_parser::MetricsExposition<
+    openmetrics_parser::PrometheusType,
+    openmetrics_parser::PrometheusValue,
+>;
+
 /// The metrics page, parsed by a Prometheus text-format parser.
-fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+fn scrape(addr: SocketAddr) -> Scrape {
     let (status, text) = http(addr, "GET", METRICS, None);
     assert_eq!(status, 200, "{text}");
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses")
+    openmetrics_parser::prometheus::parse_prometheus(&text)
+        .unwrap_or_else(|e| panic!("not the Prometheus text format: {e:?}\n{text}"))
 }
 
-/// The value of the sample `name` whose labels include `labels`; 0 when there is none.
-fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(buckets) => {
-                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
-            }
-            prometheus_parse::Value::Summary(_) => 0.0,
+/// The series of `name` whose labels include `labels`, with all their labels.
+fn series<'a>(
+    scrape: &'a Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Vec<(
+    BTreeMap<String, String>,
+    &'a openmetrics_parser::PrometheusValue,
+)> {
+    let Some(family) = scrape.families.get(name) else {
+        return Vec::new();
+    };
+    family
+        .iter_samples()
+        .map(|s| {
+            let set = s.get_labelset().expect("label set");
+            let all: BTreeMap<String, String> =
+                set.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (all, &s.value)
+        })
+        .filter(|(all, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| all.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect()
+}
+
+/// The sum over the series of `name` whose labels include `labels` of a counter's value or a
+/// histogram's count; 0 when there is none.
+fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    use openmetrics_parser::PrometheusValue as V;
+    series(scrape, name, labels)
+        .into_iter()
+        .map(|(_, value)| match value {
+            V::Counter(c) => c.value.as_f64(),
+            V::Gauge(v) | V::Unknown(v) => v.as_f64(),
+            V::Histogram(h) => h.count.unwrap_or(0) as f64,
+            V::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+/// The sum of the observations of the histogram `name` whose labels include `labels`.
+fn histogram_sum(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    series(scrape, name, labels)
+        .into_iter()
+        .map(|(_, value)| match value {
+            openmetrics_parser::PrometheusValue::Histogram(h) => h.sum.map_or(0.0, |s| s.as_f64()),
+            other => panic!("{name} is not a histogram: {other:?}"),
         })
         .sum()
 }
@@ -406,6 +448,42 @@ fn grpc_regress_multi_inference_and_status() {
         ),
         other => panic!("expected a regression, got {other:?}"),
     }
+    // As in TF Serving, Regress counts its examples and its runtime; MultiInference is not
+    // counted at all.
+    let m = scrape(s.rest);
+    let iris = ("model_name", "iris");
+    assert_eq!(
+        sample(&m, ":tensorflow:serving:request_count", &[iris]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:runtime_latency",
+            &[iris, ("API", "Regress")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, ":tensorflow:serving:runtime_latency", &[iris]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:request_example_count_total",
+            &[("model", "iris")]
+        ),
+        rows.len() as f64
+    );
+    assert_eq!(
+        histogram_sum(
+            &m,
+            ":tensorflow:serving:request_example_counts",
+            &[("model", "iris")]
+        ),
+        rows.len() as f64
+    );
 
     let mut models = s.model_service();
     let status = s
@@ -540,77 +618,101 @@ fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
     assert_eq!(code, 400);
 
     let m = scrape(s.rest);
-    let count = "smtool_serving_request_count_total";
+    // TF Serving's request_count: by model and status only, no `_total` suffix.
+    let count = ":tensorflow:serving:request_count";
     let hp = ("model_name", "half_plus_two");
+    assert_eq!(sample(&m, count, &[hp, ("status", "OK")]), 5.0);
+    assert_eq!(
+        sample(&m, count, &[hp, ("status", "INVALID_ARGUMENT")]),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, count, &[hp, ("status", "FAILED_PRECONDITION")]),
+        1.0
+    );
+    for (labels, _) in series(&m, count, &[]) {
+        assert_eq!(
+            labels.keys().collect::<Vec<_>>(),
+            ["model_name", "status"],
+            "{labels:?}"
+        );
+    }
+    // Successful requests are timed, in microseconds, by API and transport.
+    let latency = ":tensorflow:serving:request_latency";
     assert_eq!(
         sample(
             &m,
-            count,
-            &[
-                hp,
-                ("signature_name", "serving_default"),
-                ("status", "INVALID_ARGUMENT")
-            ]
+            latency,
+            &[hp, ("API", "predict"), ("entrypoint", "REST")]
         ),
-        1.0
+        3.0
     );
     assert_eq!(
         sample(
             &m,
-            count,
-            &[hp, ("signature_name", "serving_default"), ("status", "OK")]
+            latency,
+            &[hp, ("API", "Predict"), ("entrypoint", "GRPC")]
+        ),
+        2.0
+    );
+    assert_eq!(sample(&m, latency, &[hp]), 5.0);
+    // One microsecond or more per request, and not the seconds Prometheus clients default to.
+    assert!(histogram_sum(&m, latency, &[hp]) >= 5.0);
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:runtime_latency",
+            &[hp, ("API", "Predict"), ("runtime", "TF1")]
         ),
         5.0
     );
     assert_eq!(
         sample(
             &m,
-            count,
-            &[
-                hp,
-                ("signature_name", "nope"),
-                ("status", "FAILED_PRECONDITION")
-            ]
-        ),
-        1.0
-    );
-    assert_eq!(
-        sample(
-            &m,
-            "smtool_serving_request_latency_seconds",
-            &[
-                hp,
-                ("signature_name", "serving_default"),
-                ("api", "predict")
-            ]
-        ),
-        5.0
-    );
-    assert_eq!(
-        sample(
-            &m,
-            "smtool_serving_session_run_latency_seconds",
+            "smtool_session_run_duration_seconds",
             &[hp, ("signature_name", "serving_default")]
         ),
         5.0
     );
+    // TensorFlow's SavedModel loader metrics, by version directory.
+    let version_dir = |rel: &str| common::fixture(rel).display().to_string();
+    let hp_dir = version_dir("half_plus_two/2");
     assert_eq!(
         sample(
             &m,
-            "smtool_serving_model_load_latency_seconds",
-            &[hp, ("model_version", "2")]
+            ":tensorflow:cc:saved_model:load_attempt_count",
+            &[("model_path", &hp_dir), ("status", "success")]
         ),
         1.0
     );
+    assert!(
+        sample(
+            &m,
+            ":tensorflow:cc:saved_model:load_latency",
+            &[("model_path", &hp_dir)]
+        ) > 0.0
+    );
     // The vocab fixture's three warmup requests were replayed before it became available.
+    let vocab_dir = version_dir("vocab_assets");
     assert_eq!(
         sample(
             &m,
-            "smtool_serving_model_warmup_records_total",
+            ":tensorflow:serving:model_warmup_latency",
+            &[("model_path", &vocab_dir), ("status", "OK")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_model_warmup_records_total",
             &[("model_name", "vocab"), ("model_version", "1")]
         ),
         3.0
     );
+    let text = http(s.rest, "GET", METRICS, None).1;
+    assert!(!text.contains("smtool_serving"), "{text}");
+    assert!(!text.contains(":request_count_total"), "{text}");
     // Not under /v1/ and not the metrics path: still a bare 404.
     assert_eq!(http(s.rest, "GET", "/metrics", None).0, 404);
 }
@@ -663,6 +765,15 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
         &json!({"instances": ["a"]}),
     );
     assert_eq!(code, 404);
+    // TF Serving times a warmup whose file cannot be read, with the error as its status.
+    let m = scrape(s.rest);
+    let warmups = series(&m, ":tensorflow:serving:model_warmup_latency", &[]);
+    assert_eq!(warmups.len(), 1, "{warmups:?}");
+    let status = &warmups[0].0["status"];
+    assert!(
+        status.starts_with("DATA_LOSS: ") && status.contains("CRC32C"),
+        "{status}"
+    );
     drop(s);
 
     // With warmup off the same version loads and answers.
@@ -679,10 +790,7 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
         (200, json!("AVAILABLE"))
     );
     let m = scrape(s.rest);
-    assert_eq!(
-        sample(&m, "smtool_serving_model_warmup_records_total", &[]),
-        0.0
-    );
+    assert_eq!(sample(&m, "smtool_model_warmup_records_total", &[]), 0.0);
     assert!(s.server.core.models().names().contains(&"vocab".to_owned()));
 }
 
@@ -816,27 +924,50 @@ fn batching_merges_concurrent_requests_and_answers_each_its_own() {
         ("model_name", "half_plus_two"),
         ("signature_name", "serving_default"),
     ];
-    let batches = sample(&m, "smtool_serving_batch_requests", &labels);
-    let runs = sample(&m, "smtool_serving_session_run_latency_seconds", &labels);
+    let batches = sample(&m, "smtool_batch_requests", &labels);
     assert!(batches >= 1.0, "no batch ran");
     assert!(
         batches < n as f64,
         "{n} concurrent requests ran in {batches} batches: none were merged"
     );
-    assert_eq!(runs, batches, "one session run per batch");
-    // Every batch is padded to an allowed size.
-    let text = http(s.rest, "GET", METRICS, None).1;
-    let sum_line = text
-        .lines()
-        .find(|l| l.starts_with("smtool_serving_batch_size_sum"))
-        .expect("batch size sum");
-    let rows: f64 = sum_line
-        .rsplit(' ')
-        .next()
-        .and_then(|v| v.parse().ok())
-        .expect("number");
+    // One session run per batch, as TF Serving's batching session counts them.
+    let wrapped = ":tensorflow:serving:batching_session:wrapped_run_count";
+    assert_eq!(
+        sample(&m, wrapped, &[]),
+        batches,
+        "one session run per batch"
+    );
+    assert_eq!(
+        sample(&m, "smtool_session_run_duration_seconds", &labels),
+        batches
+    );
+    let input = ":tensorflow:serving:batching_session:input_batch_size";
+    assert_eq!(sample(&m, input, &[]), n as f64, "one input per request");
+    assert_eq!(histogram_sum(&m, input, &[]), 36.0);
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:batching_session:queuing_latency",
+            &[]
+        ),
+        n as f64
+    );
+    // Each request's runtime includes its wait for the batch, as in TF Serving.
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:runtime_latency",
+            &[("model_name", "half_plus_two"), ("API", "Predict")]
+        ),
+        n as f64
+    );
+    let processed = ":tensorflow:serving:batching_session:processed_batch_size";
+    assert_eq!(sample(&m, processed, &[]), batches);
+    let rows = histogram_sum(&m, processed, &[]);
+    let padding = histogram_sum(&m, ":tensorflow:serving:batching_session:padding_size", &[]);
     // 36 rows were sent (12 requests of 1 row, 12 of 2); padding makes every batch 8 or 64.
-    assert!(rows % 8.0 == 0.0 && rows >= 36.0, "{sum_line}");
+    assert_eq!(rows - padding, 36.0);
+    assert!(rows % 8.0 == 0.0 && rows >= 36.0, "{rows} rows");
 }
 
 #[test]
@@ -1006,13 +1137,13 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
     assert_eq!(
         sample(
             &m,
-            "smtool_serving_request_count_total",
+            ":tensorflow:serving:request_count",
             &[("model_name", "hp"), ("status", "OK")]
         ),
         2.0
     );
     assert_eq!(
-        sample(&m, "smtool_serving_batch_requests", &[("model_name", "hp")]),
+        sample(&m, "smtool_batch_requests", &[("model_name", "hp")]),
         2.0
     );
     // SAFETY: signalling our own child process by pid.

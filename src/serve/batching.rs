@@ -144,6 +144,7 @@ pub struct Task {
     servable: Arc<Servable>,
     feeds: Vec<Tensor>,
     rows: usize,
+    enqueued: Instant,
     reply: Option<mpsc::Sender<Result<Vec<Tensor>, ServeError>>>,
 }
 
@@ -249,6 +250,9 @@ impl Batcher {
             return Ok(None);
         }
         let rows = rows as usize;
+        for _ in feeds {
+            self.shared.metrics.batch_input(rows);
+        }
         let max = self.shared.params.max_batch_size;
         if rows > max {
             return Err(ServeError::invalid(format!(
@@ -269,6 +273,7 @@ impl Batcher {
             servable: servable.clone(),
             feeds: feeds.iter().map(|(_, t)| (*t).clone()).collect(),
             rows,
+            enqueued: Instant::now(),
             reply: None,
         }))
     }
@@ -482,6 +487,12 @@ fn process(shared: &Shared, batch: Batch) {
     let Some(servable) = tasks.first().map(|t| t.servable.clone()) else {
         return;
     };
+    let dequeued = Instant::now();
+    for t in &tasks {
+        shared
+            .metrics
+            .batch_queued(dequeued.saturating_duration_since(t.enqueued));
+    }
     let target = shared
         .params
         .allowed_batch_sizes
@@ -489,6 +500,9 @@ fn process(shared: &Shared, batch: Batch) {
         .copied()
         .find(|&s| s >= rows)
         .unwrap_or(rows);
+    shared
+        .metrics
+        .batch(&servable.name, &key.signature, rows, target, tasks.len());
     let feeds: Option<Vec<Tensor>> = (0..key.feeds.len())
         .map(|i| merged_feed(&tasks, i, rows, target))
         .collect();
@@ -509,9 +523,7 @@ fn process(shared: &Shared, batch: Batch) {
     shared
         .metrics
         .session_run(&servable.name, &key.signature, started.elapsed());
-    shared
-        .metrics
-        .batch(&servable.name, &key.signature, target, tasks.len());
+    shared.metrics.batch_run();
     let outputs = match result {
         Ok(o) => o,
         Err(e) => {

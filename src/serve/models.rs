@@ -249,8 +249,9 @@ impl ModelManager {
                     v,
                     dir,
                     self.session_config.get().map_or(&[][..], Vec::as_slice),
-                ).map(Arc::new);
-                self.metrics.load(&name, v, started.elapsed());
+                )
+                .map(Arc::new);
+                self.metrics.load(dir, loaded.is_ok(), started.elapsed());
                 let warmed = loaded.and_then(|servable| match self.warmup.get() {
                     Some(warmup) => warmup(&servable, dir).map(|()| servable),
                     None => Ok(servable),
