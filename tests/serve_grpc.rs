@@ -253,6 +253,12 @@ fn histogram_sum(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {v}"))
+}
+
 fn spec(name: &str, signature: &str) -> Option<sv::ModelSpec> {
     Some(sv::ModelSpec {
         name: name.to_owned(),
@@ -968,6 +974,97 @@ fn batching_merges_concurrent_requests_and_answers_each_its_own() {
     // 36 rows were sent (12 requests of 1 row, 12 of 2); padding makes every batch 8 or 64.
     assert_eq!(rows - padding, 36.0);
     assert!(rows % 8.0 == 0.0 && rows >= 36.0, "{rows} rows");
+}
+
+/// Two requests whose rows have different lengths (2, and 3), sent together so that they
+/// share one batch (`max_batch_size` 3 closes it as soon as both are in): their answers, in
+/// order, and the number of batched session runs.
+fn variable_length_batch(pad: bool) -> Option<(Vec<(u16, Value)>, f64)> {
+    let s = start_with(
+        vec![model(
+            "variable_length",
+            &common::fixture("variable_length"),
+        )],
+        batching(&format!(
+            "max_batch_size {{ value: 3 }} batch_timeout_micros {{ value: 5000000 }} \
+             num_batch_threads {{ value: 1 }} pad_variable_length_inputs: {pad}"
+        )),
+    )?;
+    let bodies = [
+        json!({"instances": [[1.0, 2.0]]}),
+        json!({"instances": [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]}),
+    ];
+    let barrier = std::sync::Barrier::new(bodies.len());
+    let rest = s.rest;
+    let answers = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    post(rest, "/v1/models/variable_length:predict", body)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    let m = scrape(s.rest);
+    let runs = sample(
+        &m,
+        ":tensorflow:serving:batching_session:wrapped_run_count",
+        &[],
+    );
+    Some((answers, runs))
+}
+
+#[test]
+fn pad_variable_length_inputs_pads_rows_with_their_first_element() {
+    let Some((answers, runs)) = variable_length_batch(true) else {
+        return;
+    };
+    assert_eq!(runs, 1.0, "both requests ran in one batch: {answers:?}");
+    // The short row [1, 2] ran as [1, 2, 1]: TF Serving pads each tensor with its own first
+    // element, and splits the outputs along dimension 0 only.
+    assert_eq!(
+        answers[0],
+        (
+            200,
+            json!({"predictions": [{"doubled": [2.0, 4.0, 2.0], "row_sum": 4.0}]})
+        )
+    );
+    assert_eq!(
+        answers[1],
+        (
+            200,
+            json!({"predictions": [
+                {"doubled": [6.0, 8.0, 10.0], "row_sum": 12.0},
+                {"doubled": [12.0, 14.0, 16.0], "row_sum": 21.0}
+            ]})
+        )
+    );
+}
+
+#[test]
+fn without_padding_a_batch_of_different_lengths_fails_as_in_tf_serving() {
+    let Some((answers, runs)) = variable_length_batch(false) else {
+        return;
+    };
+    assert_eq!(
+        runs, 0.0,
+        "no session run for a batch that cannot be merged"
+    );
+    for (code, body) in &answers {
+        assert_eq!(*code, 400, "{body}");
+        let message = error_of(body);
+        assert!(
+            message.starts_with("Tensors with name 'serving_default_x:0' from different tasks have different shapes and padding is turned off. Set pad_variable_length_inputs to true"),
+            "{message}"
+        );
+    }
 }
 
 #[test]
