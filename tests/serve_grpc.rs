@@ -370,6 +370,7 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
     for row in &rows {
         args.extend(["--iris-row", row.as_str()]);
     }
+    args.extend(["--removed", "half_plus_two", "--removed", "vocab"]);
     let out = common::run_python(&python, "check_grpc_client.py", &args);
     assert!(
         out.status.success(),
@@ -380,6 +381,16 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
     let summary: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
     assert_eq!(summary["predict"]["argmax"], json!([3, 7, 9]));
     assert_eq!(summary["metadata"][1]["version"], json!(1));
+    // HandleReloadConfigRequest through the Python ModelServiceStub.
+    assert_eq!(summary["reload"]["status"], json!(0));
+    assert_eq!(
+        summary["reload"]["duplicate_error"],
+        json!("Illegal to list model digits multiple times in config list")
+    );
+    assert_eq!(
+        s.server.core.models().names(),
+        ["digits".to_owned(), "iris".to_owned()]
+    );
     for (i, row) in expected["rows"]
         .as_array()
         .expect("rows")
@@ -572,15 +583,6 @@ fn grpc_errors_have_tf_serving_codes_and_messages() {
     assert!(m.contains("Unsupported signature method_name"), "{m}");
 
     let mut models = s.model_service();
-    let reload =
-        s.block_on(models.handle_reload_config_request(sv::ReloadConfigRequest::default()));
-    let e = reload.expect_err("unsupported");
-    assert_eq!(e.code(), tonic::Code::Unimplemented);
-    assert!(
-        e.message().contains("--model_config_file"),
-        "{}",
-        e.message()
-    );
     let missing = s.block_on(models.get_model_status(sv::GetModelStatusRequest {
         model_spec: spec("nope", ""),
     }));
@@ -1119,6 +1121,274 @@ fn a_full_batch_queue_answers_resource_exhausted() {
         body["error"],
         "Task size 3 is larger than maximum input batch size 2"
     );
+}
+
+/// A `model_config_list` entry for TF Serving's ReloadConfigRequest.
+fn model_entry(
+    name: &str,
+    path: &Path,
+    policy: Option<
+        sv::file_system_storage_path_source_config::servable_version_policy::PolicyChoice,
+    >,
+    labels: &[(&str, i64)],
+) -> sv::ModelConfig {
+    sv::ModelConfig {
+        name: name.to_owned(),
+        base_path: path.display().to_string(),
+        model_platform: "tensorflow".to_owned(),
+        model_version_policy: policy.map(|p| {
+            sv::file_system_storage_path_source_config::ServableVersionPolicy {
+                policy_choice: Some(p),
+            }
+        }),
+        version_labels: labels.iter().map(|(l, v)| ((*l).to_owned(), *v)).collect(),
+        ..Default::default()
+    }
+}
+
+fn reload_request(entries: Vec<sv::ModelConfig>, metrics: &[&str]) -> sv::ReloadConfigRequest {
+    sv::ReloadConfigRequest {
+        config: Some(sv::ModelServerConfig {
+            config: Some(sv::model_server_config::Config::ModelConfigList(
+                sv::ModelConfigList { config: entries },
+            )),
+        }),
+        metric_names: metrics.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
+
+/// `(version, state name)` of every version of `model`, highest first.
+fn version_states(s: &Running, model: &str) -> Vec<(i64, String)> {
+    let mut models = s.model_service();
+    let status = s
+        .block_on(models.get_model_status(sv::GetModelStatusRequest {
+            model_spec: spec(model, ""),
+        }))
+        .expect("status")
+        .into_inner();
+    status
+        .model_version_status
+        .iter()
+        .map(|v| {
+            let state = sv::model_version_status::State::try_from(v.state)
+                .expect("state")
+                .as_str_name()
+                .to_owned();
+            (v.version, state)
+        })
+        .collect()
+}
+
+#[test]
+fn reload_config_adds_removes_and_relabels_models_as_tf_serving_does() {
+    use sv::file_system_storage_path_source_config::servable_version_policy::{
+        All, Latest, PolicyChoice, Specific,
+    };
+    let hp_path = common::fixture("half_plus_two");
+    let iris_path = common::fixture("iris_tf1");
+    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+        return;
+    };
+    let mut models = s.model_service();
+    let mut reload = |request: sv::ReloadConfigRequest| {
+        s.block_on(models.handle_reload_config_request(request))
+            .map(tonic::Response::into_inner)
+    };
+    let predict_hp = |label: &str| {
+        let mut request = hp_request(&[1.0]);
+        request.model_spec = Some(sv::ModelSpec {
+            name: "hp".to_owned(),
+            signature_name: String::new(),
+            version_choice: Some(sv::model_spec::VersionChoice::VersionLabel(
+                label.to_owned(),
+            )),
+        });
+        let mut client = s.prediction();
+        s.block_on(client.predict(request))
+            .map(|r| r.into_inner().outputs["y"].float_val.clone())
+    };
+    assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
+
+    // All versions of hp with two labels, and a new model: loaded before the answer.
+    let response = reload(reload_request(
+        vec![
+            model_entry(
+                "hp",
+                &hp_path,
+                Some(PolicyChoice::All(All {})),
+                &[("stable", 1), ("canary", 2)],
+            ),
+            model_entry("iris", &iris_path, None, &[]),
+        ],
+        &["/tensorflow/cc/saved_model/load_attempt_count"],
+    ))
+    .expect("reload");
+    assert_eq!(
+        response.status,
+        Some(sv::StatusProto {
+            error_code: 0,
+            error_message: String::new()
+        })
+    );
+    assert_eq!(response.metric.len(), 1);
+    assert_eq!(
+        response.metric[0].value_increase,
+        Some(sv::metric::ValueIncrease::Int64ValueIncrease(2)),
+        "hp version 1 and iris version 1 were loaded"
+    );
+    assert_eq!(
+        version_states(&s, "hp"),
+        [(2, "AVAILABLE".to_owned()), (1, "AVAILABLE".to_owned())]
+    );
+    assert_eq!(version_states(&s, "iris"), [(1, "AVAILABLE".to_owned())]);
+    assert_eq!(predict_hp("stable").expect("stable"), vec![2.5]);
+    assert_eq!(predict_hp("canary").expect("canary"), vec![3.5]);
+    let (code, body) = post(
+        s.rest,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // A label may only move to an available version; then nothing changes.
+    let e = reload(reload_request(
+        vec![
+            model_entry(
+                "hp",
+                &hp_path,
+                Some(PolicyChoice::Specific(Specific { versions: vec![2] })),
+                &[("stable", 3)],
+            ),
+            model_entry("iris", &iris_path, None, &[]),
+        ],
+        &[],
+    ))
+    .expect_err("label to an unknown version");
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            tonic::Code::FailedPrecondition,
+            "Request to assign label to version 3 of model hp, which is not currently available for inference"
+        )
+    );
+    assert_eq!(predict_hp("stable").expect("unchanged"), vec![2.5]);
+
+    // Dropping iris from the list unloads it; hp's policy goes back to the latest version.
+    reload(reload_request(
+        vec![model_entry(
+            "hp",
+            &hp_path,
+            Some(PolicyChoice::Latest(Latest { num_versions: 1 })),
+            &[],
+        )],
+        &[],
+    ))
+    .expect("reload");
+    assert_eq!(
+        version_states(&s, "hp"),
+        [(2, "AVAILABLE".to_owned()), (1, "END".to_owned())]
+    );
+    assert_eq!(version_states(&s, "iris"), [(1, "END".to_owned())]);
+    let (code, body) = post(
+        s.rest,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(
+        (code, error_of(&body)),
+        (404, "Servable not found for request: Latest(iris)")
+    );
+    let e = predict_hp("stable").expect_err("no such label");
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            tonic::Code::InvalidArgument,
+            "Unrecognized servable version label: stable"
+        )
+    );
+    assert_eq!(s.server.core.models().names(), ["hp"]);
+}
+
+#[test]
+fn reload_config_errors_are_tf_servings() {
+    let hp_path = common::fixture("half_plus_two");
+    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+        return;
+    };
+    let mut models = s.model_service();
+    let mut reload = |request: sv::ReloadConfigRequest| {
+        let e = s
+            .block_on(models.handle_reload_config_request(request))
+            .expect_err("an invalid config");
+        (e.code(), e.message().to_owned())
+    };
+    let invalid = |message: &str| (tonic::Code::InvalidArgument, message.to_owned());
+    let only_lists = invalid(
+        "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported",
+    );
+    assert_eq!(reload(sv::ReloadConfigRequest::default()), only_lists);
+    let custom = sv::ReloadConfigRequest {
+        config: Some(sv::ModelServerConfig {
+            config: Some(sv::model_server_config::Config::CustomModelConfig(
+                prost_types::Any::default(),
+            )),
+        }),
+        metric_names: Vec::new(),
+    };
+    assert_eq!(reload(custom), only_lists);
+    let hp = model_entry("hp", &hp_path, None, &[]);
+    assert_eq!(
+        reload(reload_request(vec![hp.clone(), hp.clone()], &[])),
+        invalid("Illegal to list model hp multiple times in config list")
+    );
+    let relative = sv::ModelConfig {
+        base_path: "fixtures/half_plus_two".to_owned(),
+        ..hp.clone()
+    };
+    assert_eq!(
+        reload(reload_request(vec![relative], &[])),
+        invalid(
+            "Expected model hp to have an absolute path or URI; got base_path()=fixtures/half_plus_two"
+        )
+    );
+    let no_platform = sv::ModelConfig {
+        model_platform: String::new(),
+        ..hp.clone()
+    };
+    assert_eq!(
+        reload(reload_request(vec![no_platform], &[])),
+        invalid("Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform.")
+    );
+    let other_platform = sv::ModelConfig {
+        model_platform: "tensorflow_lite".to_owned(),
+        ..hp.clone()
+    };
+    assert_eq!(
+        reload(reload_request(vec![other_platform], &[])),
+        invalid("Model hp requests unsupported platform tensorflow_lite")
+    );
+    let missing = model_entry("gone", &hp_path.join("no_such_dir"), None, &[]);
+    let (code, message) = reload(reload_request(vec![hp.clone(), missing], &[]));
+    assert_eq!(code, tonic::Code::InvalidArgument);
+    assert!(
+        message.contains("model 'gone'") && message.contains("no_such_dir"),
+        "{message}"
+    );
+    // None of the above changed anything.
+    assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
+
+    // A new model that fails to load: the config is applied, and the answer says why.
+    let truncated = model_entry("truncated", &common::fixture("broken/truncated"), None, &[]);
+    let (code, message) = reload(reload_request(vec![hp, truncated], &[]));
+    assert_eq!(code, tonic::Code::Unknown);
+    assert!(
+        message.starts_with(
+            "1 model(s) did not become available: {{{name: truncated version: 1} due to error: "
+        ) && message.ends_with("}, }"),
+        "{message}"
+    );
+    assert_eq!(version_states(&s, "truncated"), [(1, "END".to_owned())]);
+    assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
 }
 
 /// Starts the real binary; returns it with the REST and gRPC addresses it printed.

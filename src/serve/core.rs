@@ -4,13 +4,16 @@
 //! Every call here may run TensorFlow: call it off the async threads.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use prost::Message;
 
 use super::batching::{Batcher, BatchingParameters};
 use super::metrics::{Api, Entrypoint, Metrics};
-use super::models::{ModelManager, Servable, Unavailable, VersionRequest, VersionState};
+use super::models::{
+    ModelManager, ReloadError, Servable, Unavailable, VersionRequest, VersionState,
+};
 use super::tf::{self, Tensor, Values};
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::error::Code;
@@ -339,6 +342,118 @@ impl Core {
         };
         Ok(sv::GetModelStatusResponse {
             model_version_status,
+        })
+    }
+
+    /// HandleReloadConfigRequest: the served models become those of the request's
+    /// `model_config_list`, with TF Serving's checks and errors. The response reports, for
+    /// each of `metric_names` (TensorFlow's slash-separated names), how much that counter grew
+    /// during the reload (summed over its label sets).
+    pub fn reload_config(
+        &self,
+        request: &sv::ReloadConfigRequest,
+    ) -> Result<sv::ReloadConfigResponse> {
+        let before: Vec<i64> = request
+            .metric_names
+            .iter()
+            .map(|n| self.metrics.counter_total(n))
+            .collect();
+        let list = match request.config.as_ref().and_then(|c| c.config.as_ref()) {
+            Some(sv::model_server_config::Config::ModelConfigList(list)) => &list.config,
+            _ => {
+                return Err(ServeError::invalid(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported",
+                ))
+            }
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for c in list {
+            if !names.insert(c.name.as_str()) {
+                return Err(ServeError::invalid(format!(
+                    "Illegal to list model {} multiple times in config list",
+                    c.name
+                )));
+            }
+        }
+        for c in list {
+            if uri_is_relative_path(&c.base_path) {
+                return Err(ServeError::invalid(format!(
+                    "Expected model {} to have an absolute path or URI; got base_path()={}",
+                    c.name, c.base_path
+                )));
+            }
+        }
+        for c in list {
+            let platform = model_platform(c)?;
+            if platform != "tensorflow" {
+                return Err(ServeError::invalid(format!(
+                    "Model {} requests unsupported platform {platform}",
+                    c.name
+                )));
+            }
+        }
+        let configs = list
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                // model_from_config checks the platform in its own words; it is checked above.
+                c.model_platform.clear();
+                super::model_from_config(c).map_err(|e| ServeError::invalid(format!("{e:#}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for c in &configs {
+            tracing::info!(model = %c.name, path = %c.path.display(), "config entry");
+        }
+        self.models.reload(configs).map_err(|e| match e {
+            ReloadError::LabelToUnavailable(model, version) => ServeError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "Request to assign label to version {version} of model {model}, which is not currently available for inference"
+                ),
+            ),
+            ReloadError::NotAvailable(missing) => {
+                let listed: String = missing
+                    .iter()
+                    .map(|(model, failure)| match failure {
+                        Some(failed) => format!(
+                            "{{{{name: {model} version: {}}} due to error: {}: {}}}, ",
+                            failed.version,
+                            Code::try_from(failed.code)
+                                .unwrap_or(Code::Unknown)
+                                .as_str_name(),
+                            failed.message
+                        ),
+                        None => format!(
+                            "{{{{name: {model}}} has no version its version policy selects}}, "
+                        ),
+                    })
+                    .collect();
+                ServeError::new(
+                    Code::Unknown,
+                    format!(
+                        "{} model(s) did not become available: {{{listed}}}",
+                        missing.len()
+                    ),
+                )
+            }
+        })?;
+        let metric = request
+            .metric_names
+            .iter()
+            .zip(before)
+            .map(|(name, before)| sv::Metric {
+                name: name.clone(),
+                value_increase: Some(sv::metric::ValueIncrease::Int64ValueIncrease(
+                    self.metrics.counter_total(name) - before,
+                )),
+            })
+            .collect();
+        Ok(sv::ReloadConfigResponse {
+            status: Some(sv::StatusProto {
+                error_code: Code::Ok as i32,
+                error_message: String::new(),
+            }),
+            metric,
         })
     }
 
@@ -878,6 +993,38 @@ impl Core {
         }
         Ok(sv::MultiInferenceResponse { results })
     }
+}
+
+/// TF Serving's `UriIsRelativePath`: no `scheme://host` and not an absolute path.
+fn uri_is_relative_path(path: &str) -> bool {
+    !path.contains("://") && !Path::new(path).is_absolute()
+}
+
+/// TF Serving's `GetPlatform`: the model's platform from `model_platform` or the deprecated
+/// `model_type`.
+// Old configs still set `model_type`, which TF Serving reads too.
+#[allow(deprecated)]
+fn model_platform(c: &sv::ModelConfig) -> Result<String> {
+    if c.model_type != sv::ModelType::Unspecified as i32 {
+        if !c.model_platform.is_empty() {
+            return Err(ServeError::invalid(
+                "Illegal setting both ModelServerConfig::model_type (deprecated) and ModelServerConfig::model_platform.",
+            ));
+        }
+        if c.model_type == sv::ModelType::Tensorflow as i32 {
+            return Ok("tensorflow".to_owned());
+        }
+        return Err(ServeError::invalid(format!(
+            "ModelServerConfig::model_type choice {} not supported.",
+            c.model_type
+        )));
+    }
+    if c.model_platform.is_empty() {
+        return Err(ServeError::invalid(
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform.",
+        ));
+    }
+    Ok(c.model_platform.clone())
 }
 
 /// `[2,3]`, as TensorShape::DebugString prints it.

@@ -141,11 +141,10 @@ impl ModelService for Services {
 
     async fn handle_reload_config_request(
         &self,
-        _request: Request<sv::ReloadConfigRequest>,
+        request: Request<sv::ReloadConfigRequest>,
     ) -> Result<Response<sv::ReloadConfigResponse>, Status> {
-        Err(Status::unimplemented(
-            "HandleReloadConfigRequest is not supported by smtool serve: restart it with the new --model_config_file (version directories are picked up without a restart)",
-        ))
+        self.call("HandleReloadConfigRequest", request, Core::reload_config)
+            .await
     }
 }
 
