@@ -1,18 +1,20 @@
 """The TensorFlow Serving gRPC client, unchanged, against a running server: the stubs of the
 PyPI package `tensorflow-serving-api` over `grpcio` call GetModelMetadata, Predict (with and
 without output_filter) and Classify, and every answer is compared with the same SavedModel run
-by Python TensorFlow.
+by Python TensorFlow. Then ModelService.HandleReloadConfigRequest keeps only the two models
+(giving iris the label `stable`), and the models passed with --removed must be unloaded.
 
 Prints a JSON summary on stdout; exits non-zero (with the reason on stderr) on any mismatch.
 
 Example:
     check_grpc_client.py --target 127.0.0.1:8500 \\
         --digits digits=fixtures/digits/model --image fixtures/digits/images/3.png \\
-        --iris iris=fixtures/iris_tf1 --iris-row 5.1,3.5,1.4,0.2
+        --iris iris=fixtures/iris_tf1 --iris-row 5.1,3.5,1.4,0.2 --removed half_plus_two
 """
 
 import argparse
 import json
+import os
 import sys
 
 import grpc
@@ -22,9 +24,13 @@ from tensorflow.python.tools import saved_model_utils
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from tensorflow_serving.config import model_server_config_pb2
 
 TIMEOUT = 60.0
 
@@ -141,6 +147,60 @@ def check_classify(stub, name, model_dir, rows):
     return {"model": name, "results": answer}
 
 
+def model_states(models, name, label=None):
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = name
+    if label:
+        request.model_spec.version_label = label
+    response = models.GetModelStatus(request, timeout=TIMEOUT)
+    return {
+        v.version: get_model_status_pb2.ModelVersionStatus.State.Name(v.state)
+        for v in response.model_version_status
+    }
+
+
+def check_reload(channel, stub, kept, iris, removed, row):
+    """Reloads the config with only `kept` (name, dir) models, iris labelled `stable`."""
+    models = model_service_pb2_grpc.ModelServiceStub(channel)
+    config = model_server_config_pb2.ModelServerConfig()
+    for name, model_dir in kept:
+        entry = config.model_config_list.config.add()
+        entry.name = name
+        entry.base_path = os.path.abspath(model_dir)
+        entry.model_platform = "tensorflow"
+        if name == iris:
+            entry.version_labels["stable"] = 1
+    request = model_management_pb2.ReloadConfigRequest(config=config)
+    response = models.HandleReloadConfigRequest(request, timeout=TIMEOUT)
+    if response.status.error_code != 0:
+        raise Mismatch(f"reload answered {response.status}")
+    if model_states(models, iris, "stable") != {1: "AVAILABLE"}:
+        raise Mismatch(f"iris label stable: {model_states(models, iris, 'stable')}")
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name = iris
+    classify.model_spec.version_label = "stable"
+    classify.input.example_list.examples.add().features.feature["x"].float_list.value.extend(row)
+    if len(stub.Classify(classify, timeout=TIMEOUT).result.classifications) != 1:
+        raise Mismatch("classify by label gave no result")
+    for name in removed:
+        states = model_states(models, name)
+        if set(states.values()) != {"END"}:
+            raise Mismatch(f"{name} is still loaded after the reload: {states}")
+    # TF Serving's error for a model listed twice.
+    entry = config.model_config_list.config.add()
+    entry.CopyFrom(config.model_config_list.config[0])
+    try:
+        models.HandleReloadConfigRequest(
+            model_management_pb2.ReloadConfigRequest(config=config), timeout=TIMEOUT)
+        raise Mismatch("a config listing a model twice was accepted")
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise Mismatch(f"a model listed twice gave {e.code()}: {e.details()}")
+        duplicate = e.details()
+    return {"status": response.status.error_code, "removed": sorted(removed),
+            "duplicate_error": duplicate}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True, help="gRPC address, e.g. 127.0.0.1:8500")
@@ -152,6 +212,8 @@ def main() -> int:
                         help="served tf.Example classifier and its SavedModel directory")
     parser.add_argument("--iris-row", action="append", required=True, metavar="V1,V2,V3,V4",
                         help="float feature x of one example (repeatable)")
+    parser.add_argument("--removed", action="append", default=[], metavar="NAME",
+                        help="a served model the reload must unload (repeatable)")
     args = parser.parse_args()
     digits, digits_dir = name_and_dir(args.digits, "--digits")
     iris, iris_dir = name_and_dir(args.iris, "--iris")
@@ -165,6 +227,8 @@ def main() -> int:
                          check_metadata(stub, iris, iris_dir)],
             "predict": check_predict(stub, digits, digits_dir, args.image),
             "classify": check_classify(stub, iris, iris_dir, rows),
+            "reload": check_reload(channel, stub, [(digits, digits_dir), (iris, iris_dir)],
+                                   iris, args.removed, rows[0]),
         }
     except Mismatch as e:
         print(f"mismatch: {e}", file=sys.stderr)

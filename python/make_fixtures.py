@@ -34,6 +34,9 @@ Fixtures:
   half_plus_two/1,2/  TF Serving model base path with two versions of
                       y = a*x + b (v1: a=0.5 b=2, v2: a=0.5 b=3).
   half_plus_two_pbtxt/ version 1 above stored as text saved_model.pbtxt.
+  variable_length/    TF2 tf.Module whose input has two free dimensions
+                      (sequences of any length), for batching with
+                      pad_variable_length_inputs.
   broken/...          deliberately broken or suspicious models for the
                       validator (see fixtures/README.md for what is wrong).
 
@@ -74,6 +77,7 @@ OWNED = [
     "vocab_assets",
     "half_plus_two",
     "half_plus_two_pbtxt",
+    "variable_length",
     "broken/classify_float_input",
     "broken/missing_tensor",
     "broken/regress_two_outputs",
@@ -457,7 +461,30 @@ def make_half_plus_two_pbtxt(out):
 
 
 # ---------------------------------------------------------------------------
-# 6. broken fixtures
+# 6. variable_length: an input with two free dimensions
+# ---------------------------------------------------------------------------
+
+class VariableLength(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="x")])
+    def serve(self, x):
+        return {"doubled": 2.0 * x, "row_sum": tf.reduce_sum(x, axis=1)}
+
+
+def make_variable_length(out):
+    seed_everything()
+    d = out / "variable_length"
+    m = VariableLength()
+    tf.saved_model.save(m, str(d), signatures={"serving_default": m.serve})
+    sig = tf.saved_model.load(str(d)).signatures["serving_default"]
+    for rows in ([[1.0, 2.0]], [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]):
+        got = sig(x=tf.constant(rows))
+        np.testing.assert_allclose(got["doubled"].numpy(), 2 * np.array(rows))
+        np.testing.assert_allclose(got["row_sum"].numpy(), np.sum(rows, axis=1))
+    print("variable_length: x [-1, -1] -> doubled [-1, -1], row_sum [-1]")
+
+
+# ---------------------------------------------------------------------------
+# 7. broken fixtures
 # ---------------------------------------------------------------------------
 
 def make_classify_float_input(out):
@@ -582,6 +609,7 @@ versions or CPUs may change trained weights and numbers slightly.
 | `vocab_assets/` | TF2 `tf.Module` with `StaticHashTable(TextFileInitializer(vocab.txt))` (default -1); the vocabulary is the asset `assets/vocab.txt`, so the model has `asset_file_def`s and a `__saved_model_init_op` signature. `serving_default`: input `words` DT_STRING [-1], output `ids` DT_INT64 [-1] (line number of the word, -1 if unknown). `assets.extra/tf_serving_warmup_requests` is a TFRecord of 3 `PredictionLog`s with `predict_log.request` (model `vocab`, signature `serving_default`, input `words`). |
 | `half_plus_two/1/`, `half_plus_two/2/` | TF Serving base path with two versions: TF2 `tf.Module`, variables `a`, `b`, `serving_default` input `x` DT_FLOAT [-1], output `y` DT_FLOAT [-1] = a*x+b; v1: a=0.5 b=2, v2: a=0.5 b=3. |
 | `half_plus_two_pbtxt/` | version 1 of half_plus_two stored as text `saved_model.pbtxt` (protobuf text format of the parsed `saved_model.pb`) plus its `variables/`; no `fingerprint.pb`. TensorFlow loads it. |
+| `variable_length/` | TF2 `tf.Module` without variables whose input has two free dimensions (rows of any length, for batching with `pad_variable_length_inputs`): `serving_default` input `x` DT_FLOAT [-1,-1], outputs `doubled` DT_FLOAT [-1,-1] = 2*x and `row_sum` DT_FLOAT [-1] = the sum of each row. |
 
 ## Broken models (`broken/`)
 
@@ -613,6 +641,7 @@ def main():
     make_vocab_assets(out)
     make_half_plus_two(out)
     make_half_plus_two_pbtxt(out)
+    make_variable_length(out)
     make_classify_float_input(out)
     make_missing_tensor(out)
     make_regress_two_outputs(out)

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -186,30 +187,77 @@ fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     (status, v)
 }
 
+type Scrape = openmetrics_parser::MetricsExposition<
+    openmetrics_parser::PrometheusType,
+    openmetrics_parser::PrometheusValue,
+>;
+
 /// The metrics page, parsed by a Prometheus text-format parser.
-fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+fn scrape(addr: SocketAddr) -> Scrape {
     let (status, text) = http(addr, "GET", METRICS, None);
     assert_eq!(status, 200, "{text}");
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses")
+    openmetrics_parser::prometheus::parse_prometheus(&text)
+        .unwrap_or_else(|e| panic!("not the Prometheus text format: {e:?}\n{text}"))
 }
 
-/// The value of the sample `name` whose labels include `labels`; 0 when there is none.
-fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(buckets) => {
-                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
-            }
-            prometheus_parse::Value::Summary(_) => 0.0,
+/// The series of `name` whose labels include `labels`, with all their labels.
+fn series<'a>(
+    scrape: &'a Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Vec<(
+    BTreeMap<String, String>,
+    &'a openmetrics_parser::PrometheusValue,
+)> {
+    let Some(family) = scrape.families.get(name) else {
+        return Vec::new();
+    };
+    family
+        .iter_samples()
+        .map(|s| {
+            let set = s.get_labelset().expect("label set");
+            let all: BTreeMap<String, String> =
+                set.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (all, &s.value)
+        })
+        .filter(|(all, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| all.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect()
+}
+
+/// The sum over the series of `name` whose labels include `labels` of a counter's value or a
+/// histogram's count; 0 when there is none.
+fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    use openmetrics_parser::PrometheusValue as V;
+    series(scrape, name, labels)
+        .into_iter()
+        .map(|(_, value)| match value {
+            V::Counter(c) => c.value.as_f64(),
+            V::Gauge(v) | V::Unknown(v) => v.as_f64(),
+            V::Histogram(h) => h.count.unwrap_or(0) as f64,
+            V::Summary(_) => 0.0,
         })
         .sum()
+}
+
+/// The sum of the observations of the histogram `name` whose labels include `labels`.
+fn histogram_sum(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    series(scrape, name, labels)
+        .into_iter()
+        .map(|(_, value)| match value {
+            openmetrics_parser::PrometheusValue::Histogram(h) => h.sum.map_or(0.0, |s| s.as_f64()),
+            other => panic!("{name} is not a histogram: {other:?}"),
+        })
+        .sum()
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {v}"))
 }
 
 fn spec(name: &str, signature: &str) -> Option<sv::ModelSpec> {
@@ -323,6 +371,7 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
     for row in &rows {
         args.extend(["--iris-row", row.as_str()]);
     }
+    args.extend(["--removed", "half_plus_two", "--removed", "vocab"]);
     let out = common::run_python(&python, "check_grpc_client.py", &args);
     assert!(
         out.status.success(),
@@ -333,6 +382,16 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
     let summary: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
     assert_eq!(summary["predict"]["argmax"], json!([3, 7, 9]));
     assert_eq!(summary["metadata"][1]["version"], json!(1));
+    // HandleReloadConfigRequest through the Python ModelServiceStub.
+    assert_eq!(summary["reload"]["status"], json!(0));
+    assert_eq!(
+        summary["reload"]["duplicate_error"],
+        json!("Illegal to list model digits multiple times in config list")
+    );
+    assert_eq!(
+        s.server.core.models().names(),
+        ["digits".to_owned(), "iris".to_owned()]
+    );
     for (i, row) in expected["rows"]
         .as_array()
         .expect("rows")
@@ -407,6 +466,42 @@ fn grpc_regress_multi_inference_and_status() {
         ),
         other => panic!("expected a regression, got {other:?}"),
     }
+    // As in TF Serving, Regress counts its examples and its runtime; MultiInference is not
+    // counted at all.
+    let m = scrape(s.rest);
+    let iris = ("model_name", "iris");
+    assert_eq!(
+        sample(&m, ":tensorflow:serving:request_count", &[iris]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:runtime_latency",
+            &[iris, ("API", "Regress")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, ":tensorflow:serving:runtime_latency", &[iris]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:request_example_count_total",
+            &[("model", "iris")]
+        ),
+        rows.len() as f64
+    );
+    assert_eq!(
+        histogram_sum(
+            &m,
+            ":tensorflow:serving:request_example_counts",
+            &[("model", "iris")]
+        ),
+        rows.len() as f64
+    );
 
     let mut models = s.model_service();
     let status = s
@@ -489,15 +584,6 @@ fn grpc_errors_have_tf_serving_codes_and_messages() {
     assert!(m.contains("Unsupported signature method_name"), "{m}");
 
     let mut models = s.model_service();
-    let reload =
-        s.block_on(models.handle_reload_config_request(sv::ReloadConfigRequest::default()));
-    let e = reload.expect_err("unsupported");
-    assert_eq!(e.code(), tonic::Code::Unimplemented);
-    assert!(
-        e.message().contains("--model_config_file"),
-        "{}",
-        e.message()
-    );
     let missing = s.block_on(models.get_model_status(sv::GetModelStatusRequest {
         model_spec: spec("nope", ""),
     }));
@@ -541,77 +627,101 @@ fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
     assert_eq!(code, 400);
 
     let m = scrape(s.rest);
-    let count = "smtool_serving_request_count_total";
+    // TF Serving's request_count: by model and status only, no `_total` suffix.
+    let count = ":tensorflow:serving:request_count";
     let hp = ("model_name", "half_plus_two");
+    assert_eq!(sample(&m, count, &[hp, ("status", "OK")]), 5.0);
+    assert_eq!(
+        sample(&m, count, &[hp, ("status", "INVALID_ARGUMENT")]),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, count, &[hp, ("status", "FAILED_PRECONDITION")]),
+        1.0
+    );
+    for (labels, _) in series(&m, count, &[]) {
+        assert_eq!(
+            labels.keys().collect::<Vec<_>>(),
+            ["model_name", "status"],
+            "{labels:?}"
+        );
+    }
+    // Successful requests are timed, in microseconds, by API and transport.
+    let latency = ":tensorflow:serving:request_latency";
     assert_eq!(
         sample(
             &m,
-            count,
-            &[
-                hp,
-                ("signature_name", "serving_default"),
-                ("status", "INVALID_ARGUMENT")
-            ]
+            latency,
+            &[hp, ("API", "predict"), ("entrypoint", "REST")]
         ),
-        1.0
+        3.0
     );
     assert_eq!(
         sample(
             &m,
-            count,
-            &[hp, ("signature_name", "serving_default"), ("status", "OK")]
+            latency,
+            &[hp, ("API", "Predict"), ("entrypoint", "GRPC")]
+        ),
+        2.0
+    );
+    assert_eq!(sample(&m, latency, &[hp]), 5.0);
+    // One microsecond or more per request, and not the seconds Prometheus clients default to.
+    assert!(histogram_sum(&m, latency, &[hp]) >= 5.0);
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:runtime_latency",
+            &[hp, ("API", "Predict"), ("runtime", "TF1")]
         ),
         5.0
     );
     assert_eq!(
         sample(
             &m,
-            count,
-            &[
-                hp,
-                ("signature_name", "nope"),
-                ("status", "FAILED_PRECONDITION")
-            ]
-        ),
-        1.0
-    );
-    assert_eq!(
-        sample(
-            &m,
-            "smtool_serving_request_latency_seconds",
-            &[
-                hp,
-                ("signature_name", "serving_default"),
-                ("api", "predict")
-            ]
-        ),
-        5.0
-    );
-    assert_eq!(
-        sample(
-            &m,
-            "smtool_serving_session_run_latency_seconds",
+            "smtool_session_run_duration_seconds",
             &[hp, ("signature_name", "serving_default")]
         ),
         5.0
     );
+    // TensorFlow's SavedModel loader metrics, by version directory.
+    let version_dir = |rel: &str| common::fixture(rel).display().to_string();
+    let hp_dir = version_dir("half_plus_two/2");
     assert_eq!(
         sample(
             &m,
-            "smtool_serving_model_load_latency_seconds",
-            &[hp, ("model_version", "2")]
+            ":tensorflow:cc:saved_model:load_attempt_count",
+            &[("model_path", &hp_dir), ("status", "success")]
         ),
         1.0
     );
+    assert!(
+        sample(
+            &m,
+            ":tensorflow:cc:saved_model:load_latency",
+            &[("model_path", &hp_dir)]
+        ) > 0.0
+    );
     // The vocab fixture's three warmup requests were replayed before it became available.
+    let vocab_dir = version_dir("vocab_assets");
     assert_eq!(
         sample(
             &m,
-            "smtool_serving_model_warmup_records_total",
+            ":tensorflow:serving:model_warmup_latency",
+            &[("model_path", &vocab_dir), ("status", "OK")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtool_model_warmup_records_total",
             &[("model_name", "vocab"), ("model_version", "1")]
         ),
         3.0
     );
+    let text = http(s.rest, "GET", METRICS, None).1;
+    assert!(!text.contains("smtool_serving"), "{text}");
+    assert!(!text.contains(":request_count_total"), "{text}");
     // Not under /v1/ and not the metrics path: still a bare 404.
     assert_eq!(http(s.rest, "GET", "/metrics", None).0, 404);
 }
@@ -664,6 +774,15 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
         &json!({"instances": ["a"]}),
     );
     assert_eq!(code, 404);
+    // TF Serving times a warmup whose file cannot be read, with the error as its status.
+    let m = scrape(s.rest);
+    let warmups = series(&m, ":tensorflow:serving:model_warmup_latency", &[]);
+    assert_eq!(warmups.len(), 1, "{warmups:?}");
+    let status = &warmups[0].0["status"];
+    assert!(
+        status.starts_with("DATA_LOSS: ") && status.contains("CRC32C"),
+        "{status}"
+    );
     drop(s);
 
     // With warmup off the same version loads and answers.
@@ -680,10 +799,7 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
         (200, json!("AVAILABLE"))
     );
     let m = scrape(s.rest);
-    assert_eq!(
-        sample(&m, "smtool_serving_model_warmup_records_total", &[]),
-        0.0
-    );
+    assert_eq!(sample(&m, "smtool_model_warmup_records_total", &[]), 0.0);
     assert!(s.server.core.models().names().contains(&"vocab".to_owned()));
 }
 
@@ -818,27 +934,141 @@ fn batching_merges_concurrent_requests_and_answers_each_its_own() {
         ("model_name", "half_plus_two"),
         ("signature_name", "serving_default"),
     ];
-    let batches = sample(&m, "smtool_serving_batch_requests", &labels);
-    let runs = sample(&m, "smtool_serving_session_run_latency_seconds", &labels);
+    let batches = sample(&m, "smtool_batch_requests", &labels);
     assert!(batches >= 1.0, "no batch ran");
     assert!(
         batches < n as f64,
         "{n} concurrent requests ran in {batches} batches: none were merged"
     );
-    assert_eq!(runs, batches, "one session run per batch");
-    // Every batch is padded to an allowed size.
-    let text = http(s.rest, "GET", METRICS, None).1;
-    let sum_line = text
-        .lines()
-        .find(|l| l.starts_with("smtool_serving_batch_size_sum"))
-        .expect("batch size sum");
-    let rows: f64 = sum_line
-        .rsplit(' ')
-        .next()
-        .and_then(|v| v.parse().ok())
-        .expect("number");
+    // One session run per batch, as TF Serving's batching session counts them.
+    let wrapped = ":tensorflow:serving:batching_session:wrapped_run_count";
+    assert_eq!(
+        sample(&m, wrapped, &[]),
+        batches,
+        "one session run per batch"
+    );
+    assert_eq!(
+        sample(&m, "smtool_session_run_duration_seconds", &labels),
+        batches
+    );
+    let input = ":tensorflow:serving:batching_session:input_batch_size";
+    assert_eq!(sample(&m, input, &[]), n as f64, "one input per request");
+    assert_eq!(histogram_sum(&m, input, &[]), 36.0);
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:batching_session:queuing_latency",
+            &[]
+        ),
+        n as f64
+    );
+    // Each request's runtime includes its wait for the batch, as in TF Serving.
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:runtime_latency",
+            &[("model_name", "half_plus_two"), ("API", "Predict")]
+        ),
+        n as f64
+    );
+    let processed = ":tensorflow:serving:batching_session:processed_batch_size";
+    assert_eq!(sample(&m, processed, &[]), batches);
+    let rows = histogram_sum(&m, processed, &[]);
+    let padding = histogram_sum(&m, ":tensorflow:serving:batching_session:padding_size", &[]);
     // 36 rows were sent (12 requests of 1 row, 12 of 2); padding makes every batch 8 or 64.
-    assert!(rows % 8.0 == 0.0 && rows >= 36.0, "{sum_line}");
+    assert_eq!(rows - padding, 36.0);
+    assert!(rows % 8.0 == 0.0 && rows >= 36.0, "{rows} rows");
+}
+
+/// Two requests whose rows have different lengths (2, and 3), sent together so that they
+/// share one batch (`max_batch_size` 3 closes it as soon as both are in): their answers, in
+/// order, and the number of batched session runs.
+fn variable_length_batch(pad: bool) -> Option<(Vec<(u16, Value)>, f64)> {
+    let s = start_with(
+        vec![model(
+            "variable_length",
+            &common::fixture("variable_length"),
+        )],
+        batching(&format!(
+            "max_batch_size {{ value: 3 }} batch_timeout_micros {{ value: 5000000 }} \
+             num_batch_threads {{ value: 1 }} pad_variable_length_inputs: {pad}"
+        )),
+    )?;
+    let bodies = [
+        json!({"instances": [[1.0, 2.0]]}),
+        json!({"instances": [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]}),
+    ];
+    let barrier = std::sync::Barrier::new(bodies.len());
+    let rest = s.rest;
+    let answers = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    post(rest, "/v1/models/variable_length:predict", body)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    let m = scrape(s.rest);
+    let runs = sample(
+        &m,
+        ":tensorflow:serving:batching_session:wrapped_run_count",
+        &[],
+    );
+    Some((answers, runs))
+}
+
+#[test]
+fn pad_variable_length_inputs_pads_rows_with_their_first_element() {
+    let Some((answers, runs)) = variable_length_batch(true) else {
+        return;
+    };
+    assert_eq!(runs, 1.0, "both requests ran in one batch: {answers:?}");
+    // The short row [1, 2] ran as [1, 2, 1]: TF Serving pads each tensor with its own first
+    // element, and splits the outputs along dimension 0 only.
+    assert_eq!(
+        answers[0],
+        (
+            200,
+            json!({"predictions": [{"doubled": [2.0, 4.0, 2.0], "row_sum": 4.0}]})
+        )
+    );
+    assert_eq!(
+        answers[1],
+        (
+            200,
+            json!({"predictions": [
+                {"doubled": [6.0, 8.0, 10.0], "row_sum": 12.0},
+                {"doubled": [12.0, 14.0, 16.0], "row_sum": 21.0}
+            ]})
+        )
+    );
+}
+
+#[test]
+fn without_padding_a_batch_of_different_lengths_fails_as_in_tf_serving() {
+    let Some((answers, runs)) = variable_length_batch(false) else {
+        return;
+    };
+    assert_eq!(
+        runs, 0.0,
+        "no session run for a batch that cannot be merged"
+    );
+    for (code, body) in &answers {
+        assert_eq!(*code, 400, "{body}");
+        let message = error_of(body);
+        assert!(
+            message.starts_with("Tensors with name 'serving_default_x:0' from different tasks have different shapes and padding is turned off. Set pad_variable_length_inputs to true"),
+            "{message}"
+        );
+    }
 }
 
 #[test]
@@ -893,6 +1123,274 @@ fn a_full_batch_queue_answers_resource_exhausted() {
         body["error"],
         "Task size 3 is larger than maximum input batch size 2"
     );
+}
+
+/// A `model_config_list` entry for TF Serving's ReloadConfigRequest.
+fn model_entry(
+    name: &str,
+    path: &Path,
+    policy: Option<
+        sv::file_system_storage_path_source_config::servable_version_policy::PolicyChoice,
+    >,
+    labels: &[(&str, i64)],
+) -> sv::ModelConfig {
+    sv::ModelConfig {
+        name: name.to_owned(),
+        base_path: path.display().to_string(),
+        model_platform: "tensorflow".to_owned(),
+        model_version_policy: policy.map(|p| {
+            sv::file_system_storage_path_source_config::ServableVersionPolicy {
+                policy_choice: Some(p),
+            }
+        }),
+        version_labels: labels.iter().map(|(l, v)| ((*l).to_owned(), *v)).collect(),
+        ..Default::default()
+    }
+}
+
+fn reload_request(entries: Vec<sv::ModelConfig>, metrics: &[&str]) -> sv::ReloadConfigRequest {
+    sv::ReloadConfigRequest {
+        config: Some(sv::ModelServerConfig {
+            config: Some(sv::model_server_config::Config::ModelConfigList(
+                sv::ModelConfigList { config: entries },
+            )),
+        }),
+        metric_names: metrics.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
+
+/// `(version, state name)` of every version of `model`, highest first.
+fn version_states(s: &Running, model: &str) -> Vec<(i64, String)> {
+    let mut models = s.model_service();
+    let status = s
+        .block_on(models.get_model_status(sv::GetModelStatusRequest {
+            model_spec: spec(model, ""),
+        }))
+        .expect("status")
+        .into_inner();
+    status
+        .model_version_status
+        .iter()
+        .map(|v| {
+            let state = sv::model_version_status::State::try_from(v.state)
+                .expect("state")
+                .as_str_name()
+                .to_owned();
+            (v.version, state)
+        })
+        .collect()
+}
+
+#[test]
+fn reload_config_adds_removes_and_relabels_models_as_tf_serving_does() {
+    use sv::file_system_storage_path_source_config::servable_version_policy::{
+        All, Latest, PolicyChoice, Specific,
+    };
+    let hp_path = common::fixture("half_plus_two");
+    let iris_path = common::fixture("iris_tf1");
+    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+        return;
+    };
+    let mut models = s.model_service();
+    let mut reload = |request: sv::ReloadConfigRequest| {
+        s.block_on(models.handle_reload_config_request(request))
+            .map(tonic::Response::into_inner)
+    };
+    let predict_hp = |label: &str| {
+        let mut request = hp_request(&[1.0]);
+        request.model_spec = Some(sv::ModelSpec {
+            name: "hp".to_owned(),
+            signature_name: String::new(),
+            version_choice: Some(sv::model_spec::VersionChoice::VersionLabel(
+                label.to_owned(),
+            )),
+        });
+        let mut client = s.prediction();
+        s.block_on(client.predict(request))
+            .map(|r| r.into_inner().outputs["y"].float_val.clone())
+    };
+    assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
+
+    // All versions of hp with two labels, and a new model: loaded before the answer.
+    let response = reload(reload_request(
+        vec![
+            model_entry(
+                "hp",
+                &hp_path,
+                Some(PolicyChoice::All(All {})),
+                &[("stable", 1), ("canary", 2)],
+            ),
+            model_entry("iris", &iris_path, None, &[]),
+        ],
+        &["/tensorflow/cc/saved_model/load_attempt_count"],
+    ))
+    .expect("reload");
+    assert_eq!(
+        response.status,
+        Some(sv::StatusProto {
+            error_code: 0,
+            error_message: String::new()
+        })
+    );
+    assert_eq!(response.metric.len(), 1);
+    assert_eq!(
+        response.metric[0].value_increase,
+        Some(sv::metric::ValueIncrease::Int64ValueIncrease(2)),
+        "hp version 1 and iris version 1 were loaded"
+    );
+    assert_eq!(
+        version_states(&s, "hp"),
+        [(2, "AVAILABLE".to_owned()), (1, "AVAILABLE".to_owned())]
+    );
+    assert_eq!(version_states(&s, "iris"), [(1, "AVAILABLE".to_owned())]);
+    assert_eq!(predict_hp("stable").expect("stable"), vec![2.5]);
+    assert_eq!(predict_hp("canary").expect("canary"), vec![3.5]);
+    let (code, body) = post(
+        s.rest,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // A label may only move to an available version; then nothing changes.
+    let e = reload(reload_request(
+        vec![
+            model_entry(
+                "hp",
+                &hp_path,
+                Some(PolicyChoice::Specific(Specific { versions: vec![2] })),
+                &[("stable", 3)],
+            ),
+            model_entry("iris", &iris_path, None, &[]),
+        ],
+        &[],
+    ))
+    .expect_err("label to an unknown version");
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            tonic::Code::FailedPrecondition,
+            "Request to assign label to version 3 of model hp, which is not currently available for inference"
+        )
+    );
+    assert_eq!(predict_hp("stable").expect("unchanged"), vec![2.5]);
+
+    // Dropping iris from the list unloads it; hp's policy goes back to the latest version.
+    reload(reload_request(
+        vec![model_entry(
+            "hp",
+            &hp_path,
+            Some(PolicyChoice::Latest(Latest { num_versions: 1 })),
+            &[],
+        )],
+        &[],
+    ))
+    .expect("reload");
+    assert_eq!(
+        version_states(&s, "hp"),
+        [(2, "AVAILABLE".to_owned()), (1, "END".to_owned())]
+    );
+    assert_eq!(version_states(&s, "iris"), [(1, "END".to_owned())]);
+    let (code, body) = post(
+        s.rest,
+        "/v1/models/iris:classify",
+        &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(
+        (code, error_of(&body)),
+        (404, "Servable not found for request: Latest(iris)")
+    );
+    let e = predict_hp("stable").expect_err("no such label");
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            tonic::Code::InvalidArgument,
+            "Unrecognized servable version label: stable"
+        )
+    );
+    assert_eq!(s.server.core.models().names(), ["hp"]);
+}
+
+#[test]
+fn reload_config_errors_are_tf_servings() {
+    let hp_path = common::fixture("half_plus_two");
+    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+        return;
+    };
+    let mut models = s.model_service();
+    let mut reload = |request: sv::ReloadConfigRequest| {
+        let e = s
+            .block_on(models.handle_reload_config_request(request))
+            .expect_err("an invalid config");
+        (e.code(), e.message().to_owned())
+    };
+    let invalid = |message: &str| (tonic::Code::InvalidArgument, message.to_owned());
+    let only_lists = invalid(
+        "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported",
+    );
+    assert_eq!(reload(sv::ReloadConfigRequest::default()), only_lists);
+    let custom = sv::ReloadConfigRequest {
+        config: Some(sv::ModelServerConfig {
+            config: Some(sv::model_server_config::Config::CustomModelConfig(
+                prost_types::Any::default(),
+            )),
+        }),
+        metric_names: Vec::new(),
+    };
+    assert_eq!(reload(custom), only_lists);
+    let hp = model_entry("hp", &hp_path, None, &[]);
+    assert_eq!(
+        reload(reload_request(vec![hp.clone(), hp.clone()], &[])),
+        invalid("Illegal to list model hp multiple times in config list")
+    );
+    let relative = sv::ModelConfig {
+        base_path: "fixtures/half_plus_two".to_owned(),
+        ..hp.clone()
+    };
+    assert_eq!(
+        reload(reload_request(vec![relative], &[])),
+        invalid(
+            "Expected model hp to have an absolute path or URI; got base_path()=fixtures/half_plus_two"
+        )
+    );
+    let no_platform = sv::ModelConfig {
+        model_platform: String::new(),
+        ..hp.clone()
+    };
+    assert_eq!(
+        reload(reload_request(vec![no_platform], &[])),
+        invalid("Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform.")
+    );
+    let other_platform = sv::ModelConfig {
+        model_platform: "tensorflow_lite".to_owned(),
+        ..hp.clone()
+    };
+    assert_eq!(
+        reload(reload_request(vec![other_platform], &[])),
+        invalid("Model hp requests unsupported platform tensorflow_lite")
+    );
+    let missing = model_entry("gone", &hp_path.join("no_such_dir"), None, &[]);
+    let (code, message) = reload(reload_request(vec![hp.clone(), missing], &[]));
+    assert_eq!(code, tonic::Code::InvalidArgument);
+    assert!(
+        message.contains("model 'gone'") && message.contains("no_such_dir"),
+        "{message}"
+    );
+    // None of the above changed anything.
+    assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
+
+    // A new model that fails to load: the config is applied, and the answer says why.
+    let truncated = model_entry("truncated", &common::fixture("broken/truncated"), None, &[]);
+    let (code, message) = reload(reload_request(vec![hp, truncated], &[]));
+    assert_eq!(code, tonic::Code::Unknown);
+    assert!(
+        message.starts_with(
+            "1 model(s) did not become available: {{{name: truncated version: 1} due to error: "
+        ) && message.ends_with("}, }"),
+        "{message}"
+    );
+    assert_eq!(version_states(&s, "truncated"), [(1, "END".to_owned())]);
+    assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
 }
 
 /// Starts the real binary; returns it with the REST and gRPC addresses it printed.
@@ -1008,13 +1506,13 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
     assert_eq!(
         sample(
             &m,
-            "smtool_serving_request_count_total",
+            ":tensorflow:serving:request_count",
             &[("model_name", "hp"), ("status", "OK")]
         ),
         2.0
     );
     assert_eq!(
-        sample(&m, "smtool_serving_batch_requests", &[("model_name", "hp")]),
+        sample(&m, "smtool_batch_requests", &[("model_name", "hp")]),
         2.0
     );
     // SAFETY: signalling our own child process by pid.

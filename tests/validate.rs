@@ -952,8 +952,8 @@ fn json_summary_counts_agree_with_the_findings() {
     assert_eq!(code, 1);
     assert_eq!(report["schema_version"], 1);
     let s = &report["summary"];
-    assert_eq!(s["models"], 12);
-    assert_eq!(s["passed"], 6);
+    assert_eq!(s["models"], 13);
+    assert_eq!(s["passed"], 7);
     assert_eq!(s["failed"], 6);
     let count = |sev: &str| {
         findings(&report)

@@ -1,8 +1,14 @@
 //! Server-side batching (`--enable_batching`): concurrent requests to the same signature of
 //! the same version are merged along dimension 0 into one session run, whose outputs are split
 //! back per request, as TensorFlow Serving's batching session does. Only signatures whose
-//! inputs all have a free leading dimension are batched; requests whose other dimensions or
-//! dtypes differ go into different batches.
+//! inputs all have a free leading dimension are batched.
+//!
+//! Requests are grouped by the tensors they feed and fetch, not by shape, as in TF Serving.
+//! When the fed tensors of one batch differ in a dimension other than 0, TF Serving's
+//! `pad_variable_length_inputs` decides: when set, each request's tensor is padded at the end
+//! of every such dimension to the batch's largest size, with that tensor's first element; when
+//! not set, every request of the batch fails with TF Serving's FAILED_PRECONDITION. Outputs
+//! are split along dimension 0 only, so a padded request gets its outputs at the padded size.
 //!
 //! Scheduling follows TF Serving's basic batch scheduler: a batch is closed when it is full
 //! (`max_batch_size`) or `batch_timeout_micros` after its first request; `num_batch_threads`
@@ -22,6 +28,7 @@ use super::models::Servable;
 use super::tf::{Tensor, Values};
 use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
+use crate::proto_ext::dtype_name;
 
 /// Validated batching parameters (TF Serving's `BatchingParameters`, with its defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +37,11 @@ pub struct BatchingParameters {
     pub batch_timeout: Duration,
     pub max_enqueued_batches: usize,
     pub num_batch_threads: usize,
-    /// Batches are padded (by repeating their first row) up to the next of these sizes.
+    /// Batches are padded (by repeating the first row of their last request) up to the next
+    /// of these sizes.
     pub allowed_batch_sizes: Vec<usize>,
-    /// Accepted for compatibility; inputs of different shapes are batched separately rather
-    /// than padded.
+    /// Pad the fed tensors of a batch to a common shape (beyond dimension 0) instead of
+    /// failing the batch when they differ.
     pub pad_variable_length_inputs: bool,
 }
 
@@ -128,13 +136,13 @@ impl BatchingParameters {
     }
 }
 
-/// What requests must share to be merged: the version, the signature, the fed tensors (name,
-/// dtype, dimensions after the first) and the fetched tensors.
+/// What requests must share to be merged: the version, the signature, and the names of the
+/// fed and fetched tensors (TF Serving's `TensorSignature`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     servable: usize,
     signature: String,
-    feeds: Vec<(String, i32, Vec<i64>)>,
+    feeds: Vec<String>,
     fetches: Vec<String>,
 }
 
@@ -144,6 +152,7 @@ pub struct Task {
     servable: Arc<Servable>,
     feeds: Vec<Tensor>,
     rows: usize,
+    enqueued: Instant,
     reply: Option<mpsc::Sender<Result<Vec<Tensor>, ServeError>>>,
 }
 
@@ -249,6 +258,9 @@ impl Batcher {
             return Ok(None);
         }
         let rows = rows as usize;
+        for _ in feeds {
+            self.shared.metrics.batch_input(rows);
+        }
         let max = self.shared.params.max_batch_size;
         if rows > max {
             return Err(ServeError::invalid(format!(
@@ -258,10 +270,7 @@ impl Batcher {
         let key = Key {
             servable: Arc::as_ptr(servable) as usize,
             signature: signature.to_owned(),
-            feeds: feeds
-                .iter()
-                .map(|(n, t)| ((*n).to_owned(), t.dtype(), t.dims[1..].to_vec()))
-                .collect(),
+            feeds: feeds.iter().map(|(n, _)| (*n).to_owned()).collect(),
             fetches: fetches.iter().map(|f| (*f).to_owned()).collect(),
         };
         Ok(Some(Task {
@@ -269,6 +278,7 @@ impl Batcher {
             servable: servable.clone(),
             feeds: feeds.iter().map(|(_, t)| (*t).clone()).collect(),
             rows,
+            enqueued: Instant::now(),
             reply: None,
         }))
     }
@@ -451,24 +461,151 @@ fn extend(into: &mut Values, from: &Values) -> bool {
     )
 }
 
-/// Concatenates the tasks' `i`-th feeds along dimension 0 and pads to `target` rows by
-/// repeating the first row.
-fn merged_feed(tasks: &[Task], i: usize, rows: usize, target: usize) -> Option<Tensor> {
-    let first = &tasks.first()?.feeds[i];
-    let mut values = slice(&first.values, 0, 0);
-    for t in tasks {
-        if !extend(&mut values, &t.feeds[i].values) {
-            return None;
+/// The row-major `values` of shape `dims` copied into shape `to` (same rank, each dimension at
+/// least as large), the new positions at the end of each dimension filled with `fill`.
+fn pad_values<T: Clone>(values: &[T], dims: &[usize], to: &[usize], fill: T) -> Vec<T> {
+    let mut out = vec![fill; to.iter().product()];
+    let Some((&row, outer_dims)) = dims.split_last() else {
+        return out;
+    };
+    let to_row = to[to.len() - 1];
+    // Copy one innermost row at a time; `index` walks the outer dimensions.
+    let mut index = vec![0usize; outer_dims.len()];
+    for src in values
+        .chunks_exact(row.max(1))
+        .take(outer_dims.iter().product())
+    {
+        let dst = index
+            .iter()
+            .zip(to)
+            .fold(0, |acc, (&i, &size)| acc * size + i)
+            * to_row;
+        out[dst..dst + row].clone_from_slice(&src[..row]);
+        for k in (0..index.len()).rev() {
+            index[k] += 1;
+            if index[k] < outer_dims[k] {
+                break;
+            }
+            index[k] = 0;
         }
     }
-    let row_len = first.dims[1..].iter().product::<i64>().max(0) as usize;
-    let pad = slice(&first.values, 0, row_len);
-    for _ in rows..target {
-        extend(&mut values, &pad);
+    out
+}
+
+/// TF Serving's `AddPadding`: `t` padded to `to` beyond dimension 0 with its first element.
+fn pad_tensor(t: &Tensor, to: &[usize]) -> Result<Tensor, ServeError> {
+    if !(1..=6).contains(&t.dims.len()) {
+        return Err(ServeError::invalid(
+            "Only tensors with rank from 1 to 6 can be padded.",
+        ));
     }
-    let mut dims = first.dims.clone();
+    let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+    let mut padded = dims.clone();
+    padded[1..].copy_from_slice(&to[1..]);
+    if padded.iter().product::<usize>() == t.values.len() {
+        return Ok(Tensor {
+            dims: padded.iter().map(|&d| d as i64).collect(),
+            values: t.values.clone(),
+        });
+    }
+    let empty = || ServeError::invalid("Got empty tensor in batch of non-empty tensors.");
+    let values = each_values!(&t.values, x => {
+        let fill = x.first().cloned().ok_or_else(empty)?;
+        pad_values(x, &dims, &padded, fill)
+    });
+    Ok(Tensor {
+        dims: padded.iter().map(|&d| d as i64).collect(),
+        values,
+    })
+}
+
+/// The tensors the tasks of a batch feed as `name`, made ready to concatenate: padded to the
+/// batch's largest shape when `pad` is set, else checked to agree beyond dimension 0.
+fn aligned_feeds<'a>(
+    parts: &[&'a Tensor],
+    name: &str,
+    pad: bool,
+) -> Result<Vec<std::borrow::Cow<'a, Tensor>>, ServeError> {
+    use std::borrow::Cow;
+    let Some(first) = parts.first() else {
+        return Ok(Vec::new());
+    };
+    let rank = first.dims.len();
+    let same_rank = parts.iter().all(|t| t.dims.len() == rank);
+    if !pad {
+        let differ = parts
+            .iter()
+            .any(|t| !same_rank || t.dims.get(1..) != first.dims.get(1..));
+        if differ {
+            return Err(ServeError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "Tensors with name '{name}' from different tasks have different shapes and padding is turned off. Set pad_variable_length_inputs to true, or ensure that all tensors with the same name have equal dimensions starting with the first dim."
+                ),
+            ));
+        }
+        return Ok(parts.iter().map(|t| Cow::Borrowed(*t)).collect());
+    }
+    if !same_rank {
+        return Err(ServeError::new(
+            Code::FailedPrecondition,
+            format!(
+                "Tensors with name '{name}' from different tasks have different ranks, so they cannot be padded to one shape"
+            ),
+        ));
+    }
+    let mut max = vec![0usize; rank];
+    for t in parts {
+        for (m, &d) in max.iter_mut().zip(&t.dims) {
+            *m = (*m).max(d.max(0) as usize);
+        }
+    }
+    parts
+        .iter()
+        .map(|t| pad_tensor(t, &max).map(Cow::Owned))
+        .collect()
+}
+
+/// Concatenates the tensors the tasks of a batch feed as `name` along dimension 0 (padding
+/// them to one shape when `pad` is set) and pads the result to `target` rows by repeating the
+/// first row of the last task's tensor, as TF Serving does.
+fn merged_feed(
+    parts: &[&Tensor],
+    name: &str,
+    pad: bool,
+    rows: usize,
+    target: usize,
+) -> Result<Tensor, ServeError> {
+    let parts = aligned_feeds(parts, name, pad)?;
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return Err(ServeError::new(Code::Internal, "a batch without requests"));
+    };
+    let mut values = slice(&first.values, 0, 0);
+    for part in &parts {
+        if !extend(&mut values, &part.values) {
+            return Err(ServeError::new(
+                Code::Internal,
+                format!(
+                    "Tensor concat operation failed: the tensors named '{name}' have different dtypes ({} and {})",
+                    dtype_name(first.dtype()),
+                    dtype_name(part.dtype())
+                ),
+            ));
+        }
+    }
+    let row_len = last.dims[1..].iter().product::<i64>().max(0) as usize;
+    let pad_row = slice(&last.values, 0, row_len.min(last.values.len()));
+    for _ in rows..target {
+        extend(&mut values, &pad_row);
+    }
+    let mut dims = last.dims.clone();
     dims[0] = target as i64;
-    Tensor::new(dims, values)
+    Tensor::new(dims, values).ok_or_else(|| {
+        ServeError::new(
+            Code::Internal,
+            format!("the batched tensor '{name}' does not match its shape"),
+        )
+    })
 }
 
 fn reply(task: &Task, result: Result<Vec<Tensor>, ServeError>) {
@@ -482,6 +619,12 @@ fn process(shared: &Shared, batch: Batch) {
     let Some(servable) = tasks.first().map(|t| t.servable.clone()) else {
         return;
     };
+    let dequeued = Instant::now();
+    for t in &tasks {
+        shared
+            .metrics
+            .batch_queued(dequeued.saturating_duration_since(t.enqueued));
+    }
     let target = shared
         .params
         .allowed_batch_sizes
@@ -489,19 +632,31 @@ fn process(shared: &Shared, batch: Batch) {
         .copied()
         .find(|&s| s >= rows)
         .unwrap_or(rows);
-    let feeds: Option<Vec<Tensor>> = (0..key.feeds.len())
-        .map(|i| merged_feed(&tasks, i, rows, target))
+    shared
+        .metrics
+        .batch(&servable.name, &key.signature, rows, target, tasks.len());
+    let pad = shared.params.pad_variable_length_inputs;
+    let feeds: Result<Vec<Tensor>, ServeError> = key
+        .feeds
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let parts: Vec<&Tensor> = tasks.iter().map(|t| &t.feeds[i]).collect();
+            merged_feed(&parts, name, pad, rows, target)
+        })
         .collect();
-    let Some(feeds) = feeds else {
-        let e = ServeError::new(Code::Internal, "cannot merge the batched input tensors");
-        tasks.iter().for_each(|t| reply(t, Err(e.clone())));
-        return;
+    let feeds = match feeds {
+        Ok(f) => f,
+        Err(e) => {
+            tasks.iter().for_each(|t| reply(t, Err(e.clone())));
+            return;
+        }
     };
     let feed_refs: Vec<(&str, &Tensor)> = key
         .feeds
         .iter()
         .zip(&feeds)
-        .map(|((n, _, _), t)| (n.as_str(), t))
+        .map(|(n, t)| (n.as_str(), t))
         .collect();
     let fetches: Vec<&str> = key.fetches.iter().map(String::as_str).collect();
     let started = Instant::now();
@@ -509,9 +664,7 @@ fn process(shared: &Shared, batch: Batch) {
     shared
         .metrics
         .session_run(&servable.name, &key.signature, started.elapsed());
-    shared
-        .metrics
-        .batch(&servable.name, &key.signature, target, tasks.len());
+    shared.metrics.batch_run();
     let outputs = match result {
         Ok(o) => o,
         Err(e) => {
@@ -598,6 +751,81 @@ mod tests {
             let err = BatchingParameters::from_text(text).unwrap_err();
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    fn floats(dims: &[i64], values: &[f32]) -> Tensor {
+        Tensor::new(dims.to_vec(), Values::Float(values.to_vec())).expect("consistent tensor")
+    }
+
+    #[test]
+    fn padding_fills_the_end_of_each_dimension_with_the_first_element() {
+        // [2, 2] to [2, 3]: one new column per row.
+        assert_eq!(
+            pad_values(&[1, 2, 3, 4], &[2, 2], &[2, 3], 9),
+            vec![1, 2, 9, 3, 4, 9]
+        );
+        // [1, 2, 1] to [1, 3, 2] (TF Serving's example shapes, smaller).
+        assert_eq!(
+            pad_values(&[5, 6], &[1, 2, 1], &[1, 3, 2], 0),
+            vec![5, 0, 6, 0, 0, 0]
+        );
+        let t = floats(&[1, 2], &[7.0, 8.0]);
+        let padded = pad_tensor(&t, &[3, 4]).unwrap();
+        assert_eq!(padded, floats(&[1, 4], &[7.0, 8.0, 7.0, 7.0]));
+        let strings = Tensor {
+            dims: vec![1, 1],
+            values: Values::String(vec![b"a".to_vec()]),
+        };
+        assert_eq!(
+            pad_tensor(&strings, &[1, 2]).unwrap().values,
+            Values::String(vec![b"a".to_vec(), b"a".to_vec()])
+        );
+    }
+
+    #[test]
+    fn padding_errors_are_tf_servings() {
+        let empty = floats(&[1, 0], &[]);
+        assert_eq!(
+            pad_tensor(&empty, &[1, 2]).unwrap_err().message,
+            "Got empty tensor in batch of non-empty tensors."
+        );
+        let rank7 = floats(&[1, 1, 1, 1, 1, 1, 1], &[1.0]);
+        assert_eq!(
+            pad_tensor(&rank7, &[1; 7]).unwrap_err().code,
+            Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn batches_of_different_shapes_are_padded_or_fail() {
+        let a = floats(&[1, 2], &[1.0, 2.0]);
+        let b = floats(&[2, 3], &[3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        let merged = merged_feed(&[&a, &b], "x:0", true, 3, 3).unwrap();
+        assert_eq!(
+            merged,
+            floats(&[3, 3], &[1.0, 2.0, 1.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+        );
+        // Padded to an allowed batch size with the first row of the last request.
+        let merged = merged_feed(&[&a, &b], "x:0", true, 3, 4).unwrap();
+        assert_eq!(merged.dims, vec![4, 3]);
+        assert_eq!(
+            slice(&merged.values, 9, 12),
+            Values::Float(vec![3.0, 4.0, 5.0])
+        );
+        let e = merged_feed(&[&a, &b], "x:0", false, 3, 3).unwrap_err();
+        assert_eq!(e.code, Code::FailedPrecondition);
+        assert!(
+            e.message.starts_with(
+                "Tensors with name 'x:0' from different tasks have different shapes and padding is turned off."
+            ),
+            "{}",
+            e.message
+        );
+        let c = floats(&[1, 2], &[9.0, 9.0]);
+        assert_eq!(
+            merged_feed(&[&a, &c], "x:0", false, 2, 2).unwrap(),
+            floats(&[2, 2], &[1.0, 2.0, 9.0, 9.0])
+        );
     }
 
     #[test]

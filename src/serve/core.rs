@@ -4,13 +4,16 @@
 //! Every call here may run TensorFlow: call it off the async threads.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use prost::Message;
 
 use super::batching::{Batcher, BatchingParameters};
-use super::metrics::{Api, Metrics};
-use super::models::{ModelManager, Servable, Unavailable, VersionRequest, VersionState};
+use super::metrics::{Api, Entrypoint, Metrics};
+use super::models::{
+    ModelManager, ReloadError, Servable, Unavailable, VersionRequest, VersionState,
+};
 use super::tf::{self, Tensor, Values};
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::error::Code;
@@ -168,40 +171,52 @@ impl Core {
         self.options.metrics_path.as_deref()
     }
 
-    /// Counts a request and its latency by model, signature, API and outcome.
+    /// Counts a request by model and outcome, and times it when it succeeds (TF Serving's
+    /// `request_count` and `request_latency`).
     fn observed<T>(
         &self,
         api: Api,
+        entrypoint: Entrypoint,
         spec: Option<&sv::ModelSpec>,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         let started = std::time::Instant::now();
         let result = f();
         let model = spec.map(|s| s.name.as_str()).unwrap_or_default();
-        let signature = spec.map(signature_name).unwrap_or_default();
         let code = match &result {
             Ok(_) => Code::Ok,
             Err(e) => e.code,
         };
         self.metrics
-            .request(model, signature, api, code, started.elapsed());
+            .request(model, api, entrypoint, code, started.elapsed());
         result
     }
 
-    /// Counts a request a transport turned away before it reached the core (malformed JSON,
-    /// an unknown model while decoding a REST body, ...).
-    pub fn rejected(&self, api: Api, model: &str, signature: &str, error: &ServeError) {
-        let signature = if signature.is_empty() {
-            DEFAULT_SIGNATURE
-        } else {
-            signature
-        };
-        self.metrics.rejected(model, signature, api, error.code);
+    /// Counts a request the REST transport turned away before it reached the core (malformed
+    /// JSON, an unknown model while decoding the body, ...). TF Serving counts requests by
+    /// model and status only, so `_api` and `_signature` do not show in the metrics.
+    pub fn rejected(&self, _api: Api, model: &str, _signature: &str, error: &ServeError) {
+        self.metrics.rejected(model, error.code);
     }
 
     /// Runs a signature's feeds and fetches: through the batcher when batching is on and the
-    /// signature can be batched, else directly; the session run latency is recorded either way.
+    /// signature can be batched, else directly. The session run is timed either way, and when
+    /// it succeeds the request's wait for it is TF Serving's `runtime_latency` for `api`.
     fn run(
+        &self,
+        api: Api,
+        servable: &Arc<Servable>,
+        signature: &str,
+        feeds: &[(&str, &Tensor)],
+        fetches: &[&str],
+    ) -> Result<Vec<Tensor>> {
+        let started = std::time::Instant::now();
+        let outputs = self.run_session(servable, signature, feeds, fetches)?;
+        self.metrics.runtime(&servable.name, api, started.elapsed());
+        Ok(outputs)
+    }
+
+    fn run_session(
         &self,
         servable: &Arc<Servable>,
         signature: &str,
@@ -330,6 +345,118 @@ impl Core {
         })
     }
 
+    /// HandleReloadConfigRequest: the served models become those of the request's
+    /// `model_config_list`, with TF Serving's checks and errors. The response reports, for
+    /// each of `metric_names` (TensorFlow's slash-separated names), how much that counter grew
+    /// during the reload (summed over its label sets).
+    pub fn reload_config(
+        &self,
+        request: &sv::ReloadConfigRequest,
+    ) -> Result<sv::ReloadConfigResponse> {
+        let before: Vec<i64> = request
+            .metric_names
+            .iter()
+            .map(|n| self.metrics.counter_total(n))
+            .collect();
+        let list = match request.config.as_ref().and_then(|c| c.config.as_ref()) {
+            Some(sv::model_server_config::Config::ModelConfigList(list)) => &list.config,
+            _ => {
+                return Err(ServeError::invalid(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported",
+                ))
+            }
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for c in list {
+            if !names.insert(c.name.as_str()) {
+                return Err(ServeError::invalid(format!(
+                    "Illegal to list model {} multiple times in config list",
+                    c.name
+                )));
+            }
+        }
+        for c in list {
+            if uri_is_relative_path(&c.base_path) {
+                return Err(ServeError::invalid(format!(
+                    "Expected model {} to have an absolute path or URI; got base_path()={}",
+                    c.name, c.base_path
+                )));
+            }
+        }
+        for c in list {
+            let platform = model_platform(c)?;
+            if platform != "tensorflow" {
+                return Err(ServeError::invalid(format!(
+                    "Model {} requests unsupported platform {platform}",
+                    c.name
+                )));
+            }
+        }
+        let configs = list
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                // model_from_config checks the platform in its own words; it is checked above.
+                c.model_platform.clear();
+                super::model_from_config(c).map_err(|e| ServeError::invalid(format!("{e:#}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for c in &configs {
+            tracing::info!(model = %c.name, path = %c.path.display(), "config entry");
+        }
+        self.models.reload(configs).map_err(|e| match e {
+            ReloadError::LabelToUnavailable(model, version) => ServeError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "Request to assign label to version {version} of model {model}, which is not currently available for inference"
+                ),
+            ),
+            ReloadError::NotAvailable(missing) => {
+                let listed: String = missing
+                    .iter()
+                    .map(|(model, failure)| match failure {
+                        Some(failed) => format!(
+                            "{{{{name: {model} version: {}}} due to error: {}: {}}}, ",
+                            failed.version,
+                            Code::try_from(failed.code)
+                                .unwrap_or(Code::Unknown)
+                                .as_str_name(),
+                            failed.message
+                        ),
+                        None => format!(
+                            "{{{{name: {model}}} has no version its version policy selects}}, "
+                        ),
+                    })
+                    .collect();
+                ServeError::new(
+                    Code::Unknown,
+                    format!(
+                        "{} model(s) did not become available: {{{listed}}}",
+                        missing.len()
+                    ),
+                )
+            }
+        })?;
+        let metric = request
+            .metric_names
+            .iter()
+            .zip(before)
+            .map(|(name, before)| sv::Metric {
+                name: name.clone(),
+                value_increase: Some(sv::metric::ValueIncrease::Int64ValueIncrease(
+                    self.metrics.counter_total(name) - before,
+                )),
+            })
+            .collect();
+        Ok(sv::ReloadConfigResponse {
+            status: Some(sv::StatusProto {
+                error_code: Code::Ok as i32,
+                error_message: String::new(),
+            }),
+            metric,
+        })
+    }
+
     /// GetModelMetadata (the only metadata field is `signature_def`).
     pub fn metadata(
         &self,
@@ -373,13 +500,27 @@ impl Core {
         })
     }
 
+    /// Predict as the REST API calls it (counted in the metrics with entrypoint `REST`).
+    pub fn predict(&self, request: &sv::PredictRequest) -> Result<sv::PredictResponse> {
+        self.predict_from(Entrypoint::Rest, request)
+    }
+
     /// Predict: feeds the request's tensors by signature alias, returns the outputs (all, or
     /// those in `output_filter`).
-    pub fn predict(&self, request: &sv::PredictRequest) -> Result<sv::PredictResponse> {
-        self.observed(Api::Predict, request.model_spec.as_ref(), || {
-            let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
-            self.predict_on(&servable, request)
-        })
+    pub fn predict_from(
+        &self,
+        entrypoint: Entrypoint,
+        request: &sv::PredictRequest,
+    ) -> Result<sv::PredictResponse> {
+        self.observed(
+            Api::Predict,
+            entrypoint,
+            request.model_spec.as_ref(),
+            || {
+                let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
+                self.predict_on(&servable, request)
+            },
+        )
     }
 
     /// Predict on one loaded version (warmup uses it before the version is available).
@@ -456,7 +597,7 @@ impl Core {
             .map(|a| info_name(a, &signature.outputs[*a]))
             .collect::<Result<_>>()?;
         let feed_refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (*n, t)).collect();
-        let outputs = self.run(servable, name, &feed_refs, &fetches)?;
+        let outputs = self.run(Api::Predict, servable, name, &feed_refs, &fetches)?;
         Ok(sv::PredictResponse {
             model_spec: Some(response_spec(servable, name)),
             outputs: aliases
@@ -467,16 +608,30 @@ impl Core {
         })
     }
 
-    /// Classify: serialized `tf.Example`s into the signature's `inputs`, `classes` / `scores`
-    /// out.
+    /// Classify as the REST API calls it (counted in the metrics with entrypoint `REST`).
     pub fn classify(
         &self,
         request: &sv::ClassificationRequest,
     ) -> Result<sv::ClassificationResponse> {
-        self.observed(Api::Classify, request.model_spec.as_ref(), || {
-            let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
-            self.classify_on(&servable, request)
-        })
+        self.classify_from(Entrypoint::Rest, request)
+    }
+
+    /// Classify: serialized `tf.Example`s into the signature's `inputs`, `classes` / `scores`
+    /// out.
+    pub fn classify_from(
+        &self,
+        entrypoint: Entrypoint,
+        request: &sv::ClassificationRequest,
+    ) -> Result<sv::ClassificationResponse> {
+        self.observed(
+            Api::Classify,
+            entrypoint,
+            request.model_spec.as_ref(),
+            || {
+                let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
+                self.classify_on(&servable, request)
+            },
+        )
     }
 
     /// Classify on one loaded version.
@@ -484,6 +639,17 @@ impl Core {
         &self,
         servable: &Arc<Servable>,
         request: &sv::ClassificationRequest,
+    ) -> Result<sv::ClassificationResponse> {
+        self.classify_with(servable, request, true)
+    }
+
+    /// Classify on one loaded version; `observe` records the runtime latency and the example
+    /// count, which TF Serving does for Classify but not inside MultiInference.
+    fn classify_with(
+        &self,
+        servable: &Arc<Servable>,
+        request: &sv::ClassificationRequest,
+        observe: bool,
     ) -> Result<sv::ClassificationResponse> {
         let spec = required_spec(request.model_spec.as_ref())?;
         let name = signature_name(spec);
@@ -528,12 +694,14 @@ impl Core {
             dims: vec![n as i64],
             values: Values::String(examples),
         };
-        let outputs = self.run(
-            servable,
-            name,
-            &[(info_name("inputs", input)?, &input_tensor)],
-            &fetches,
-        )?;
+        let feeds = [(info_name("inputs", input)?, &input_tensor)];
+        let outputs = if observe {
+            let outputs = self.run(Api::Classify, servable, name, &feeds, &fetches)?;
+            self.metrics.examples(&servable.name, n);
+            outputs
+        } else {
+            self.run_session(servable, name, &feeds, &fetches)?
+        };
         let mut outputs = outputs.into_iter();
         let classes = classes_info.and_then(|_| outputs.next());
         let scores = scores_info.and_then(|_| outputs.next());
@@ -606,12 +774,26 @@ impl Core {
         })
     }
 
-    /// Regress: serialized `tf.Example`s into `inputs`, one float per example out.
+    /// Regress as the REST API calls it (counted in the metrics with entrypoint `REST`).
     pub fn regress(&self, request: &sv::RegressionRequest) -> Result<sv::RegressionResponse> {
-        self.observed(Api::Regress, request.model_spec.as_ref(), || {
-            let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
-            self.regress_on(&servable, request)
-        })
+        self.regress_from(Entrypoint::Rest, request)
+    }
+
+    /// Regress: serialized `tf.Example`s into `inputs`, one float per example out.
+    pub fn regress_from(
+        &self,
+        entrypoint: Entrypoint,
+        request: &sv::RegressionRequest,
+    ) -> Result<sv::RegressionResponse> {
+        self.observed(
+            Api::Regress,
+            entrypoint,
+            request.model_spec.as_ref(),
+            || {
+                let servable = self.servable(required_spec(request.model_spec.as_ref())?)?;
+                self.regress_on(&servable, request)
+            },
+        )
     }
 
     /// Regress on one loaded version.
@@ -619,6 +801,16 @@ impl Core {
         &self,
         servable: &Arc<Servable>,
         request: &sv::RegressionRequest,
+    ) -> Result<sv::RegressionResponse> {
+        self.regress_with(servable, request, true)
+    }
+
+    /// Regress on one loaded version; `observe` as in [`Core::classify_with`].
+    fn regress_with(
+        &self,
+        servable: &Arc<Servable>,
+        request: &sv::RegressionRequest,
+        observe: bool,
     ) -> Result<sv::RegressionResponse> {
         let spec = required_spec(request.model_spec.as_ref())?;
         let name = signature_name(spec);
@@ -649,12 +841,15 @@ impl Core {
             dims: vec![n as i64],
             values: Values::String(examples),
         };
-        let mut outputs = self.run(
-            servable,
-            name,
-            &[(info_name("inputs", input)?, &input_tensor)],
-            &[info_name("outputs", output)?],
-        )?;
+        let feeds = [(info_name("inputs", input)?, &input_tensor)];
+        let fetches = [info_name("outputs", output)?];
+        let mut outputs = if observe {
+            let outputs = self.run(Api::Regress, servable, name, &feeds, &fetches)?;
+            self.metrics.examples(&servable.name, n);
+            outputs
+        } else {
+            self.run_session(servable, name, &feeds, &fetches)?
+        };
         let out = outputs
             .pop()
             .ok_or_else(|| ServeError::new(Code::Internal, "no output"))?;
@@ -697,19 +892,17 @@ impl Core {
 
 impl Core {
     /// MultiInference: several classify / regress signatures of one model over the same
-    /// examples.
+    /// examples. Like TF Serving, MultiInference requests are not counted in the request
+    /// metrics.
     pub fn multi_inference(
         &self,
         request: &sv::MultiInferenceRequest,
     ) -> Result<sv::MultiInferenceResponse> {
-        let first = request.tasks.first().and_then(|t| t.model_spec.as_ref());
-        self.observed(Api::MultiInference, first, || {
-            let spec = request.tasks.first().ok_or_else(|| {
-                ServeError::invalid("MultiInferenceRequest must contain at least one task")
-            })?;
-            let servable = self.servable(required_spec(spec.model_spec.as_ref())?)?;
-            self.multi_inference_on(&servable, request)
-        })
+        let spec = request.tasks.first().ok_or_else(|| {
+            ServeError::invalid("MultiInferenceRequest must contain at least one task")
+        })?;
+        let servable = self.servable(required_spec(spec.model_spec.as_ref())?)?;
+        self.multi_inference_on(&servable, request)
     }
 
     /// MultiInference on one loaded version, with TF Serving's checks on the tasks.
@@ -770,23 +963,25 @@ impl Core {
         for task in &request.tasks {
             let mut spec = required_spec(task.model_spec.as_ref())?.clone();
             let result = if task.method_name == crate::signature::CLASSIFY_METHOD {
-                let response = self.classify_on(
+                let response = self.classify_with(
                     servable,
                     &sv::ClassificationRequest {
                         model_spec: Some(spec.clone()),
                         input: request.input.clone(),
                     },
+                    false,
                 )?;
                 sv::inference_result::Result::ClassificationResult(
                     response.result.unwrap_or_default(),
                 )
             } else {
-                let response = self.regress_on(
+                let response = self.regress_with(
                     servable,
                     &sv::RegressionRequest {
                         model_spec: Some(spec.clone()),
                         input: request.input.clone(),
                     },
+                    false,
                 )?;
                 sv::inference_result::Result::RegressionResult(response.result.unwrap_or_default())
             };
@@ -798,6 +993,38 @@ impl Core {
         }
         Ok(sv::MultiInferenceResponse { results })
     }
+}
+
+/// TF Serving's `UriIsRelativePath`: no `scheme://host` and not an absolute path.
+fn uri_is_relative_path(path: &str) -> bool {
+    !path.contains("://") && !Path::new(path).is_absolute()
+}
+
+/// TF Serving's `GetPlatform`: the model's platform from `model_platform` or the deprecated
+/// `model_type`.
+// Old configs still set `model_type`, which TF Serving reads too.
+#[allow(deprecated)]
+fn model_platform(c: &sv::ModelConfig) -> Result<String> {
+    if c.model_type != sv::ModelType::Unspecified as i32 {
+        if !c.model_platform.is_empty() {
+            return Err(ServeError::invalid(
+                "Illegal setting both ModelServerConfig::model_type (deprecated) and ModelServerConfig::model_platform.",
+            ));
+        }
+        if c.model_type == sv::ModelType::Tensorflow as i32 {
+            return Ok("tensorflow".to_owned());
+        }
+        return Err(ServeError::invalid(format!(
+            "ModelServerConfig::model_type choice {} not supported.",
+            c.model_type
+        )));
+    }
+    if c.model_platform.is_empty() {
+        return Err(ServeError::invalid(
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform.",
+        ));
+    }
+    Ok(c.model_platform.clone())
 }
 
 /// `[2,3]`, as TensorShape::DebugString prints it.

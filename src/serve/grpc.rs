@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::core::{Core, ServeError};
+use super::metrics::Entrypoint;
 use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 use sv::model_service_server::{ModelService, ModelServiceServer};
@@ -87,21 +88,30 @@ impl PredictionService for Services {
         &self,
         request: Request<sv::ClassificationRequest>,
     ) -> Result<Response<sv::ClassificationResponse>, Status> {
-        self.call("Classify", request, Core::classify).await
+        self.call("Classify", request, |core, r| {
+            core.classify_from(Entrypoint::Grpc, r)
+        })
+        .await
     }
 
     async fn regress(
         &self,
         request: Request<sv::RegressionRequest>,
     ) -> Result<Response<sv::RegressionResponse>, Status> {
-        self.call("Regress", request, Core::regress).await
+        self.call("Regress", request, |core, r| {
+            core.regress_from(Entrypoint::Grpc, r)
+        })
+        .await
     }
 
     async fn predict(
         &self,
         request: Request<sv::PredictRequest>,
     ) -> Result<Response<sv::PredictResponse>, Status> {
-        self.call("Predict", request, Core::predict).await
+        self.call("Predict", request, |core, r| {
+            core.predict_from(Entrypoint::Grpc, r)
+        })
+        .await
     }
 
     async fn multi_inference(
@@ -131,11 +141,10 @@ impl ModelService for Services {
 
     async fn handle_reload_config_request(
         &self,
-        _request: Request<sv::ReloadConfigRequest>,
+        request: Request<sv::ReloadConfigRequest>,
     ) -> Result<Response<sv::ReloadConfigResponse>, Status> {
-        Err(Status::unimplemented(
-            "HandleReloadConfigRequest is not supported by smtool serve: restart it with the new --model_config_file (version directories are picked up without a restart)",
-        ))
+        self.call("HandleReloadConfigRequest", request, Core::reload_config)
+            .await
     }
 }
 

@@ -1,19 +1,35 @@
-//! The server's metrics in the Prometheus text format (served on the REST port when
-//! `--monitoring_config_file` enables it): requests by model, signature, API and outcome,
-//! request and session-run latency, batch sizes, and load / warmup latency per version.
+//! The server's metrics, served on the REST port in the Prometheus text format when
+//! `--monitoring_config_file` enables it, under the names, labels, units and buckets TensorFlow
+//! Serving exports: its monitoring metrics are named with slashes
+//! (`/tensorflow/serving/request_count`), and its Prometheus exporter turns every character
+//! outside `[a-zA-Z0-9_]` into `:` (`:tensorflow:serving:request_count`). Latencies are
+//! microseconds and counters carry no `_total` suffix, as there. Dashboards and alerts written
+//! for TF Serving therefore read smtool unchanged. The few metrics TF Serving has no equivalent
+//! for are named `smtool_...` and follow Prometheus' own conventions (seconds, `_total`).
+//!
+//! Where each TF Serving metric comes from: `request_count`, `request_latency`,
+//! `runtime_latency` and the example counts from `tensorflow_serving/servables/tensorflow/
+//! util.cc`; `model_warmup_latency` from `saved_model_warmup_util.cc`; the `batching_session`
+//! ones from `tensorflow_serving/batching/`; the `:tensorflow:cc:saved_model:` ones from
+//! TensorFlow's SavedModel loader (`tensorflow/cc/saved_model/loader.cc`).
 
+use std::path::Path;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::proto::tensorflow::error::Code;
 
 /// The default path of the metrics, as in TensorFlow Serving.
 pub const DEFAULT_PATH: &str = "/monitoring/prometheus/metrics";
+
+/// The content type of [`Metrics::render`]: the Prometheus text format, which TF Serving
+/// exports too (OpenMetrics would require a `_total` suffix on counters, which TF Serving's
+/// names do not have).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The request kinds that are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,67 +40,93 @@ pub enum Api {
     MultiInference,
 }
 
-impl Api {
+/// Which transport a request came through (TF Serving's `entrypoint` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entrypoint {
+    Rest,
+    Grpc,
+}
+
+impl Entrypoint {
     fn as_str(self) -> &'static str {
         match self {
-            Api::Predict => "predict",
-            Api::Classify => "classify",
-            Api::Regress => "regress",
-            Api::MultiInference => "multi_inference",
+            Entrypoint::Rest => "REST",
+            Entrypoint::Grpc => "GRPC",
         }
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    model_name: String,
-    signature_name: String,
-    api: String,
-    status: String,
+impl Api {
+    /// TF Serving's `API` label: the gRPC method name, or the REST method as it appears in
+    /// the URL (`:predict`).
+    fn label(self, entrypoint: Entrypoint) -> &'static str {
+        match (self, entrypoint) {
+            (Api::Predict, Entrypoint::Grpc) => "Predict",
+            (Api::Classify, Entrypoint::Grpc) => "Classify",
+            (Api::Regress, Entrypoint::Grpc) => "Regress",
+            (Api::MultiInference, Entrypoint::Grpc) => "MultiInference",
+            (Api::Predict, Entrypoint::Rest) => "predict",
+            (Api::Classify, Entrypoint::Rest) => "classify",
+            (Api::Regress, Entrypoint::Rest) => "regress",
+            (Api::MultiInference, Entrypoint::Rest) => "multi_inference",
+        }
+    }
+
+    /// The `API` label of `runtime_latency`, recorded inside the servable whichever transport
+    /// the request came through.
+    fn runtime_label(self) -> &'static str {
+        self.label(Entrypoint::Grpc)
+    }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ApiLabels {
-    model_name: String,
-    signature_name: String,
-    api: String,
+/// TensorFlow's `monitoring::Buckets::Exponential(scale, growth, count)` bucket limits, each
+/// rounded to the six significant digits TF Serving's exporter prints (`absl::StrCat` of a
+/// double), so the `le` labels read as TF Serving's do.
+fn tf_exponential_buckets(scale: f64, growth: f64, count: usize) -> Vec<f64> {
+    let mut bound = scale;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let printed: f64 = format!("{bound:.5e}").parse().unwrap_or(bound);
+        out.push(printed);
+        bound *= growth;
+    }
+    out
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SignatureLabels {
-    model_name: String,
-    signature_name: String,
+/// Latencies in microseconds, 10 µs to about 20 minutes (TF Serving's request, runtime,
+/// warmup and load-stage latencies).
+fn latency_buckets() -> Vec<f64> {
+    tf_exponential_buckets(10.0, 1.8, 33)
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VersionLabels {
-    model_name: String,
-    model_version: String,
+/// Batch sizes 1, 2, 4, ... 8192 (TF Serving's batching_session histograms).
+fn batch_size_buckets() -> Vec<f64> {
+    tf_exponential_buckets(1.0, 2.0, 14)
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-fn latency_histogram() -> Histogram {
-    // 50 µs .. about 7 minutes.
-    Histogram::new(exponential_buckets(50e-6, 2.0, 24))
-}
-
-fn size_histogram() -> Histogram {
-    // 1, 2, 4, ... 8192 rows.
-    Histogram::new(exponential_buckets(1.0, 2.0, 14))
+fn micros(d: Duration) -> f64 {
+    d.as_micros() as f64
 }
 
 /// The metrics of one server.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    request_latency: HistogramFamily<ApiLabels>,
-    session_run_latency: HistogramFamily<SignatureLabels>,
-    batch_size: HistogramFamily<SignatureLabels>,
-    batched_requests: HistogramFamily<SignatureLabels>,
-    load_latency: HistogramFamily<VersionLabels>,
-    warmup_latency: HistogramFamily<VersionLabels>,
-    warmup_records: Family<VersionLabels, Counter>,
+    request_count: IntCounterVec,
+    request_latency: HistogramVec,
+    runtime_latency: HistogramVec,
+    example_counts: HistogramVec,
+    example_count_total: IntCounterVec,
+    warmup_latency: HistogramVec,
+    load_attempt_count: IntCounterVec,
+    load_latency: IntCounterVec,
+    batch_input_size: Histogram,
+    batch_processed_size: Histogram,
+    batch_padding_size: HistogramVec,
+    batch_queuing_latency: HistogramVec,
+    batch_wrapped_runs: IntCounter,
+    session_run_duration: HistogramVec,
+    batch_tasks: HistogramVec,
+    warmup_records: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,198 +141,396 @@ impl Default for Metrics {
     }
 }
 
+/// Registers a metric; the names and label names below are fixed and valid, so a failure is
+/// a programming error caught by the unit tests.
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names and labels are valid and unique");
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter =
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name and labels");
+    register(registry, counter)
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let histogram = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric name, labels and buckets");
+    register(registry, histogram)
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let histogram = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric name and buckets");
+    register(registry, histogram)
+}
+
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        let request_latency: HistogramFamily<ApiLabels> =
-            Family::new_with_constructor(latency_histogram);
-        let session_run_latency: HistogramFamily<SignatureLabels> =
-            Family::new_with_constructor(latency_histogram);
-        let batch_size: HistogramFamily<SignatureLabels> =
-            Family::new_with_constructor(size_histogram);
-        let batched_requests: HistogramFamily<SignatureLabels> =
-            Family::new_with_constructor(size_histogram);
-        let load_latency: HistogramFamily<VersionLabels> =
-            Family::new_with_constructor(latency_histogram);
-        let warmup_latency: HistogramFamily<VersionLabels> =
-            Family::new_with_constructor(latency_histogram);
-        let warmup_records = Family::<VersionLabels, Counter>::default();
-        registry.register(
-            "smtool_serving_request_count",
-            "Inference requests (predict, classify, regress, multi_inference) by model, signature, API and status code",
-            requests.clone(),
-        );
-        registry.register(
-            "smtool_serving_request_latency_seconds",
-            "Time to answer an inference request, from the decoded request to the response",
-            request_latency.clone(),
-        );
-        registry.register(
-            "smtool_serving_session_run_latency_seconds",
-            "Time of one TensorFlow session run (one batch when batching)",
-            session_run_latency.clone(),
-        );
-        registry.register(
-            "smtool_serving_batch_size",
-            "Rows in each batched session run, padding included",
-            batch_size.clone(),
-        );
-        registry.register(
-            "smtool_serving_batch_requests",
-            "Requests merged into each batched session run",
-            batched_requests.clone(),
-        );
-        registry.register(
-            "smtool_serving_model_load_latency_seconds",
-            "Time to load a model version into TensorFlow (restore and init op)",
-            load_latency.clone(),
-        );
-        registry.register(
-            "smtool_serving_model_warmup_latency_seconds",
-            "Time to replay a version's assets.extra/tf_serving_warmup_requests",
-            warmup_latency.clone(),
-        );
-        registry.register(
-            "smtool_serving_model_warmup_records",
-            "Warmup requests replayed before a version became available",
-            warmup_records.clone(),
-        );
+        let r = Registry::new();
+        // The help texts are TensorFlow's own metric descriptions.
         Metrics {
-            registry,
-            requests,
-            request_latency,
-            session_run_latency,
-            batch_size,
-            batched_requests,
-            load_latency,
-            warmup_latency,
-            warmup_records,
+            request_count: counter_vec(
+                &r,
+                ":tensorflow:serving:request_count",
+                "The total number of requests.",
+                &["model_name", "status"],
+            ),
+            request_latency: histogram_vec(
+                &r,
+                ":tensorflow:serving:request_latency",
+                "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+                &["model_name", "API", "entrypoint"],
+                latency_buckets(),
+            ),
+            runtime_latency: histogram_vec(
+                &r,
+                ":tensorflow:serving:runtime_latency",
+                "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+                &["model_name", "API", "runtime"],
+                latency_buckets(),
+            ),
+            example_counts: histogram_vec(
+                &r,
+                ":tensorflow:serving:request_example_counts",
+                "The number of tensorflow.Examples per request.",
+                &["model"],
+                tf_exponential_buckets(1.0, 2.0, 15),
+            ),
+            example_count_total: counter_vec(
+                &r,
+                ":tensorflow:serving:request_example_count_total",
+                "The total number of tensorflow.Examples.",
+                &["model"],
+            ),
+            warmup_latency: histogram_vec(
+                &r,
+                ":tensorflow:serving:model_warmup_latency",
+                "Distribution of wall time (in microseconds) for warming up the model.",
+                &["model_path", "status"],
+                latency_buckets(),
+            ),
+            load_attempt_count: counter_vec(
+                &r,
+                ":tensorflow:cc:saved_model:load_attempt_count",
+                "The number of times a SavedModel was successfully loaded.",
+                &["model_path", "status"],
+            ),
+            load_latency: counter_vec(
+                &r,
+                ":tensorflow:cc:saved_model:load_latency",
+                "Latency in microseconds for SavedModels that were successfully loaded.",
+                &["model_path"],
+            ),
+            batch_input_size: histogram(
+                &r,
+                ":tensorflow:serving:batching_session:input_batch_size",
+                "Tracks the batch size distribution on the inputs.",
+                batch_size_buckets(),
+            ),
+            batch_processed_size: histogram(
+                &r,
+                ":tensorflow:serving:batching_session:processed_batch_size",
+                "Tracks the batch size distribution on processing.",
+                batch_size_buckets(),
+            ),
+            batch_padding_size: histogram_vec(
+                &r,
+                ":tensorflow:serving:batching_session:padding_size",
+                "Tracks the padding size distribution on batches.",
+                &["execution_batch_size"],
+                batch_size_buckets(),
+            ),
+            batch_queuing_latency: histogram_vec(
+                &r,
+                ":tensorflow:serving:batching_session:queuing_latency",
+                "Distribution of wall time spent (in microseconds) in queuing",
+                &["thread_pool_name"],
+                tf_exponential_buckets(100.0, 1.2, 52),
+            ),
+            batch_wrapped_runs: register(
+                &r,
+                IntCounter::new(
+                    ":tensorflow:serving:batching_session:wrapped_run_count",
+                    "Total count of run calls on the wrapped session",
+                )
+                .expect("valid metric name"),
+            ),
+            session_run_duration: histogram_vec(
+                &r,
+                "smtool_session_run_duration_seconds",
+                "Time of one TensorFlow session run (one batch when batching), in seconds",
+                &["model_name", "signature_name"],
+                prometheus::exponential_buckets(50e-6, 2.0, 24).expect("valid buckets"),
+            ),
+            batch_tasks: histogram_vec(
+                &r,
+                "smtool_batch_requests",
+                "Requests merged into each batched session run",
+                &["model_name", "signature_name"],
+                batch_size_buckets(),
+            ),
+            warmup_records: counter_vec(
+                &r,
+                "smtool_model_warmup_records_total",
+                "Warmup requests replayed before a version became available",
+                &["model_name", "model_version"],
+            ),
+            registry: r,
         }
     }
 
-    /// One answered request.
-    pub fn request(&self, model: &str, signature: &str, api: Api, code: Code, took: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                model_name: model.to_owned(),
-                signature_name: signature.to_owned(),
-                api: api.as_str().to_owned(),
-                status: code.as_str_name().to_owned(),
-            })
-            .inc();
-        self.request_latency
-            .get_or_create(&ApiLabels {
-                model_name: model.to_owned(),
-                signature_name: signature.to_owned(),
-                api: api.as_str().to_owned(),
-            })
-            .observe(took.as_secs_f64());
+    /// One request TF Serving counts (predict, classify, regress): its outcome by model, and
+    /// when it succeeded its latency by model, API and transport.
+    pub fn request(
+        &self,
+        model: &str,
+        api: Api,
+        entrypoint: Entrypoint,
+        code: Code,
+        took: Duration,
+    ) {
+        self.rejected(model, code);
+        if code == Code::Ok {
+            self.request_latency
+                .with_label_values(&[model, api.label(entrypoint), entrypoint.as_str()])
+                .observe(micros(took));
+        }
     }
 
     /// One request turned away before it reached a model (counted, not timed).
-    pub fn rejected(&self, model: &str, signature: &str, api: Api, code: Code) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                model_name: model.to_owned(),
-                signature_name: signature.to_owned(),
-                api: api.as_str().to_owned(),
-                status: code.as_str_name().to_owned(),
-            })
+    pub fn rejected(&self, model: &str, code: Code) {
+        self.request_count
+            .with_label_values(&[model, code.as_str_name()])
             .inc();
     }
 
-    fn signature_labels(model: &str, signature: &str) -> SignatureLabels {
-        SignatureLabels {
-            model_name: model.to_owned(),
-            signature_name: signature.to_owned(),
-        }
+    /// One successful run of a signature for a request, from handing its tensors to the
+    /// session (or the batcher) to getting its outputs back.
+    pub fn runtime(&self, model: &str, api: Api, took: Duration) {
+        self.runtime_latency
+            .with_label_values(&[model, api.runtime_label(), "TF1"])
+            .observe(micros(took));
     }
 
-    fn version_labels(model: &str, version: i64) -> VersionLabels {
-        VersionLabels {
-            model_name: model.to_owned(),
-            model_version: version.to_string(),
-        }
+    /// A classify or regress request ran on `n` examples.
+    pub fn examples(&self, model: &str, n: usize) {
+        self.example_counts
+            .with_label_values(&[model])
+            .observe(n as f64);
+        self.example_count_total
+            .with_label_values(&[model])
+            .inc_by(n as u64);
     }
 
-    /// One session run.
+    /// One TensorFlow session run (one batch when batching).
     pub fn session_run(&self, model: &str, signature: &str, took: Duration) {
-        self.session_run_latency
-            .get_or_create(&Self::signature_labels(model, signature))
+        self.session_run_duration
+            .with_label_values(&[model, signature])
             .observe(took.as_secs_f64());
     }
 
-    /// One batched session run of `rows` rows (padding included) from `requests` requests.
-    pub fn batch(&self, model: &str, signature: &str, rows: usize, requests: usize) {
-        let labels = Self::signature_labels(model, signature);
-        self.batch_size.get_or_create(&labels).observe(rows as f64);
-        self.batched_requests
-            .get_or_create(&labels)
+    /// A request entered the batcher with `rows` rows in one of its fed tensors (TF Serving
+    /// records one observation per fed tensor).
+    pub fn batch_input(&self, rows: usize) {
+        self.batch_input_size.observe(rows as f64);
+    }
+
+    /// A batch of `requests` requests was merged into `rows` rows and padded to `padded`.
+    pub fn batch(&self, model: &str, signature: &str, rows: usize, padded: usize, requests: usize) {
+        self.batch_processed_size.observe(padded as f64);
+        self.batch_padding_size
+            .with_label_values(&[&padded.to_string()])
+            .observe((padded - rows.min(padded)) as f64);
+        self.batch_tasks
+            .with_label_values(&[model, signature])
             .observe(requests as f64);
     }
 
-    /// A version loaded (successfully or not).
-    pub fn load(&self, model: &str, version: i64, took: Duration) {
-        self.load_latency
-            .get_or_create(&Self::version_labels(model, version))
-            .observe(took.as_secs_f64());
+    /// A request waited `waited` in the batching queue before its batch started.
+    pub fn batch_queued(&self, waited: Duration) {
+        // TF Serving's batching session is created without a thread pool name.
+        self.batch_queuing_latency
+            .with_label_values(&[""])
+            .observe(micros(waited));
+    }
+
+    /// The batched session was run once.
+    pub fn batch_run(&self) {
+        self.batch_wrapped_runs.inc();
+    }
+
+    /// TensorFlow's SavedModel loader ran on `dir`, successfully or not.
+    pub fn load(&self, dir: &Path, ok: bool, took: Duration) {
+        let path = dir.display().to_string();
+        let status = if ok { "success" } else { "fail" };
+        self.load_attempt_count
+            .with_label_values(&[&path, status])
+            .inc();
+        if ok {
+            self.load_latency
+                .with_label_values(&[&path])
+                .inc_by(took.as_micros() as u64);
+        }
+    }
+
+    /// The warmup file of `dir` was read to its end (`error` is `None`) or could not be read
+    /// (`error` is the code and message). TF Serving records no latency when a warmup request
+    /// fails or there are too many records.
+    pub fn warmup_read(&self, dir: &Path, error: Option<(Code, &str)>, took: Duration) {
+        let status = match error {
+            None => "OK".to_owned(),
+            Some((code, message)) => format!("{}: {message}", code.as_str_name()),
+        };
+        self.warmup_latency
+            .with_label_values(&[&dir.display().to_string(), &status])
+            .observe(micros(took));
     }
 
     /// A version's warmup replayed `records` requests.
-    pub fn warmup(&self, model: &str, version: i64, records: u64, took: Duration) {
-        let labels = Self::version_labels(model, version);
-        self.warmup_latency
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        self.warmup_records.get_or_create(&labels).inc_by(records);
+    pub fn warmup_records(&self, model: &str, version: i64, records: u64) {
+        self.warmup_records
+            .with_label_values(&[model, &version.to_string()])
+            .inc_by(records);
     }
 
-    /// Everything, in the Prometheus / OpenMetrics text format.
+    /// The sum over all label sets of the counter TensorFlow names `name` (with slashes, as
+    /// `ReloadConfigRequest.metric_names` does, or as exported); 0 for an unknown name or a
+    /// metric that is not a counter.
+    pub fn counter_total(&self, name: &str) -> i64 {
+        let exported = prometheus_name(name);
+        self.registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == exported)
+            .filter(|family| family.get_field_type() == prometheus::proto::MetricType::COUNTER)
+            .flat_map(|family| family.get_metric().iter())
+            .map(|m| m.get_counter().get_value() as i64)
+            .sum()
+    }
+
+    /// Everything, in the Prometheus text format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        let mut out = Vec::new();
+        // Encoding gathered families into a Vec cannot fail: every family has samples and
+        // TextEncoder writes no other kind of error.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
-/// The content type of [`Metrics::render`].
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The name TF Serving's Prometheus exporter gives a TensorFlow metric: every character
+/// outside `[a-zA-Z0-9_]` becomes `:`, and a leading digit gets a `_` in front.
+pub fn prometheus_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                ':'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn counts_render_with_labels() {
+    fn buckets_are_tensorflows_as_its_exporter_prints_them() {
+        let b = latency_buckets();
+        assert_eq!(b.len(), 33);
+        assert_eq!(&b[..5], &[10.0, 18.0, 32.4, 58.32, 104.976]);
+        // 10 * 1.8^5 = 188.9568, printed with six significant digits.
+        assert_eq!(b[5], 188.957);
+        let sizes = batch_size_buckets();
+        assert_eq!((sizes.len(), sizes[0], sizes[13]), (14, 1.0, 8192.0));
+    }
+
+    #[test]
+    fn tensorflow_names_become_prometheus_names() {
+        assert_eq!(
+            prometheus_name("/tensorflow/serving/request_count"),
+            ":tensorflow:serving:request_count"
+        );
+        assert_eq!(prometheus_name("9lives-x"), "_9lives:x");
+    }
+
+    #[test]
+    fn render_uses_tf_serving_names_labels_and_units() {
         let m = Metrics::new();
         m.request(
             "digits",
-            "serving_default",
             Api::Predict,
+            Entrypoint::Grpc,
             Code::Ok,
-            Duration::from_millis(2),
+            Duration::from_micros(2500),
         );
         m.request(
             "digits",
-            "serving_default",
             Api::Predict,
+            Entrypoint::Rest,
             Code::NotFound,
             Duration::from_millis(1),
         );
-        m.batch("digits", "serving_default", 8, 3);
+        m.batch("digits", "serving_default", 6, 8, 3);
+        m.load(
+            Path::new("/models/digits/1"),
+            true,
+            Duration::from_micros(700),
+        );
         let text = m.render();
         assert!(
+            text.contains("# TYPE :tensorflow:serving:request_count counter"),
+            "{text}"
+        );
+        assert!(
             text.contains(
-                "smtool_serving_request_count_total{model_name=\"digits\",signature_name=\"serving_default\",api=\"predict\",status=\"OK\"} 1"
+                ":tensorflow:serving:request_count{model_name=\"digits\",status=\"OK\"} 1\n"
             ),
             "{text}"
         );
-        assert!(text.contains("status=\"NOT_FOUND\"} 1"), "{text}");
+        assert!(text.contains("status=\"NOT_FOUND\"} 1\n"), "{text}");
+        // Failed requests are counted, not timed; latencies are microseconds.
         assert!(
-            text.contains("smtool_serving_batch_size_sum{model_name=\"digits\",signature_name=\"serving_default\"} 8.0"),
+            text.contains(
+                ":tensorflow:serving:request_latency_sum{API=\"Predict\",entrypoint=\"GRPC\",model_name=\"digits\"} 2500\n"
+            ),
             "{text}"
         );
+        assert!(!text.contains("entrypoint=\"REST\""), "{text}");
+        assert!(
+            text.contains(":tensorflow:serving:batching_session:padding_size_sum{execution_batch_size=\"8\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                ":tensorflow:cc:saved_model:load_latency{model_path=\"/models/digits/1\"} 700\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("_total{model_name"), "{text}");
+        assert_eq!(m.counter_total("/tensorflow/serving/request_count"), 2);
+        assert_eq!(
+            m.counter_total("/tensorflow/cc/saved_model/load_attempt_count"),
+            1
+        );
+        assert_eq!(m.counter_total("/tensorflow/serving/request_latency"), 0);
+        assert_eq!(m.counter_total("/no/such/metric"), 0);
     }
 }

@@ -194,44 +194,45 @@ pub fn models_from_config_file(path: &Path) -> Result<Vec<ModelConfig>> {
         ),
         None => bail!("'{}' has no model_config_list", path.display()),
     };
-    let mut out = Vec::new();
-    for c in list {
-        if c.name.is_empty() {
-            bail!("'{}': a model config has no name", path.display());
-        }
-        if c.base_path.is_empty() {
-            bail!("'{}': model '{}' has no base_path", path.display(), c.name);
-        }
-        if !c.model_platform.is_empty() && c.model_platform != "tensorflow" {
-            bail!(
-                "'{}': model '{}' has model_platform '{}'; only 'tensorflow' is served",
-                path.display(),
-                c.name,
-                c.model_platform
-            );
-        }
-        let mut model = model_from_path(&c.name, Path::new(&c.base_path))
-            .with_context(|| format!("in '{}'", path.display()))?;
-        use sv::file_system_storage_path_source_config::servable_version_policy::PolicyChoice;
-        model.policy = match c.model_version_policy.and_then(|p| p.policy_choice) {
-            None => VersionPolicy::default(),
-            Some(PolicyChoice::Latest(l)) => VersionPolicy::Latest(l.num_versions.max(1)),
-            Some(PolicyChoice::All(_)) => VersionPolicy::All,
-            Some(PolicyChoice::Specific(s)) => {
-                if s.versions.is_empty() {
-                    bail!(
-                        "'{}': model '{}' has a specific version policy with no versions",
-                        path.display(),
-                        c.name
-                    );
-                }
-                VersionPolicy::Specific(s.versions.into_iter().collect::<BTreeSet<_>>())
-            }
-        };
-        model.labels = c.version_labels;
-        out.push(model);
+    list.into_iter()
+        .map(|c| model_from_config(c).map_err(|e| anyhow::anyhow!("'{}': {e:#}", path.display())))
+        .collect()
+}
+
+/// The model one `ModelConfig` of a `model_config_list` describes: its base path (or
+/// SavedModel directory), version policy and version labels.
+pub fn model_from_config(c: sv::ModelConfig) -> Result<ModelConfig> {
+    if c.name.is_empty() {
+        bail!("a model config has no name");
     }
-    Ok(out)
+    if c.base_path.is_empty() {
+        bail!("model '{}' has no base_path", c.name);
+    }
+    if !c.model_platform.is_empty() && c.model_platform != "tensorflow" {
+        bail!(
+            "model '{}' has model_platform '{}'; only 'tensorflow' is served",
+            c.name,
+            c.model_platform
+        );
+    }
+    let mut model = model_from_path(&c.name, Path::new(&c.base_path))?;
+    use sv::file_system_storage_path_source_config::servable_version_policy::PolicyChoice;
+    model.policy = match c.model_version_policy.and_then(|p| p.policy_choice) {
+        None => VersionPolicy::default(),
+        Some(PolicyChoice::Latest(l)) => VersionPolicy::Latest(l.num_versions.max(1)),
+        Some(PolicyChoice::All(_)) => VersionPolicy::All,
+        Some(PolicyChoice::Specific(s)) => {
+            if s.versions.is_empty() {
+                bail!(
+                    "model '{}' has a specific version policy with no versions",
+                    c.name
+                );
+            }
+            VersionPolicy::Specific(s.versions.into_iter().collect::<BTreeSet<_>>())
+        }
+    };
+    model.labels = c.version_labels;
+    Ok(model)
 }
 
 /// The models to serve; names must be unique.

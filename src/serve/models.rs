@@ -89,6 +89,9 @@ pub enum VersionState {
 struct Model {
     config: ModelConfig,
     versions: BTreeMap<i64, VersionState>,
+    /// In the server's current config. A model a config reload removed keeps its versions'
+    /// final states (`END`, as TF Serving reports them) but is no longer polled.
+    served: bool,
 }
 
 /// All models of a server.
@@ -99,6 +102,30 @@ pub struct ModelManager {
     warmup: std::sync::OnceLock<WarmupHook>,
     /// Serialized `ConfigProto` for every session (empty: TensorFlow's defaults).
     session_config: std::sync::OnceLock<Vec<u8>>,
+    /// Held while the versions on disk are compared with the loaded ones and the difference
+    /// loaded and unloaded, so the poller and a config reload never do it at once.
+    polling: std::sync::Mutex<()>,
+}
+
+/// Why a new model config was refused or did not fully apply; the caller words TF Serving's
+/// error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadError {
+    /// A label would move to a version that is not available (model, version); nothing was
+    /// changed.
+    LabelToUnavailable(String, i64),
+    /// The config was applied, but these models it added have no available version: the
+    /// model with each version that failed to load and its error (code, message), or with
+    /// no version when its version policy selected none.
+    NotAvailable(Vec<(String, Option<FailedVersion>)>),
+}
+
+/// A version that failed to load, with its error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedVersion {
+    pub version: i64,
+    pub code: i32,
+    pub message: String,
 }
 
 /// Runs after a version loaded and before it becomes available (warmup); an error makes the
@@ -166,6 +193,7 @@ impl ModelManager {
                     Model {
                         config,
                         versions: BTreeMap::new(),
+                        served: true,
                     },
                 )
             })
@@ -176,6 +204,7 @@ impl ModelManager {
             metrics: Arc::new(Metrics::new()),
             warmup: std::sync::OnceLock::new(),
             session_config: std::sync::OnceLock::new(),
+            polling: std::sync::Mutex::new(()),
         }
     }
 
@@ -194,9 +223,134 @@ impl ModelManager {
         let _ = self.warmup.set(hook);
     }
 
-    /// Model names.
+    /// The names of the models in the current config.
     pub fn names(&self) -> Vec<String> {
-        read_lock(&self.models).keys().cloned().collect()
+        read_lock(&self.models)
+            .iter()
+            .filter(|(_, m)| m.served)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The configs of the models served now.
+    pub fn configs(&self) -> Vec<ModelConfig> {
+        read_lock(&self.models)
+            .values()
+            .filter(|m| m.served)
+            .map(|m| m.config.clone())
+            .collect()
+    }
+
+    /// Replaces the served models with `configs` (TF Serving's `ReloadConfig`): models not in
+    /// it are unloaded, new ones loaded, and changed version policies and labels applied; the
+    /// loads and unloads are done when it returns. A label may keep its version or be new
+    /// whatever the state of its version, but moving a label needs the version it moves to
+    /// to be available (else nothing changes). Models that are new in `configs` must end
+    /// with an available version; the others' load errors show in their status as usual.
+    pub fn reload(&self, configs: Vec<ModelConfig>) -> Result<(), ReloadError> {
+        let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        let added: Vec<String> = {
+            let mut models = write_lock(&self.models);
+            for config in &configs {
+                let Some(old) = models.get(&config.name).filter(|m| m.served) else {
+                    continue;
+                };
+                for (label, &version) in &config.labels {
+                    let moved = old
+                        .config
+                        .labels
+                        .get(label)
+                        .is_some_and(|&before| before != version);
+                    let available =
+                        matches!(old.versions.get(&version), Some(VersionState::Available(_)));
+                    if moved && !available {
+                        return Err(ReloadError::LabelToUnavailable(
+                            config.name.clone(),
+                            version,
+                        ));
+                    }
+                }
+            }
+            let wanted: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+            for (name, model) in models.iter_mut() {
+                if model.served && !wanted.contains(name.as_str()) {
+                    tracing::info!(model = %name, "removed from the config");
+                    model.served = false;
+                    for (v, state) in model.versions.iter_mut() {
+                        if matches!(state, VersionState::Available(_)) {
+                            tracing::info!(model = %name, version = *v, "unloaded");
+                            *state = VersionState::End { error: None };
+                        }
+                    }
+                }
+            }
+            let mut added = Vec::new();
+            for config in configs {
+                match models.get_mut(&config.name) {
+                    Some(model) => {
+                        if !model.served {
+                            added.push(config.name.clone());
+                        }
+                        model.served = true;
+                        model.config = config;
+                    }
+                    None => {
+                        added.push(config.name.clone());
+                        models.insert(
+                            config.name.clone(),
+                            Model {
+                                config,
+                                versions: BTreeMap::new(),
+                                served: true,
+                            },
+                        );
+                    }
+                }
+            }
+            added
+        };
+        self.poll_models();
+        let models = read_lock(&self.models);
+        let mut missing = Vec::new();
+        for name in added {
+            let Some(model) = models.get(&name) else {
+                continue;
+            };
+            if model
+                .versions
+                .values()
+                .any(|s| matches!(s, VersionState::Available(_)))
+            {
+                continue;
+            }
+            let failures: Vec<_> = model
+                .versions
+                .iter()
+                .filter_map(|(v, s)| match s {
+                    VersionState::End {
+                        error: Some((code, message)),
+                    } => Some((
+                        name.clone(),
+                        Some(FailedVersion {
+                            version: *v,
+                            code: *code,
+                            message: message.clone(),
+                        }),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            if failures.is_empty() {
+                missing.push((name, None));
+            } else {
+                missing.extend(failures);
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ReloadError::NotAvailable(missing))
+        }
     }
 
     /// Looks at every model's directory once: loads versions the policy wants that are not
@@ -204,10 +358,17 @@ impl ModelManager {
     /// old ones go, so requests never find the model empty during a swap). A version that fails
     /// to load keeps its error and is not retried while its directory stays.
     pub fn poll(&self) {
+        let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        self.poll_models();
+    }
+
+    /// [`ModelManager::poll`], with `polling` held by the caller.
+    fn poll_models(&self) {
         let plans: Vec<(String, ModelConfig, BTreeMap<i64, PathBuf>)> = {
             let models = read_lock(&self.models);
             models
                 .values()
+                .filter(|m| m.served)
                 .filter_map(|m| {
                     let on_disk = self.on_disk(&m.config)?;
                     Some((m.config.name.clone(), m.config.clone(), on_disk))
@@ -251,7 +412,7 @@ impl ModelManager {
                     self.session_config.get().map_or(&[][..], Vec::as_slice),
                 )
                 .map(Arc::new);
-                self.metrics.load(&name, v, started.elapsed());
+                self.metrics.load(dir, loaded.is_ok(), started.elapsed());
                 let warmed = loaded.and_then(|servable| match self.warmup.get() {
                     Some(warmup) => warmup(&servable, dir).map(|()| servable),
                     None => Ok(servable),
@@ -273,7 +434,7 @@ impl ModelManager {
                 }
             }
             let mut models = write_lock(&self.models);
-            if let Some(model) = models.get_mut(&name) {
+            if let Some(model) = models.get_mut(&name).filter(|m| m.served) {
                 for (v, state) in model.versions.iter_mut() {
                     if matches!(state, VersionState::Available(_)) && !wanted.contains(v) {
                         tracing::info!(model = %name, version = *v, "unloaded");

@@ -41,12 +41,19 @@ impl Core {
                     Code::DataLoss,
                     format!("cannot read the warmup requests '{shown}': {e}"),
                 )
-            })?
-            .map_err(|e| {
-                fail(
-                    Code::DataLoss,
-                    format!("the warmup requests '{shown}' are not a valid TFRecord file: {e}"),
-                )
+            })
+            .and_then(|read| {
+                read.map_err(|e| {
+                    fail(
+                        Code::DataLoss,
+                        format!("the warmup requests '{shown}' are not a valid TFRecord file: {e}"),
+                    )
+                })
+            })
+            .inspect_err(|(_, message)| {
+                // TF Serving times a warmup whose file cannot be read, with the error.
+                self.metrics()
+                    .warmup_read(dir, Some((Code::DataLoss, message)), started.elapsed());
             })?;
         if records.len() > MAX_RECORDS {
             return Err(fail(
@@ -69,8 +76,9 @@ impl Core {
             })?;
         }
         let n = records.len() as u64;
+        self.metrics().warmup_read(dir, None, started.elapsed());
         self.metrics()
-            .warmup(&servable.name, servable.version, n, started.elapsed());
+            .warmup_records(&servable.name, servable.version, n);
         tracing::info!(
             model = %servable.name,
             version = servable.version,
