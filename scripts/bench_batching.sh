@@ -1,28 +1,23 @@
 #!/usr/bin/env bash
 # Throughput of `smtool serve` :predict on the fixture image classifier (fixtures/digits/model)
 # at concurrency 16 and 64, without and with server-side batching, in the same run on the same
-# machine. Load generator: `hey` (Debian package `hey`; installed with apt-get when missing).
+# machine, plus the in-process ceiling: one image per session run against 64 per run.
+# Load generator: `wrk` (Debian package `wrk`; installed with apt-get when missing).
 #
-# Usage: scripts/bench_batching.sh [REQUESTS_PER_RUN]   (default 20000)
+# Usage: scripts/bench_batching.sh   (BENCH_SECONDS sets the length of each run, default 10)
 # Needs libtensorflow the way `smtool serve` finds it (e.g. a Python venv with tensorflow-cpu
 # active, TENSORFLOW_DIR, or --tensorflow-dir in SMTOOL_SERVE_ARGS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-requests="${1:-20000}"
+seconds="${BENCH_SECONDS:-10}"
 export TF_CPP_MIN_LOG_LEVEL=3
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then
   export VIRTUAL_ENV="$PWD/.venv"
 fi
 
-if ! command -v hey >/dev/null; then
-  echo "==> installing the load generator hey (apt-get install hey)"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq hey >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq hey >/dev/null
-  fi
-fi
+source scripts/lib/wrk.sh
+ensure_wrk
 
 echo "==> building smtool (release)"
 cargo build --release --quiet
@@ -73,23 +68,15 @@ start_server() {
 stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 
 run_load() {
-  local concurrency="$1" mode="$2" out
-  # Warm up, then measure.
-  hey -n 1000 -c "$concurrency" -m POST -T application/json -D "$work/body.json" "$url" >/dev/null
-  out="$(hey -n "$requests" -c "$concurrency" -m POST -T application/json -D "$work/body.json" "$url")"
-  local rps p50 p99 errors
-  rps="$(awk '/Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")"
-  p50="$(awk '/ 50% in / {printf "%.2f", $3 * 1000}' <<<"$out")"
-  p99="$(awk '/ 99% in / {printf "%.2f", $3 * 1000}' <<<"$out")"
-  # hey splits -n evenly over the workers, so count answers by status rather than subtract.
-  errors="$(awk '/^ +\[[0-9]+\]/ && $1 != "[200]" {n += $2} END {print n + 0}' <<<"$out")"
-  printf '| %-9s | %11s | %9s | %8s | %8s | %6s |\n' "$mode" "$concurrency" "$rps" "$p50" "$p99" "$errors"
+  local concurrency="$1" mode="$2" rps p50 p99 bad
+  read -r rps p50 p99 bad < <(wrk_run "$url" "$work/body.json" "$concurrency" "$seconds")
+  printf '| %-9s | %11s | %9s | %8s | %8s | %6s |\n' "$mode" "$concurrency" "$rps" "$p50" "$p99" "$bad"
 }
 
 echo
-echo "smtool serve :predict, fixtures/digits/model, one image per request, $requests requests per run, $(nproc) cores"
+echo "smtool serve :predict, fixtures/digits/model, one image per request, ${seconds}s per run with wrk, $(nproc) cores"
 echo
-echo "| batching  | concurrency | req/s     | p50 (ms) | p99 (ms) | non-200 |"
+echo "| batching  | concurrency | req/s     | p50 (ms) | p99 (ms) | non-2xx / errors |"
 echo "|-----------|-------------|-----------|----------|----------|--------|"
 start_server
 run_load 16 off
@@ -101,3 +88,8 @@ run_load 64 on
 stop_server
 echo
 echo "batching parameters:"; sed 's/^/    /' "$work/batching.config"
+echo
+echo "In-process ceiling (session run only, benches/serve_inprocess.rs):"
+echo
+SMTOOL_TEST_PYTHON="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}" cargo bench --quiet --bench serve_inprocess 2>/dev/null \
+  | grep -E '^\|( in-process|---| digits predict: session run)'

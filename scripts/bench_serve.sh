@@ -2,13 +2,14 @@
 # Benchmarks `smtool serve` side by side with the alternatives, in one run on one machine:
 #   1. the in-process limit (benches/serve_inprocess.rs: session run, core, core + JSON);
 #   2. `smtool serve` :predict (digits image classifier, one 28x28 image) and :classify (iris,
-#      one tf.Example) at concurrency 1 and 16 with `hey`;
+#      one tf.Example) at concurrency 1 and 16 with `wrk`;
 #   3. the same models behind Python's threaded HTTP server with tf.saved_model.load
 #      (python/bench_python_server.py), same load.
 # Prints Markdown tables (throughput, p50, p99, server RSS).
 #
-# Needs: hey (apt-get install hey) and the reference Python (.venv, as scripts/test.sh sets up,
-# or SMTOOL_TEST_PYTHON). BENCH_SECONDS sets the length of each load run (default 10).
+# Needs: wrk (installed with apt-get when missing) and the reference Python (.venv, as
+# scripts/test.sh sets up, or SMTOOL_TEST_PYTHON). BENCH_SECONDS sets the length of each load
+# run (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,8 @@ SMTOOL_PORT=${BENCH_SMTOOL_PORT:-18601}
 PYTHON_PORT=${BENCH_PYTHON_PORT:-18602}
 export TF_CPP_MIN_LOG_LEVEL=3
 
-command -v hey >/dev/null || { echo "bench_serve.sh needs hey: apt-get install hey" >&2; exit 2; }
+source scripts/lib/wrk.sh
+ensure_wrk
 [ -x "$PY" ] || { echo "bench_serve.sh needs the reference Python: run scripts/test.sh first" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -64,17 +66,10 @@ load() { # label port pid
   for endpoint in predict classify; do
     local model=digits; [ "$endpoint" = classify ] && model=iris
     for c in 1 16; do
-      local out="$work/hey-$label-$endpoint-$c.txt"
-      hey -z "${SECONDS_PER_RUN}s" -c "$c" -m POST -T application/json -D "$work/$endpoint.json" \
-        "http://127.0.0.1:$port/v1/models/$model:$endpoint" > "$out"
-      local rps p50 p99 ok
-      rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$out")
-      p50=$(awk '/ 50% in/ {printf "%.2f", $3*1000}' "$out")
-      p99=$(awk '/ 99% in/ {printf "%.2f", $3*1000}' "$out")
-      ok=$(awk '/\[200\]/ {print $2}' "$out")
-      local bad
-      bad=$(awk '/^  \[[0-9]+\]/ && !/\[200\]/ {s+=$2} END {print s+0}' "$out")
-      rows+=("| $label | :$endpoint | $c | $rps | $p50 | $p99 | $(rss_mib "$pid") | ${ok:-0} ok, $bad failed |")
+      local rps p50 p99 bad
+      read -r rps p50 p99 bad < <(wrk_run "http://127.0.0.1:$port/v1/models/$model:$endpoint" \
+        "$work/$endpoint.json" "$c" "$SECONDS_PER_RUN")
+      rows+=("| $label | :$endpoint | $c | $rps | $p50 | $p99 | $(rss_mib "$pid") | $bad |")
     done
   done
 }
@@ -100,8 +95,8 @@ echo "In-process limit ($(nproc) cores, $(date -u +%Y-%m-%d)):"
 echo
 cat "$work/inprocess.md"
 echo
-echo "Over HTTP, ${SECONDS_PER_RUN}s per row with hey:"
+echo "Over HTTP, ${SECONDS_PER_RUN}s per row with wrk:"
 echo
-echo "| server | endpoint | concurrency | req/s | p50 ms | p99 ms | RSS MiB (now / peak) | responses |"
+echo "| server | endpoint | concurrency | req/s | p50 ms | p99 ms | RSS MiB (now / peak) | non-2xx / errors |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

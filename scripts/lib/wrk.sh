@@ -1,0 +1,43 @@
+# Shared by the serve benchmarks: the load generator wrk (Debian package `wrk`, installed with
+# apt-get when missing) and one measured run of it.
+
+ensure_wrk() {
+  command -v wrk >/dev/null && return
+  echo "==> installing the load generator wrk (apt-get install wrk)" >&2
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
+}
+
+# wrk_run URL BODY_FILE CONCURRENCY SECONDS
+# POSTs BODY_FILE as JSON for SECONDS with CONCURRENCY connections (after a 1 s warm-up) and
+# prints "req/s p50_ms p99_ms non_2xx_or_socket_errors".
+wrk_run() {
+  local url=$1 body=$2 concurrency=$3 seconds=$4 script threads=1 out
+  script="$(mktemp --suffix=.lua)"
+  cat > "$script" <<'LUA'
+local f = assert(io.open(os.getenv("WRK_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  [ "$concurrency" -gt 1 ] && threads=2
+  WRK_BODY="$body" wrk -t1 -c"$concurrency" -d1s -s "$script" "$url" >/dev/null
+  out="$(WRK_BODY="$body" wrk -t"$threads" -c"$concurrency" -d"${seconds}s" --latency -s "$script" "$url")"
+  rm -f "$script"
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /s$/) return v * 1000
+      return v
+    }
+    /Requests\/sec:/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { bad += $5 }
+    /Socket errors:/ { bad += $4 + $6 + $8 + $10 }
+    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }
+  ' <<<"$out"
+}
