@@ -414,7 +414,9 @@ fn next_batch(shared: &Shared) -> Option<Batch> {
 
 fn worker(shared: &Shared) {
     while let Some(batch) = next_batch(shared) {
-        process(shared, batch);
+        // A bug in one batch must not take a batch thread away for good: its tasks see their
+        // reply channels close and fail, and the thread goes on with the next batch.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(shared, batch)));
     }
 }
 
@@ -492,6 +494,10 @@ fn pad_values<T: Clone>(values: &[T], dims: &[usize], to: &[usize], fill: T) -> 
     out
 }
 
+/// The most elements a padded tensor may have (1 GiB of float32): requests of very different
+/// shapes must not make the server allocate without bound.
+const MAX_PADDED_ELEMENTS: usize = 1 << 28;
+
 /// TF Serving's `AddPadding`: `t` padded to `to` beyond dimension 0 with its first element.
 fn pad_tensor(t: &Tensor, to: &[usize]) -> Result<Tensor, ServeError> {
     if !(1..=6).contains(&t.dims.len()) {
@@ -502,7 +508,19 @@ fn pad_tensor(t: &Tensor, to: &[usize]) -> Result<Tensor, ServeError> {
     let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
     let mut padded = dims.clone();
     padded[1..].copy_from_slice(&to[1..]);
-    if padded.iter().product::<usize>() == t.values.len() {
+    let elements = padded
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_PADDED_ELEMENTS)
+        .ok_or_else(|| {
+            ServeError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "Padding a tensor of shape {dims:?} to {padded:?} needs more than {MAX_PADDED_ELEMENTS} elements; send requests of similar shapes or turn pad_variable_length_inputs off"
+                ),
+            )
+        })?;
+    if elements == t.values.len() {
         return Ok(Tensor {
             dims: padded.iter().map(|&d| d as i64).collect(),
             values: t.values.clone(),
@@ -780,6 +798,20 @@ mod tests {
             pad_tensor(&strings, &[1, 2]).unwrap().values,
             Values::String(vec![b"a".to_vec(), b"a".to_vec()])
         );
+    }
+
+    #[test]
+    fn padding_beyond_the_limit_is_refused_not_allocated() {
+        let t = floats(&[1, 1, 2], &[1.0, 2.0]);
+        for to in [vec![1, 1 << 20, 1 << 20], vec![1, usize::MAX / 2, 4]] {
+            let e = pad_tensor(&t, &to).expect_err("too large to pad");
+            assert_eq!(e.code, Code::ResourceExhausted, "{}", e.message);
+            assert!(
+                e.message.contains("pad_variable_length_inputs"),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]
