@@ -577,7 +577,12 @@ impl Parser<'_> {
             }
             let mut exp = 0i64;
             while let Some(b @ b'0'..=b'9') = self.peek() {
-                exp = (exp * 10 + i64::from(b - b'0')).min(1 << 20);
+                exp = exp * 10 + i64::from(b - b'0');
+                if exp > 1 << 20 {
+                    // Beyond any double: left to the standard library's reading below.
+                    exp = 1 << 20;
+                    overflow = true;
+                }
                 self.i += 1;
             }
             scale += if exp_negative { -exp } else { exp };
@@ -690,6 +695,16 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn huge_exponents_are_not_cut_short() {
+        // A million fraction digits and an exponent beyond the cap: 0.0...01e1048580 = 1e4.
+        let text = format!("0.{}1e1048580", "0".repeat(1_048_575));
+        assert_eq!(
+            parse(text.as_bytes()),
+            Ok(Json::Number(Number::Double(text.parse().unwrap())))
+        );
     }
 
     #[test]
