@@ -438,13 +438,15 @@ impl ServeArgs {
             ),
             (false, None) => None,
         };
+        let threads = crate::serve::SessionThreads {
+            intra_op: self.tensorflow_intra_op_parallelism,
+            inter_op: self.tensorflow_inter_op_parallelism,
+            session: self.tensorflow_session_parallelism,
+        };
+        threads.check()?;
         Ok(crate::serve::ServerOptions {
             warmup: self.enable_model_warmup,
-            threads: crate::serve::SessionThreads {
-                intra_op: self.tensorflow_intra_op_parallelism,
-                inter_op: self.tensorflow_inter_op_parallelism,
-                session: self.tensorflow_session_parallelism,
-            },
+            threads,
             core: crate::serve::core::CoreOptions {
                 metrics_path,
                 batching,

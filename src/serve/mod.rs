@@ -86,10 +86,19 @@ pub struct SessionThreads {
 }
 
 impl SessionThreads {
+    /// TF Serving refuses all three at once.
+    pub fn check(self) -> Result<()> {
+        if self.intra_op > 0 && self.inter_op > 0 && self.session > 0 {
+            bail!("Either configure --tensorflow_session_parallelism or (--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) separately. You cannot configure all.");
+        }
+        Ok(())
+    }
+
     /// The session `ConfigProto`, as TF Serving builds it: the two pool sizes when either is
-    /// set, else the session parallelism for both.
+    /// positive (a negative one then runs ops on the calling thread), else the session
+    /// parallelism for both.
     pub fn config(self) -> tfp::ConfigProto {
-        let (intra, inter) = if self.intra_op != 0 || self.inter_op != 0 {
+        let (intra, inter) = if self.intra_op > 0 || self.inter_op > 0 {
             (self.intra_op, self.inter_op)
         } else {
             (self.session, self.session)
@@ -497,7 +506,9 @@ mod tests {
             ((0, 0, 0), (0, 0)),
             ((0, 0, 3), (3, 3)),
             ((1, 0, 3), (1, 0)),
-            ((0, -1, 3), (0, -1)),
+            ((0, -1, 3), (3, 3)),
+            ((1, -1, 0), (1, -1)),
+            ((0, -1, 0), (0, 0)),
             ((2, 4, 0), (2, 4)),
         ];
         for ((intra_op, inter_op, session), want) in cases {
@@ -516,5 +527,12 @@ mod tests {
                 "{intra_op} {inter_op} {session}"
             );
         }
+        let all = SessionThreads {
+            intra_op: 1,
+            inter_op: 1,
+            session: 1,
+        };
+        let e = all.check().expect_err("all three refused");
+        assert!(e.to_string().contains("You cannot configure all"), "{e}");
     }
 }
