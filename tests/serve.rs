@@ -828,19 +828,6 @@ fn config_file_errors_name_the_file() {
     assert!(err.contains("model 'x' has no base_path"), "{err}");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).expect("copy");
-        }
-    }
-}
-
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(60);
     while !check() {
@@ -853,7 +840,7 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 fn poller_loads_new_versions_and_unloads_removed_ones() {
     let dir = common::tempdir();
     let base = dir.path().join("hp");
-    copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
     let models = vec![srv::model_from_path("hp", &base).expect("base path")];
     let Some(s) = start_with(
         models,
@@ -889,7 +876,7 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
         })
     };
     // Copy under another name, then rename: the poller never sees half a version.
-    copy_dir(
+    common::copy_dir(
         &common::fixture("half_plus_two/2"),
         &dir.path().join("incoming"),
     );
@@ -916,8 +903,8 @@ fn poller_loads_new_versions_and_unloads_removed_ones() {
 fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
     let dir = common::tempdir();
     let base = dir.path().join("hp");
-    copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
-    copy_dir(&common::fixture("broken/truncated"), &base.join("2"));
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    common::copy_dir(&common::fixture("broken/truncated"), &base.join("2"));
     let mut hp = srv::model_from_path("hp", &base).expect("base path");
     hp.policy = VersionPolicy::All;
     let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {

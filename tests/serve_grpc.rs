@@ -726,23 +726,10 @@ fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
     assert_eq!(http(s.rest, "GET", "/metrics", None).0, 404);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// A copy of the vocab fixture whose warmup file fails its CRC check.
 fn corrupt_vocab(dir: &Path) -> PathBuf {
     let model = dir.join("vocab");
-    copy_dir(&common::fixture("vocab_assets"), &model);
+    common::copy_dir(&common::fixture("vocab_assets"), &model);
     let warmup = model.join("assets.extra/tf_serving_warmup_requests");
     let mut bytes = std::fs::read(&warmup).expect("warmup file");
     let last = bytes.len() - 6;
@@ -806,7 +793,7 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
 /// A copy of the vocab fixture whose warmup file holds `records`.
 fn vocab_with_warmup(dir: &Path, name: &str, records: &[Vec<u8>]) -> PathBuf {
     let model = dir.join(name);
-    copy_dir(&common::fixture("vocab_assets"), &model);
+    common::copy_dir(&common::fixture("vocab_assets"), &model);
     let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
     std::fs::write(
         model.join("assets.extra/tf_serving_warmup_requests"),
@@ -1309,6 +1296,50 @@ fn reload_config_adds_removes_and_relabels_models_as_tf_serving_does() {
         )
     );
     assert_eq!(s.server.core.models().names(), ["hp"]);
+}
+
+#[test]
+fn reload_config_retries_a_failed_model_that_comes_back() {
+    let tmp = common::tempdir();
+    let base = tmp.path().join("hp");
+    common::copy_dir(&common::fixture("half_plus_two"), &base);
+    let graph = base.join("2/saved_model.pb");
+    let good = std::fs::read(&graph).expect("graph");
+    std::fs::write(&graph, &good[..good.len() / 2]).expect("truncate");
+    let hp_path = common::fixture("half_plus_two");
+    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+        return;
+    };
+    let mut models = s.model_service();
+    let mut reload = |entries: Vec<sv::ModelConfig>| {
+        s.block_on(models.handle_reload_config_request(reload_request(entries, &[])))
+            .map(tonic::Response::into_inner)
+    };
+    let hp = model_entry("hp", &hp_path, None, &[]);
+    let broken = || model_entry("broken", &base, None, &[("stable", 2)]);
+    let e = reload(vec![hp.clone(), broken()]).expect_err("version 2 is truncated");
+    assert_eq!(e.code(), tonic::Code::Unknown, "{}", e.message());
+    assert_eq!(version_states(&s, "broken"), [(2, "END".to_owned())]);
+    // Removed, repaired, added again: loaded afresh, with its label.
+    reload(vec![hp.clone()]).expect("remove");
+    std::fs::write(&graph, &good).expect("repair");
+    reload(vec![hp, broken()]).expect("added again");
+    assert_eq!(version_states(&s, "broken"), [(2, "AVAILABLE".to_owned())]);
+    let mut request = hp_request(&[1.0]);
+    request.model_spec = Some(sv::ModelSpec {
+        name: "broken".to_owned(),
+        signature_name: String::new(),
+        version_choice: Some(sv::model_spec::VersionChoice::VersionLabel(
+            "stable".to_owned(),
+        )),
+    });
+    let mut client = s.prediction();
+    let outputs = s
+        .block_on(client.predict(request))
+        .expect("predict by label")
+        .into_inner()
+        .outputs;
+    assert_eq!(outputs["y"].float_val, vec![3.5]);
 }
 
 #[test]

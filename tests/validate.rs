@@ -71,24 +71,11 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read fixture dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
-}
-
 /// A copy of a fixture in a temporary directory (`<tmp>/model`).
 fn copied(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = common::tempdir();
     let model = tmp.path().join("model");
-    copy_dir(&common::fixture(fixture), &model);
+    common::copy_dir(&common::fixture(fixture), &model);
     (tmp, model)
 }
 
@@ -293,7 +280,7 @@ fn model_without_graph_file_is_a_finding_walked_or_given() {
 #[test]
 fn empty_version_beside_real_ones_is_a_finding() {
     let tmp = common::tempdir();
-    copy_dir(&common::fixture("half_plus_two"), tmp.path());
+    common::copy_dir(&common::fixture("half_plus_two"), tmp.path());
     std::fs::create_dir(tmp.path().join("3")).expect("mkdir");
     // A directory that merely has assets/ is no SavedModel.
     std::fs::create_dir_all(tmp.path().join("notes/assets")).expect("mkdir");

@@ -276,10 +276,19 @@ impl ModelManager {
                 if model.served && !wanted.contains(name.as_str()) {
                     tracing::info!(model = %name, "removed from the config");
                     model.served = false;
+                    // Its labels go with it, and versions that failed are tried again if the
+                    // model comes back (TF Serving forgets both once a model is unaspired).
+                    model.config.labels.clear();
                     for (v, state) in model.versions.iter_mut() {
-                        if matches!(state, VersionState::Available(_)) {
-                            tracing::info!(model = %name, version = *v, "unloaded");
-                            *state = VersionState::End { error: None };
+                        match state {
+                            VersionState::Available(_) => {
+                                tracing::info!(model = %name, version = *v, "unloaded");
+                                *state = VersionState::End { error: None };
+                            }
+                            VersionState::End { error: Some(_) } => {
+                                *state = VersionState::End { error: None };
+                            }
+                            _ => {}
                         }
                     }
                 }
