@@ -23,9 +23,9 @@ echo "\$ smtool add-classify fixtures/digits/model --labels fixtures/digits/labe
 "$smtool" add-classify fixtures/digits/model --labels fixtures/digits/labels.txt \
   --feature x=image --top-k 3 --make-default --out "$work/digits/1"
 echo
-echo "\$ smtool serve digits --rest-api-port 0 &"
+echo "\$ smtool serve digits --rest-api-port 0 --port 0 &"
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then export VIRTUAL_ENV="$PWD/.venv"; fi
-"$smtool" serve "$work/digits" --rest-api-port 0 2> "$work/serve.log" &
+"$smtool" serve "$work/digits" --rest-api-port 0 --port 0 2> "$work/serve.log" &
 server=$!
 for _ in $(seq 1 600); do
   grep -q "REST API on" "$work/serve.log" 2>/dev/null && break
