@@ -221,34 +221,9 @@ fn digits_images_are_classified_from_their_encoded_bytes() {
         assert_eq!(signature(&doc, key), signature(&old, key), "{key}");
     }
 
-    let Some(summary) = check_with_tensorflow(&[
-        "--src",
-        path_str(&src),
-        "--dst",
-        path_str(&dst),
-        "--key",
-        "classify",
-        "--wrapped",
-        "serving_default",
-        "--output",
-        "output_0",
-        "--labels",
-        "fixtures/digits/labels.txt",
-        "--mode",
-        "image",
-        "--images",
-        "fixtures/digits/images",
-    ]) else {
+    let Some(summary) = check_digits_images(&src, &dst) else {
         return;
     };
-    let rows = summary["rows"].as_u64().expect("rows");
-    let correct = summary["correct"].as_u64().expect("correct");
-    // The 13 test images, and each again at twice the size.
-    assert_eq!(rows, 26);
-    assert!(
-        correct >= 22,
-        "only {correct} of {rows} images labelled correctly: {summary}"
-    );
     assert!(
         summary["missing_feature_error"]
             .as_str()
@@ -1001,6 +976,39 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// TensorFlow labels the digit test images through the `classify` signature that `dst` adds to
+/// the digits model `src` (with `--feature x=image`); returns the check's summary, `None` when
+/// skipping.
+fn check_digits_images(src: &Path, dst: &Path) -> Option<Value> {
+    let summary = check_with_tensorflow(&[
+        "--src",
+        path_str(src),
+        "--dst",
+        path_str(dst),
+        "--key",
+        "classify",
+        "--wrapped",
+        "serving_default",
+        "--output",
+        "output_0",
+        "--labels",
+        "fixtures/digits/labels.txt",
+        "--mode",
+        "image",
+        "--images",
+        "fixtures/digits/images",
+    ])?;
+    let rows = summary["rows"].as_u64().expect("rows");
+    let correct = summary["correct"].as_u64().expect("correct");
+    // The 13 test images, and each again at twice the size.
+    assert_eq!(rows, 26);
+    assert!(
+        correct >= 22,
+        "only {correct} of {rows} images labelled correctly: {summary}"
+    );
+    Some(summary)
+}
+
 #[test]
 fn base_path_edits_its_latest_version_or_the_one_named() {
     let tmp = common::tempdir();
@@ -1051,24 +1059,7 @@ fn base_path_edits_its_latest_version_or_the_one_named() {
         "tensorflow/serving/classify"
     );
 
-    check_with_tensorflow(&[
-        "--src",
-        path_str(&base.join("1")),
-        "--dst",
-        path_str(&dst),
-        "--key",
-        "classify",
-        "--wrapped",
-        "serving_default",
-        "--output",
-        "output_0",
-        "--labels",
-        labels,
-        "--mode",
-        "image",
-        "--images",
-        "fixtures/digits/images",
-    ]);
+    check_digits_images(&base.join("1"), &dst);
 }
 
 #[test]
@@ -1134,24 +1125,7 @@ fn as_next_version_adds_a_version_and_leaves_the_others_alone() {
         signature(&doc, "classify").expect("classify")["method_name"],
         "tensorflow/serving/classify"
     );
-    check_with_tensorflow(&[
-        "--src",
-        path_str(&base.join("1")),
-        "--dst",
-        path_str(&base.join("4")),
-        "--key",
-        "classify",
-        "--wrapped",
-        "serving_default",
-        "--output",
-        "output_0",
-        "--labels",
-        labels,
-        "--mode",
-        "image",
-        "--images",
-        "fixtures/digits/images",
-    ]);
+    check_digits_images(&base.join("1"), &base.join("4"));
 }
 
 #[test]
