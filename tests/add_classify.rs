@@ -1104,7 +1104,7 @@ fn as_next_version_adds_a_version_and_leaves_the_others_alone() {
     assert_additive_edit(&base.join("2"), &base.join("3"), "classify", &["classify"]);
 
     // `--version` picks the source; the new version still follows the latest.
-    add_classify(&[
+    let report: Value = serde_json::from_str(&add_classify(&[
         path_str(&base),
         "--version",
         "1",
@@ -1113,7 +1113,12 @@ fn as_next_version_adds_a_version_and_leaves_the_others_alone() {
         "--feature",
         "x=image",
         "--as-next-version",
-    ]);
+        "--json",
+    ]))
+    .expect("JSON report");
+    assert_eq!(report["source_version"], 1, "{report}");
+    assert_eq!(report["new_version"], 4, "{report}");
+    assert_eq!(report["dst"], path_str(&base.join("4")), "{report}");
     assert_eq!(entries(&base), ["1", "2", "3", "4"]);
     assert_eq!(v1, snapshot(&base.join("1")), "version 1 changed");
     assert_eq!(v2, snapshot(&base.join("2")), "version 2 changed");

@@ -540,10 +540,14 @@ fn source(opts: &AddClassifyOptions) -> Result<Source, Error> {
         None => versions.last(),
         Some(n) => versions.iter().find(|v| v.number == n),
     }
-    .ok_or_else(|| savedmodel::Error::NoVersion {
-        path: dir.clone(),
-        wanted: opts.version.unwrap_or_default(),
-        available: available.clone(),
+    .ok_or_else(|| match opts.version {
+        Some(wanted) => savedmodel::Error::NoVersion {
+            path: dir.clone(),
+            wanted,
+            available: available.clone(),
+        },
+        // `locate` never returns a base path without versions.
+        None => savedmodel::Error::NoGraph(dir.clone()),
     })?;
     let model = match SavedModelDir::open(&chosen.dir) {
         Err(savedmodel::Error::NoGraph(_)) => {
