@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::add_classify::{AddClassifyOptions, FeatureSpec, ImageScale, LabelSource};
+use crate::commands::add_classify::{
+    AddClassifyOptions, Destination, FeatureSpec, ImageScale, LabelSource,
+};
 use crate::commands::inspect::{InspectOptions, VersionSelect};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
 use crate::savedmodel::parse_tag_set;
@@ -142,14 +144,23 @@ impl ValidateArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  smtool add-classify models/digits --labels labels.txt --feature x=image --out models/digits-classify"
+    after_help = "Examples:\n  smtool add-classify models/digits/1 --labels labels.txt --feature x=image --out models/digits-classify\n  smtool add-classify models/digits --labels labels.txt --feature x=image --as-next-version"
 )]
 pub struct AddClassifyArgs {
-    /// The SavedModel directory to read (it is never modified).
+    /// The SavedModel directory to read, or a model base path whose numbered subdirectories are
+    /// versions (the latest is read). Existing files are never modified.
     pub src: PathBuf,
     /// Where to write the edited SavedModel (a new directory).
-    #[arg(long, value_name = "DST")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DST", required_unless_present = "as_next_version")]
+    pub out: Option<PathBuf>,
+    /// With a model base path: write the edited model as its next version (the latest number plus
+    /// one) instead of to --out, atomically, so TF Serving and `smtool serve` pick it up on their
+    /// next poll. Existing versions are left as they are.
+    #[arg(long, conflicts_with = "out")]
+    pub as_next_version: bool,
+    /// With a model base path: edit this version instead of the latest.
+    #[arg(long, value_name = "N")]
+    pub version: Option<i64>,
     /// Class names, one per line, in class-index order.
     #[arg(
         long,
@@ -203,7 +214,7 @@ pub struct AddClassifyArgs {
     #[arg(long, value_name = "TAGS")]
     pub tag_set: Option<String>,
     /// Replace an existing signature key, and an existing --out directory that holds a
-    /// SavedModel (or is empty).
+    /// SavedModel (or is empty). Never replaces anything with --as-next-version.
     #[arg(long)]
     pub force: bool,
     /// Copy variables and assets instead of hard-linking them.
@@ -229,7 +240,12 @@ impl AddClassifyArgs {
     pub fn options(&self) -> AddClassifyOptions {
         AddClassifyOptions {
             src: self.src.clone(),
-            dst: self.out.clone(),
+            version: self.version,
+            dst: match &self.out {
+                Some(out) => Destination::Dir(out.clone()),
+                // clap requires --out unless --as-next-version is given.
+                None => Destination::NextVersion,
+            },
             tag_set: self.tag_set.as_deref().map(parse_tag_set),
             signature: self.signature.clone(),
             output: self.output.clone(),

@@ -221,34 +221,9 @@ fn digits_images_are_classified_from_their_encoded_bytes() {
         assert_eq!(signature(&doc, key), signature(&old, key), "{key}");
     }
 
-    let Some(summary) = check_with_tensorflow(&[
-        "--src",
-        path_str(&src),
-        "--dst",
-        path_str(&dst),
-        "--key",
-        "classify",
-        "--wrapped",
-        "serving_default",
-        "--output",
-        "output_0",
-        "--labels",
-        "fixtures/digits/labels.txt",
-        "--mode",
-        "image",
-        "--images",
-        "fixtures/digits/images",
-    ]) else {
+    let Some(summary) = check_digits_images(&src, &dst) else {
         return;
     };
-    let rows = summary["rows"].as_u64().expect("rows");
-    let correct = summary["correct"].as_u64().expect("correct");
-    // The 13 test images, and each again at twice the size.
-    assert_eq!(rows, 26);
-    assert!(
-        correct >= 22,
-        "only {correct} of {rows} images labelled correctly: {summary}"
-    );
     assert!(
         summary["missing_feature_error"]
             .as_str()
@@ -978,4 +953,313 @@ fn embedded_op_signatures_match_tensorflow() {
         common::stdout(&out),
         common::stderr(&out)
     );
+}
+
+/// A model base path in a fresh temporary directory: `versions` maps each version directory name
+/// to the fixture model copied there.
+fn base_path(tmp: &Path, name: &str, versions: &[(&str, &str)]) -> PathBuf {
+    let base = tmp.join(name);
+    std::fs::create_dir_all(&base).expect("mkdir base");
+    for (version, fixture) in versions {
+        common::copy_dir(&common::fixture(fixture), &base.join(version));
+    }
+    base
+}
+
+/// The names directly under `dir`, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// TensorFlow labels the digit test images through the `classify` signature that `dst` adds to
+/// the digits model `src` (with `--feature x=image`); returns the check's summary, `None` when
+/// skipping.
+fn check_digits_images(src: &Path, dst: &Path) -> Option<Value> {
+    let summary = check_with_tensorflow(&[
+        "--src",
+        path_str(src),
+        "--dst",
+        path_str(dst),
+        "--key",
+        "classify",
+        "--wrapped",
+        "serving_default",
+        "--output",
+        "output_0",
+        "--labels",
+        "fixtures/digits/labels.txt",
+        "--mode",
+        "image",
+        "--images",
+        "fixtures/digits/images",
+    ])?;
+    let rows = summary["rows"].as_u64().expect("rows");
+    let correct = summary["correct"].as_u64().expect("correct");
+    // The 13 test images, and each again at twice the size.
+    assert_eq!(rows, 26);
+    assert!(
+        correct >= 22,
+        "only {correct} of {rows} images labelled correctly: {summary}"
+    );
+    Some(summary)
+}
+
+#[test]
+fn base_path_edits_its_latest_version_or_the_one_named() {
+    let tmp = common::tempdir();
+    // Version 2 is not a softmax model, so only an edit of version 1 succeeds.
+    let base = base_path(
+        tmp.path(),
+        "digits",
+        &[("1", "digits/model"), ("2", "half_plus_two/1")],
+    );
+    let before = snapshot(&base);
+    let labels = "fixtures/digits/labels.txt";
+    let dst = tmp.path().join("out");
+
+    // By default the latest version is edited, as TF Serving serves it.
+    let out = common::run(&[
+        "add-classify",
+        path_str(&base),
+        "--labels",
+        labels,
+        "--out",
+        path_str(&dst),
+    ]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("output 'y' of signature 'serving_default' has shape (-1)"),
+        "{err}"
+    );
+    assert!(!dst.exists());
+
+    let report = add_classify(&[
+        path_str(&base),
+        "--version",
+        "1",
+        "--labels",
+        labels,
+        "--feature",
+        "x=image",
+        "--out",
+        path_str(&dst),
+    ]);
+    assert!(report.contains("edited from version 1"), "{report}");
+    assert_eq!(before, snapshot(&base), "the base path changed");
+    assert_additive_edit(&base.join("1"), &dst, "classify", &[]);
+    let doc = common::run_json(&["inspect", path_str(&dst), "--json"]);
+    assert_eq!(
+        signature(&doc, "classify").expect("classify")["method_name"],
+        "tensorflow/serving/classify"
+    );
+
+    check_digits_images(&base.join("1"), &dst);
+}
+
+#[test]
+fn as_next_version_adds_a_version_and_leaves_the_others_alone() {
+    let tmp = common::tempdir();
+    let base = base_path(tmp.path(), "digits", &[("1", "digits/model")]);
+    let labels = "fixtures/digits/labels.txt";
+    let report = add_classify(&[
+        path_str(&base),
+        "--labels",
+        labels,
+        "--feature",
+        "x=image",
+        "--as-next-version",
+    ]);
+    assert!(
+        report.contains("new version 2, edited from version 1"),
+        "{report}"
+    );
+    assert_eq!(entries(&base), ["1", "2"], "no temporary directory is left");
+
+    // A second run reads version 2 (now the latest) and adds version 3 beside it; with --force
+    // it replaces the classify key, but neither existing version.
+    let v1 = snapshot(&base.join("1"));
+    let v2 = snapshot(&base.join("2"));
+    let report = add_classify(&[
+        path_str(&base),
+        "--labels",
+        labels,
+        "--name",
+        "classify",
+        "--force",
+        "--as-next-version",
+    ]);
+    assert!(
+        report.contains("new version 3, edited from version 2"),
+        "{report}"
+    );
+    assert_eq!(entries(&base), ["1", "2", "3"]);
+    assert_eq!(v1, snapshot(&base.join("1")), "version 1 changed");
+    assert_eq!(v2, snapshot(&base.join("2")), "version 2 changed");
+    assert_additive_edit(&base.join("2"), &base.join("3"), "classify", &["classify"]);
+
+    // `--version` picks the source; the new version still follows the latest.
+    let report: Value = serde_json::from_str(&add_classify(&[
+        path_str(&base),
+        "--version",
+        "1",
+        "--labels",
+        labels,
+        "--feature",
+        "x=image",
+        "--as-next-version",
+        "--json",
+    ]))
+    .expect("JSON report");
+    assert_eq!(report["source_version"], 1, "{report}");
+    assert_eq!(report["new_version"], 4, "{report}");
+    assert_eq!(report["dst"], path_str(&base.join("4")), "{report}");
+    assert_eq!(entries(&base), ["1", "2", "3", "4"]);
+    assert_eq!(v1, snapshot(&base.join("1")), "version 1 changed");
+    assert_eq!(v2, snapshot(&base.join("2")), "version 2 changed");
+
+    // What TF Serving would serve now is the new version, with the classify signature.
+    let doc = common::run_json(&["inspect", path_str(&base), "--json"]);
+    assert_eq!(doc["models"][0]["version"], 4, "{doc}");
+    assert_eq!(
+        signature(&doc, "classify").expect("classify")["method_name"],
+        "tensorflow/serving/classify"
+    );
+    check_digits_images(&base.join("1"), &base.join("4"));
+}
+
+#[test]
+fn base_path_problems_are_refused_naming_the_path() {
+    let tmp = common::tempdir();
+    let empty = base_path(tmp.path(), "empty", &[]);
+    let unfinished = base_path(tmp.path(), "unfinished", &[("1", "digits/model")]);
+    std::fs::create_dir(unfinished.join("2")).expect("mkdir");
+    let taken = base_path(tmp.path(), "taken", &[("1", "digits/model")]);
+    std::fs::write(taken.join("2"), "user data").expect("write");
+    let last = base_path(
+        tmp.path(),
+        "last",
+        &[("9223372036854775807", "digits/model")],
+    );
+    let model = tmp.path().join("model");
+    common::copy_dir(&common::fixture("digits/model"), &model);
+    let dst = tmp.path().join("out");
+    let (p, d) = (
+        |b: &PathBuf| b.to_str().expect("utf-8").to_owned(),
+        path_str(&dst).to_owned(),
+    );
+    let labels = "fixtures/digits/labels.txt".to_owned();
+    let next = "--as-next-version".to_owned();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec![p(&empty), next.clone()],
+            format!(
+                "'{}' holds no numbered version directories and no SavedModel, so \
+                 --as-next-version has no version to edit; put the model in '{}' first",
+                empty.display(),
+                empty.join("1").display()
+            ),
+        ),
+        (
+            vec![p(&empty), "--out".into(), d.clone()],
+            format!(
+                "'{}' holds no saved_model.pb or saved_model.pbtxt and no numbered version \
+                 directories",
+                empty.display()
+            ),
+        ),
+        (
+            vec![p(&unfinished), "--out".into(), d.clone()],
+            format!(
+                "version 2 of model base path '{}' ('{}') holds no saved_model.pb or \
+                 saved_model.pbtxt; finish or remove that version, or pick another with \
+                 --version N (available: '1', '2')",
+                unfinished.display(),
+                unfinished.join("2").display()
+            ),
+        ),
+        (
+            vec![p(&unfinished), "--version".into(), "7".into(), next.clone()],
+            format!(
+                "no version 7 in model base path '{}' (available: '1', '2')",
+                unfinished.display()
+            ),
+        ),
+        (
+            vec![
+                p(&model),
+                "--version".into(),
+                "1".into(),
+                "--out".into(),
+                d.clone(),
+            ],
+            format!(
+                "'{}' is a single SavedModel, not a model base path with numbered versions; \
+                 drop --version",
+                model.display()
+            ),
+        ),
+        (
+            vec![p(&model), next.clone()],
+            format!(
+                "--as-next-version adds a version to a model base path, but '{}' is a \
+                 SavedModel itself; pass the directory that holds its numbered versions, or \
+                 write elsewhere with --out DST",
+                model.display()
+            ),
+        ),
+        (
+            vec![p(&taken), next.clone(), "--force".into()],
+            format!(
+                "'{}' already exists, so version 2 cannot be added to '{}'; add-classify never \
+                 replaces anything in a base path",
+                taken.join("2").display(),
+                taken.display()
+            ),
+        ),
+        (
+            vec![p(&last), next.clone()],
+            format!(
+                "'{}' already has the largest possible version number 9223372036854775807",
+                last.display()
+            ),
+        ),
+        (
+            vec![p(&taken), next.clone(), "--out".into(), d.clone()],
+            "the argument '--as-next-version' cannot be used with '--out <DST>'".into(),
+        ),
+        (
+            vec![p(&taken)],
+            "the following required arguments were not provided:\n  --out <DST>".into(),
+        ),
+    ];
+    let before = snapshot(tmp.path());
+    for (args, message) in &cases {
+        let mut argv = vec!["add-classify", "--labels", labels.as_str()];
+        argv.extend(args.iter().map(String::as_str));
+        let out = common::run(&argv);
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {err}");
+        assert!(
+            err.contains(message.as_str()),
+            "{argv:?}:\n  got  {err}\n  want {message}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        // Nothing was written: not the destination, not a version, not a temporary directory.
+        assert_eq!(before, snapshot(tmp.path()), "{argv:?} wrote something");
+        assert!(!dst.exists(), "{argv:?} created {}", dst.display());
+        for base in [&empty, &unfinished, &taken, &last] {
+            assert!(
+                entries(base).iter().all(|n| !n.starts_with('.')),
+                "{argv:?} left {:?}",
+                entries(base)
+            );
+        }
+    }
+    assert!(entries(&unfinished.join("2")).is_empty());
 }

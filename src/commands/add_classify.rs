@@ -14,7 +14,7 @@ use crate::graph::{
 use crate::proto::tensorflow::{self as tf, tensor_info::Encoding, DataType};
 use crate::proto_ext::{dims, dtype_name, shape_text, tensor_name};
 use crate::savedmodel::write::{self, Transfer, WriteError, WriteOptions, WriteSummary};
-use crate::savedmodel::{self, SavedModelDir};
+use crate::savedmodel::{self, Location, SavedModelDir};
 use crate::signature::{
     self, CLASSIFY_CLASSES, CLASSIFY_INPUTS, CLASSIFY_METHOD, CLASSIFY_SCORES,
     DEFAULT_SIGNATURE_KEY,
@@ -149,11 +149,24 @@ pub enum LabelSource {
     Asset(String),
 }
 
+/// Where the edited SavedModel goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A new SavedModel directory.
+    Dir(PathBuf),
+    /// The next version directory inside the model base path `src` (the latest version plus
+    /// one), so TensorFlow Serving picks the edited model up on its next poll.
+    NextVersion,
+}
+
 /// What `add-classify` does, validated from the command line.
 #[derive(Debug, Clone)]
 pub struct AddClassifyOptions {
+    /// A SavedModel directory, its graph file, or a model base path.
     pub src: PathBuf,
-    pub dst: PathBuf,
+    /// With a model base path: the version to edit; `None`: the latest.
+    pub version: Option<i64>,
+    pub dst: Destination,
     /// The meta graph to edit (exact tag-set); `None`: the only one, else `serve`.
     pub tag_set: Option<Vec<String>>,
     /// The signature to wrap.
@@ -278,6 +291,50 @@ pub enum Error {
     ReservedKey { key: String },
     #[error("--rename-default-to must differ from the new signature's key '{key}'")]
     RenameClash { key: String },
+    #[error(
+        "--as-next-version adds a version to a model base path, but '{}' is a SavedModel itself; \
+         pass the directory that holds its numbered versions, or write elsewhere with --out DST",
+        .0.display()
+    )]
+    NextVersionOfModel(PathBuf),
+    #[error(
+        "version {number} of model base path '{}' ('{}') holds no saved_model.pb or \
+         saved_model.pbtxt; finish or remove that version, or pick another with --version N \
+         (available: {})",
+        base.display(), dir.display(), numbers(available)
+    )]
+    VersionNotAModel {
+        base: PathBuf,
+        number: i64,
+        dir: PathBuf,
+        available: Vec<i64>,
+    },
+    #[error(
+        "'{}' already exists, so version {number} cannot be added to '{}'; add-classify never \
+         replaces anything in a base path: move it away, or write elsewhere with --out DST",
+        target.display(), base.display()
+    )]
+    NextVersionTaken {
+        base: PathBuf,
+        number: i64,
+        target: PathBuf,
+    },
+    #[error(
+        "'{}' already has the largest possible version number {latest}; no next version can \
+         follow it, so write elsewhere with --out DST",
+        base.display()
+    )]
+    NoNextVersion { base: PathBuf, latest: i64 },
+    #[error(
+        "'{}' holds no numbered version directories and no SavedModel, so --as-next-version has \
+         no version to edit; put the model in '{}' first, or name the SavedModel to read",
+        .0.display(), .0.join("1").display()
+    )]
+    EmptyBasePath(PathBuf),
+}
+
+fn numbers(items: &[i64]) -> String {
+    list(&items.iter().map(i64::to_string).collect::<Vec<_>>())
 }
 
 fn list(items: &[String]) -> String {
@@ -306,6 +363,10 @@ pub struct FeatureReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AddClassifyReport {
     pub dst: PathBuf,
+    /// The version that was edited, when the source is a model base path.
+    pub source_version: Option<i64>,
+    /// The version written, with `--as-next-version`.
+    pub new_version: Option<i64>,
     /// The keys the new signature was added under.
     pub keys: Vec<String>,
     /// Where the old `serving_default` went, with `--make-default`.
@@ -347,6 +408,13 @@ impl fmt::Display for AddClassifyReport {
                 .collect::<Vec<_>>()
                 .join(" and ")
         )?;
+        match (self.source_version, self.new_version) {
+            (Some(from), Some(to)) => {
+                writeln!(f, "  new version {to}, edited from version {from}")?
+            }
+            (Some(from), None) => writeln!(f, "  edited from version {from}")?,
+            _ => {}
+        }
         if let Some(old) = &self.renamed_default {
             writeln!(f, "  the previous '{DEFAULT_SIGNATURE_KEY}' is now '{old}'")?;
         }
@@ -434,9 +502,105 @@ struct Plan {
     apply_softmax: bool,
 }
 
+/// The model to edit, picked from what `src` is, and where the result goes.
+struct Source {
+    model: SavedModelDir,
+    version: Option<i64>,
+    dst: PathBuf,
+    new_version: Option<i64>,
+}
+
+fn source(opts: &AddClassifyOptions) -> Result<Source, Error> {
+    let located = match savedmodel::locate(&opts.src) {
+        Err(savedmodel::Error::NoGraph(dir)) if opts.dst == Destination::NextVersion => {
+            return Err(Error::EmptyBasePath(dir))
+        }
+        other => other?,
+    };
+    let (dir, versions) = match located {
+        Location::Model { dir, file } => {
+            if opts.version.is_some() {
+                return Err(savedmodel::Error::NotVersioned(opts.src.clone()).into());
+            }
+            let Destination::Dir(dst) = &opts.dst else {
+                return Err(Error::NextVersionOfModel(opts.src.clone()));
+            };
+            return Ok(Source {
+                model: SavedModelDir::open_at(&dir, file.as_deref())?,
+                version: None,
+                dst: dst.clone(),
+                new_version: None,
+            });
+        }
+        Location::BasePath { dir, versions } => (dir, versions),
+    };
+    let available: Vec<i64> = versions.iter().map(|v| v.number).collect();
+    // TensorFlow Serving serves the highest version by default.
+    let chosen = match opts.version {
+        None => versions.last(),
+        Some(n) => versions.iter().find(|v| v.number == n),
+    }
+    .ok_or_else(|| match opts.version {
+        Some(wanted) => savedmodel::Error::NoVersion {
+            path: dir.clone(),
+            wanted,
+            available: available.clone(),
+        },
+        // `locate` never returns a base path without versions.
+        None => savedmodel::Error::NoGraph(dir.clone()),
+    })?;
+    let model = match SavedModelDir::open(&chosen.dir) {
+        Err(savedmodel::Error::NoGraph(_)) => {
+            return Err(Error::VersionNotAModel {
+                base: dir,
+                number: chosen.number,
+                dir: chosen.dir.clone(),
+                available,
+            })
+        }
+        other => other?,
+    };
+    let (dst, new_version) = match &opts.dst {
+        Destination::Dir(dst) => (dst.clone(), None),
+        Destination::NextVersion => {
+            // `locate` never returns a base path without versions.
+            let latest = available.last().copied().unwrap_or_default();
+            let next = latest.checked_add(1).ok_or(Error::NoNextVersion {
+                base: dir.clone(),
+                latest,
+            })?;
+            let target = dir.join(next.to_string());
+            // Only a file or a dangling link can hold the name of a version above the latest;
+            // it is the user's, so it is never replaced.
+            if target.symlink_metadata().is_ok() {
+                return Err(Error::NextVersionTaken {
+                    base: dir,
+                    number: next,
+                    target,
+                });
+            }
+            (target, Some(next))
+        }
+    };
+    Ok(Source {
+        model,
+        version: Some(chosen.number),
+        dst,
+        new_version,
+    })
+}
+
 /// Runs `add-classify`: checks everything, edits a copy of the graph, writes DST atomically.
+/// With `--as-next-version` DST is the next version directory of the base path; the writer builds
+/// it in a temporary directory beside it whose name (`.N.smtool-...`) is not a version number, so
+/// TensorFlow Serving never sees a half-written version.
 pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
-    let model = SavedModelDir::open(&opts.src)?;
+    let Source {
+        model,
+        version: source_version,
+        dst,
+        new_version,
+    } = source(opts)?;
     let plan = plan(opts, &model)?;
     let renamed_default = (opts.make_default
         && model.saved_model.meta_graphs[plan.meta_index]
@@ -453,9 +617,10 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
     let files = write::write_saved_model(
         &dir,
         &saved_model,
-        &opts.dst,
+        &dst,
         &WriteOptions {
-            force: opts.force,
+            // --force may replace a signature key, but never a version of a base path.
+            force: opts.force && new_version.is_none(),
             transfer: if opts.copy {
                 Transfer::Copy
             } else {
@@ -469,7 +634,9 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
         keys.push(DEFAULT_SIGNATURE_KEY.to_owned());
     }
     Ok(AddClassifyReport {
-        dst: opts.dst.clone(),
+        dst,
+        source_version,
+        new_version,
         keys,
         renamed_default,
         wrapped_signature: opts.signature.clone(),
