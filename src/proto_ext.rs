@@ -65,6 +65,20 @@ pub fn dtype_size(dtype: i32) -> Option<u64> {
     })
 }
 
+/// A known-rank shape; `-1` marks an unknown dimension.
+pub fn shape_proto(dims: &[i64]) -> tf::TensorShapeProto {
+    tf::TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| tf::tensor_shape_proto::Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

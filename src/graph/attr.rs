@@ -32,19 +32,7 @@ pub fn boolean(b: bool) -> tf::AttrValue {
     value(attr_value::Value::B(b))
 }
 
-/// A shape; `-1` marks an unknown dimension.
-pub fn shape_proto(dims: &[i64]) -> tf::TensorShapeProto {
-    tf::TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| tf::tensor_shape_proto::Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    }
-}
+pub use crate::proto_ext::shape_proto;
 
 pub fn shape(dims: &[i64]) -> tf::AttrValue {
     value(attr_value::Value::Shape(shape_proto(dims)))

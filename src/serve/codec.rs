@@ -12,7 +12,7 @@ use super::tf::dtype;
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
-use crate::proto_ext::dtype_name;
+use crate::proto_ext::{dtype_name, shape_proto};
 
 type Result<T> = std::result::Result<T, ServeError>;
 
@@ -276,19 +276,6 @@ fn fill_level(
         fill_level(item, level + 1, dims, d, count, t)?;
     }
     Ok(())
-}
-
-fn shape_proto(dims: &[i64]) -> tfp::TensorShapeProto {
-    tfp::TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| tfp::tensor_shape_proto::Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    }
 }
 
 /// A whole JSON value as one tensor (columnar format).

@@ -132,6 +132,22 @@ fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
         .join(",")
 }
 
+/// The signature a Classify or Regress request names, with its single input checked (TF
+/// Serving's wording for both mistakes).
+fn examples_signature<'a>(
+    servable: &'a Servable,
+    spec: Option<&'a sv::ModelSpec>,
+) -> Result<(&'a str, &'a tfp::SignatureDef)> {
+    let name = signature_name(required_spec(spec)?);
+    let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
+        ServeError::invalid(format!("No signature was found with the name: {name}"))
+    })?;
+    if signature.inputs.len() != 1 {
+        return Err(ServeError::invalid("Expected one input Tensor."));
+    }
+    Ok((name, signature))
+}
+
 fn info_name<'a>(alias: &str, info: &'a tfp::TensorInfo) -> Result<&'a str> {
     tensor_name(info).ok_or_else(|| {
         ServeError::new(
@@ -608,6 +624,37 @@ impl Core {
         })
     }
 
+    /// Feeds a Classify / Regress request's serialized `tf.Example`s to the signature's
+    /// `inputs` and fetches `fetches`; `observe` as in [`Core::classify_with`]. Returns the
+    /// number of examples and the outputs.
+    #[allow(clippy::too_many_arguments)]
+    fn run_examples(
+        &self,
+        api: Api,
+        servable: &Arc<Servable>,
+        signature: &str,
+        input: &tfp::TensorInfo,
+        examples: Option<&sv::Input>,
+        fetches: &[&str],
+        observe: bool,
+    ) -> Result<(usize, Vec<Tensor>)> {
+        let examples = serialized_examples(examples)?;
+        let n = examples.len();
+        let input_tensor = Tensor {
+            dims: vec![n as i64],
+            values: Values::String(examples),
+        };
+        let feeds = [(info_name("inputs", input)?, &input_tensor)];
+        let outputs = if observe {
+            let outputs = self.run(api, servable, signature, &feeds, fetches)?;
+            self.metrics.examples(&servable.name, n);
+            outputs
+        } else {
+            self.run_session(servable, signature, &feeds, fetches)?
+        };
+        Ok((n, outputs))
+    }
+
     /// Classify as the REST API calls it (counted in the metrics with entrypoint `REST`).
     pub fn classify(
         &self,
@@ -651,14 +698,7 @@ impl Core {
         request: &sv::ClassificationRequest,
         observe: bool,
     ) -> Result<sv::ClassificationResponse> {
-        let spec = required_spec(request.model_spec.as_ref())?;
-        let name = signature_name(spec);
-        let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
-            ServeError::invalid(format!("No signature was found with the name: {name}"))
-        })?;
-        if signature.inputs.len() != 1 {
-            return Err(ServeError::invalid("Expected one input Tensor."));
-        }
+        let (name, signature) = examples_signature(servable, request.model_spec.as_ref())?;
         let n_out = signature.outputs.len();
         if n_out != 1 && n_out != 2 {
             return Err(ServeError::invalid(format!(
@@ -681,8 +721,6 @@ impl Core {
                 ),
             ));
         }
-        let examples = serialized_examples(request.input.as_ref())?;
-        let n = examples.len();
         let mut fetches = Vec::new();
         if let Some(info) = classes_info {
             fetches.push(info_name("classes", info)?);
@@ -690,18 +728,15 @@ impl Core {
         if let Some(info) = scores_info {
             fetches.push(info_name("scores", info)?);
         }
-        let input_tensor = Tensor {
-            dims: vec![n as i64],
-            values: Values::String(examples),
-        };
-        let feeds = [(info_name("inputs", input)?, &input_tensor)];
-        let outputs = if observe {
-            let outputs = self.run(Api::Classify, servable, name, &feeds, &fetches)?;
-            self.metrics.examples(&servable.name, n);
-            outputs
-        } else {
-            self.run_session(servable, name, &feeds, &fetches)?
-        };
+        let (n, outputs) = self.run_examples(
+            Api::Classify,
+            servable,
+            name,
+            input,
+            request.input.as_ref(),
+            &fetches,
+            observe,
+        )?;
         let mut outputs = outputs.into_iter();
         let classes = classes_info.and_then(|_| outputs.next());
         let scores = scores_info.and_then(|_| outputs.next());
@@ -812,14 +847,7 @@ impl Core {
         request: &sv::RegressionRequest,
         observe: bool,
     ) -> Result<sv::RegressionResponse> {
-        let spec = required_spec(request.model_spec.as_ref())?;
-        let name = signature_name(spec);
-        let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
-            ServeError::invalid(format!("No signature was found with the name: {name}"))
-        })?;
-        if signature.inputs.len() != 1 {
-            return Err(ServeError::invalid("Expected one input Tensor."));
-        }
+        let (name, signature) = examples_signature(servable, request.model_spec.as_ref())?;
         if signature.outputs.len() != 1 {
             return Err(ServeError::invalid("Expected one output Tensor."));
         }
@@ -835,21 +863,16 @@ impl Core {
                 format!("No regression outputs found in SignatureDef: {name}"),
             )
         })?;
-        let examples = serialized_examples(request.input.as_ref())?;
-        let n = examples.len();
-        let input_tensor = Tensor {
-            dims: vec![n as i64],
-            values: Values::String(examples),
-        };
-        let feeds = [(info_name("inputs", input)?, &input_tensor)];
         let fetches = [info_name("outputs", output)?];
-        let mut outputs = if observe {
-            let outputs = self.run(Api::Regress, servable, name, &feeds, &fetches)?;
-            self.metrics.examples(&servable.name, n);
-            outputs
-        } else {
-            self.run_session(servable, name, &feeds, &fetches)?
-        };
+        let (n, mut outputs) = self.run_examples(
+            Api::Regress,
+            servable,
+            name,
+            input,
+            request.input.as_ref(),
+            &fetches,
+            observe,
+        )?;
         let out = outputs
             .pop()
             .ok_or_else(|| ServeError::new(Code::Internal, "no output"))?;
@@ -1150,17 +1173,7 @@ pub fn tensor_from_proto(proto: &tfp::TensorProto) -> Option<Tensor> {
 pub fn tensor_to_proto(t: &Tensor) -> tfp::TensorProto {
     let mut p = tfp::TensorProto {
         dtype: t.dtype(),
-        tensor_shape: Some(tfp::TensorShapeProto {
-            dim: t
-                .dims
-                .iter()
-                .map(|&size| tfp::tensor_shape_proto::Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
+        tensor_shape: Some(crate::proto_ext::shape_proto(&t.dims)),
         ..Default::default()
     };
     match &t.values {
