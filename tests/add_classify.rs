@@ -174,6 +174,14 @@ fn assert_additive_edit(src: &Path, dst: &Path, key: &str, replaced: &[&str]) {
     assert_eq!(checked["endpoints"][0], "classify", "{report}");
 }
 
+/// A model written by python/check_add_classify.py's `flag` (e.g. `--make-logits-model`) at
+/// `dir`.
+fn python_model(python: &Path, flag: &str, dir: &Path) -> PathBuf {
+    let out = common::run_python(python, "check_add_classify.py", &[flag, path_str(dir)]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    dir.to_path_buf()
+}
+
 fn iris_labels(dir: &Path) -> PathBuf {
     let labels = dir.join("iris_labels.txt");
     std::fs::write(&labels, "setosa\nversicolor\nvirginica\n").expect("write labels");
@@ -356,13 +364,7 @@ fn logits_get_a_softmax_and_the_softmax_output_is_found_among_several() {
         return;
     };
     let tmp = common::tempdir();
-    let src = tmp.path().join("linear");
-    let out = common::run_python(
-        &python,
-        "check_add_classify.py",
-        &["--make-logits-model", path_str(&src)],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let src = python_model(&python, "--make-logits-model", &tmp.path().join("linear"));
     let labels = iris_labels(tmp.path());
 
     // Two outputs, one from a Softmax inside the function library: that one is chosen.
@@ -445,13 +447,7 @@ fn uint8_image_inputs_take_the_decoded_pixels() {
         return;
     };
     let tmp = common::tempdir();
-    let src = tmp.path().join("pixels");
-    let out = common::run_python(
-        &python,
-        "check_add_classify.py",
-        &["--make-uint8-image-model", path_str(&src)],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let src = python_model(&python, "--make-uint8-image-model", &tmp.path().join("pixels"));
     let labels = "fixtures/digits/labels.txt";
 
     let refused = tmp.path().join("refused");
@@ -520,13 +516,7 @@ fn several_inputs_become_several_features_with_casts() {
         return;
     };
     let tmp = common::tempdir();
-    let src = tmp.path().join("two");
-    let out = common::run_python(
-        &python,
-        "check_add_classify.py",
-        &["--make-two-input-model", path_str(&src)],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let src = python_model(&python, "--make-two-input-model", &tmp.path().join("two"));
     let labels = iris_labels(tmp.path());
     let dst = tmp.path().join("classify");
     // Kinds follow the dtypes: DT_INT32 is read from an int64 feature and cast.

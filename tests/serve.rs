@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -1008,52 +1008,6 @@ fn signal(child: &std::process::Child, name: &str) {
 }
 
 /// Starts the real binary; returns it and the address it printed.
-fn spawn_binary(
-    args: &[&str],
-    venv: &Path,
-) -> (
-    std::process::Child,
-    SocketAddr,
-    std::thread::JoinHandle<String>,
-) {
-    let mut child = common::smtool()
-        .args(args)
-        .env("VIRTUAL_ENV", venv)
-        .env_remove("TENSORFLOW_DIR")
-        .env_remove("TF_CPP_MIN_LOG_LEVEL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start smtool serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut sent = false;
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if !sent {
-                if let Some(rest) = line.split("http://").nth(1) {
-                    if let Some(addr) = rest
-                        .split('/')
-                        .next()
-                        .and_then(|a| a.parse::<SocketAddr>().ok())
-                    {
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
-                }
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(120))
-        .unwrap_or_else(|_| panic!("smtool serve printed no address"));
-    (child, addr, reader)
-}
 
 #[test]
 fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
@@ -1063,14 +1017,15 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
     if tensorflow().is_none() {
         return;
     }
-    let venv = python
-        .parent()
-        .and_then(Path::parent)
-        .expect("python inside a venv")
-        .to_path_buf();
+    let venv = common::venv_of(&python);
     let base = common::fixture("half_plus_two");
     let base = base.to_str().expect("utf-8 path");
-    let (mut child, addr, reader) = spawn_binary(
+    let common::Served {
+        mut child,
+        rest: addr,
+        stderr: reader,
+        ..
+    } = common::spawn_serve(
         &[
             "serve",
             "--model_name=hp",
@@ -1111,12 +1066,13 @@ fn binary_verbose_logs_one_line_per_request() {
     if tensorflow().is_none() {
         return;
     }
-    let venv = python
-        .parent()
-        .and_then(Path::parent)
-        .expect("venv")
-        .to_path_buf();
-    let (mut child, addr, reader) = spawn_binary(
+    let venv = common::venv_of(&python);
+    let common::Served {
+        mut child,
+        rest: addr,
+        stderr: reader,
+        ..
+    } = common::spawn_serve(
         &[
             "serve",
             "fixtures/iris_tf1",

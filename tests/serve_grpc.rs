@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -1425,40 +1425,6 @@ fn reload_config_errors_are_tf_servings() {
 }
 
 /// Starts the real binary; returns it with the REST and gRPC addresses it printed.
-fn spawn_binary(args: &[&str], venv: &Path) -> (std::process::Child, SocketAddr, SocketAddr) {
-    let mut child = common::smtool()
-        .args(args)
-        .env("VIRTUAL_ENV", venv)
-        .env_remove("TENSORFLOW_DIR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start smtool serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut grpc = None;
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("smtool serve: gRPC API on ") {
-                grpc = rest
-                    .split(' ')
-                    .next()
-                    .and_then(|a| a.parse::<SocketAddr>().ok());
-            }
-            if let Some(rest) = line.strip_prefix("smtool serve: REST API on http://") {
-                let rest_addr = rest.split('/').next().and_then(|a| a.parse().ok());
-                if let (Some(r), Some(g)) = (rest_addr, grpc) {
-                    let _ = tx.send((r, g));
-                }
-            }
-        }
-    });
-    let (rest, grpc) = rx
-        .recv_timeout(Duration::from_secs(120))
-        .unwrap_or_else(|_| panic!("smtool serve printed no addresses"));
-    (child, rest, grpc)
-}
 
 #[test]
 fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
@@ -1468,11 +1434,7 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
     if tensorflow().is_none() {
         return;
     }
-    let venv = python
-        .parent()
-        .and_then(Path::parent)
-        .expect("python inside a venv")
-        .to_path_buf();
+    let venv = common::venv_of(&python);
     let tmp = common::tempdir();
     let monitoring = tmp.path().join("monitoring.config");
     std::fs::write(
@@ -1503,7 +1465,13 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
         "--no-fetch".to_owned(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (mut child, rest, grpc) = spawn_binary(&args, &venv);
+    let common::Served {
+        mut child,
+        rest,
+        grpc,
+        ..
+    } = common::spawn_serve(&args, &venv);
+    let grpc = grpc.expect("gRPC address printed");
     // The client's connection runs on a worker thread between calls.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -146,3 +146,68 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The virtualenv a Python interpreter belongs to (`<venv>/bin/python`).
+pub fn venv_of(python: &Path) -> PathBuf {
+    python
+        .parent()
+        .and_then(Path::parent)
+        .expect("python inside a venv")
+        .to_path_buf()
+}
+
+/// A running `smtool serve` binary.
+pub struct Served {
+    pub child: std::process::Child,
+    /// The REST address it printed.
+    pub rest: std::net::SocketAddr,
+    /// The gRPC address it printed, if it printed one before the REST line.
+    pub grpc: Option<std::net::SocketAddr>,
+    /// Its whole stderr, once it exits.
+    pub stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `smtool ARGS` (a `serve` command) finding TensorFlow through `venv`, with its
+/// output as a user sees it (no TENSORFLOW_DIR, no TF_CPP_MIN_LOG_LEVEL), and waits for the
+/// addresses it prints.
+pub fn spawn_serve(args: &[&str], venv: &Path) -> Served {
+    use std::io::BufRead;
+    let mut child = smtool()
+        .args(args)
+        .env("VIRTUAL_ENV", venv)
+        .env_remove("TENSORFLOW_DIR")
+        .env_remove("TF_CPP_MIN_LOG_LEVEL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start smtool serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut grpc = None;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("smtool serve: gRPC API on ") {
+                grpc = rest.split(' ').next().and_then(|a| a.parse().ok());
+            }
+            if let Some(rest) = line.strip_prefix("smtool serve: REST API on http://") {
+                if let Some(addr) = rest.split('/').next().and_then(|a| a.parse().ok()) {
+                    let _ = tx.send((addr, grpc));
+                }
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let (rest, grpc) = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("smtool serve printed no address"));
+    Served {
+        child,
+        rest,
+        grpc,
+        stderr: reader,
+    }
+}
