@@ -447,7 +447,11 @@ fn uint8_image_inputs_take_the_decoded_pixels() {
         return;
     };
     let tmp = common::tempdir();
-    let src = python_model(&python, "--make-uint8-image-model", &tmp.path().join("pixels"));
+    let src = python_model(
+        &python,
+        "--make-uint8-image-model",
+        &tmp.path().join("pixels"),
+    );
     let labels = "fixtures/digits/labels.txt";
 
     let refused = tmp.path().join("refused");

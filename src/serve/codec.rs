@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 
-use super::core::ServeError;
+use super::core::{shape_debug, ServeError};
 use super::json::{self, Json, Number};
 use super::tf::dtype;
 use crate::proto::tensorflow as tfp;
@@ -292,16 +292,6 @@ fn value_tensor(v: &Json, d: i32) -> Result<tfp::TensorProto> {
     Ok(t)
 }
 
-fn shape_text(dims: &[i64]) -> String {
-    format!(
-        "[{}]",
-        dims.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    )
-}
-
 /// One instance's item appended to the batch tensor `name`.
 struct Batch {
     tensor: tfp::TensorProto,
@@ -347,8 +337,8 @@ fn add_instance_item(
     } else if batch.dims != dims {
         return Err(invalid(format!(
             "Expecting shape {} but got: {}",
-            shape_text(&batch.dims),
-            shape_text(&dims)
+            shape_debug(&batch.dims),
+            shape_debug(&dims)
         )));
     }
     Ok(())

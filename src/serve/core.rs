@@ -1051,7 +1051,7 @@ fn model_platform(c: &sv::ModelConfig) -> Result<String> {
 }
 
 /// `[2,3]`, as TensorShape::DebugString prints it.
-fn shape_debug(dims: &[i64]) -> String {
+pub(crate) fn shape_debug(dims: &[i64]) -> String {
     format!(
         "[{}]",
         dims.iter()
