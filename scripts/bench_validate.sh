@@ -20,10 +20,8 @@ if ! command -v hyperfine >/dev/null || [ ! -x /usr/bin/time ]; then
 fi
 SAVED_MODEL_CLI="${SAVED_MODEL_CLI:-.venv/bin/saved_model_cli}"
 if [ ! -x "$SAVED_MODEL_CLI" ]; then
-  echo "==> setting up .venv with python/requirements.txt (for saved_model_cli)" >&2
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet -r python/requirements.txt
-  cp python/requirements.txt .venv/requirements.installed
+  source scripts/lib/venv.sh
+  ensure_venv
   SAVED_MODEL_CLI=.venv/bin/saved_model_cli
 fi
 

@@ -1,17 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of smtool on a fresh machine: sets up the reference Python TensorFlow
-# (python/requirements.txt, in .venv), then formatting, lints, the Rust test suite and the
+# (python/requirements*.txt, in .venv), then formatting, lints, the Rust test suite and the
 # checks against TensorFlow itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import tensorflow_serving' 2>/dev/null \
-    || ! cmp -s python/requirements.txt .venv/requirements.installed; then
-  echo "==> setting up .venv with python/requirements.txt (reference TensorFlow 2.21)"
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet -r python/requirements.txt
-  cp python/requirements.txt .venv/requirements.installed
-fi
+source scripts/lib/venv.sh
+ensure_venv
 
 # Tests that need TensorFlow find it here; with SMTOOL_REQUIRE_TF=1 a missing one fails them.
 export SMTOOL_TEST_PYTHON="$PWD/.venv/bin/python"
