@@ -11,6 +11,9 @@ use crate::commands::inspect::{InspectOptions, VersionSelect};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
 use crate::savedmodel::parse_tag_set;
 
+mod help;
+pub use help::command;
+
 /// Inspect, validate, edit and serve TensorFlow SavedModels.
 ///
 /// Exit codes: 0 success, 1 findings (validate), 2 could not run.
@@ -23,18 +26,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show tag-sets, signatures, tensors, variables, assets and ops of a SavedModel
-    /// (reads saved_model.pb; TensorFlow is not needed).
+    /// Show tag-sets, signatures, tensors, variables, assets and ops of a SavedModel.
+    ///
+    /// Reads saved_model.pb (or saved_model.pbtxt) itself: TensorFlow is not needed.
     Inspect(InspectArgs),
-    /// Check SavedModels before deployment, without TensorFlow: signatures against TensorFlow's
-    /// and TF Serving's rules, shapes, graph binding, init op, variables, assets, warmup
-    /// requests, unsafe and unknown ops (rules: docs/rules.md). Exit 1 when a model fails.
+    /// Check SavedModels before deployment; exit 1 when a model fails.
+    ///
+    /// Without TensorFlow: signatures against TensorFlow's and TF Serving's rules, shapes, graph
+    /// binding, init op, variables, assets, warmup requests, unsafe and unknown ops (rules:
+    /// docs/rules.md).
     Validate(ValidateArgs),
-    /// Write a copy of a SavedModel with a TensorFlow Serving classify signature (serialized
-    /// tf.Example in, labels and scores sorted by score out) wrapping a softmax signature.
+    /// Write a copy of a SavedModel with a TensorFlow Serving classify signature.
+    ///
+    /// The new signature takes serialized tf.Examples and returns labels and scores sorted by
+    /// score; it wraps a softmax signature of the model, whose other signatures stay as they are.
     AddClassify(AddClassifyArgs),
-    /// Serve SavedModels with TensorFlow Serving's REST and gRPC APIs (loads libtensorflow at run
-    /// time).
+    /// Serve SavedModels with TensorFlow Serving's REST and gRPC APIs.
+    ///
+    /// Loads libtensorflow at run time (see --tensorflow-dir for where it is found).
     Serve(ServeArgs),
 }
 
