@@ -44,7 +44,7 @@ pub enum Command {
     /// Serve SavedModels with TensorFlow Serving's REST and gRPC APIs.
     ///
     /// Loads libtensorflow at run time (see --tensorflow-dir for where it is found).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -278,132 +278,369 @@ impl AddClassifyArgs {
     }
 }
 
+/// `smtool serve`'s arguments: smtool's own (`PATH`, `--model NAME=PATH`, `--host`, ...) and
+/// every flag of TensorFlow Serving 2.21's `tensorflow_model_server`, spelled, typed and
+/// defaulted as there. Values are read by TF Serving's rules: `--flag=value` (or
+/// `--flag value`), booleans as `--flag`, `--flag=true|false|1|0`; the last of a repeated
+/// flag wins.
 #[derive(Debug, Args)]
+#[command(
+    args_override_self = true,
+    after_help = "TensorFlow Serving's command lines run unchanged, e.g.\n  smtool serve --port=8500 --rest_api_port=8501 --model_name=digits --model_base_path=/models/digits\nSee the README for what each TensorFlow Serving flag does here."
+)]
 pub struct ServeArgs {
     /// A SavedModel directory (served as version 1) or a model base path whose numbered
     /// subdirectories are versions (the newest is served, and new ones are picked up).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
-    /// The same as PATH.
-    #[arg(
-        long,
+    /// TF Serving's model base path: served as model --model_name (default "default").
+    #[arg(value_parser = tf_path,
+        long = "model_base_path",
         value_name = "PATH",
-        visible_alias = "model_base_path",
-        conflicts_with = "path"
+        alias = "model-base-path",
+        conflicts_with = "path",
+        help_heading = "Models"
     )]
     pub model_base_path: Option<PathBuf>,
-    /// Name of the model at PATH in URLs (`/v1/models/NAME`); default: PATH's directory name.
-    #[arg(long, value_name = "NAME", visible_alias = "model_name")]
+    /// Name of the model at PATH or --model_base_path in URLs (`/v1/models/NAME`); default:
+    /// PATH's directory name, or "default" with --model_base_path (as in TF Serving).
+    #[arg(
+        long = "model_name",
+        value_name = "NAME",
+        alias = "model-name",
+        help_heading = "Models"
+    )]
     pub model_name: Option<String>,
     /// Another model to serve, as NAME=PATH (repeatable).
-    #[arg(long = "model", value_name = "NAME=PATH")]
+    #[arg(long = "model", value_name = "NAME=PATH", help_heading = "Models")]
     pub models: Vec<String>,
     /// TensorFlow Serving's model config file: a ModelServerConfig in protobuf text format
     /// (`model_config_list { config { name base_path model_version_policy version_labels } }`).
-    #[arg(long, value_name = "FILE", visible_alias = "model_config_file")]
+    #[arg(value_parser = tf_path,
+        long = "model_config_file",
+        value_name = "FILE",
+        alias = "model-config-file",
+        help_heading = "Models"
+    )]
     pub model_config_file: Option<PathBuf>,
+    /// Seconds between re-reads of --model_config_file, applied as HandleReloadConfigRequest
+    /// does; 0 reads it once.
+    #[arg(long = "model_config_file_poll_wait_seconds", value_name = "SECONDS", default_value_t = 0,
+          value_parser = tf_i32, allow_negative_numbers = true, help_heading = "Models")]
+    pub model_config_file_poll_wait_seconds: i32,
+    /// Seconds between looks for new or removed version directories (0: look once at start).
+    #[arg(
+        long = "file_system_poll_wait_seconds",
+        default_value_t = 1,
+        value_name = "SECONDS",
+        alias = "file-system-poll-wait-seconds",
+        value_parser = tf_i32,
+        allow_negative_numbers = true,
+        help_heading = "Models"
+    )]
+    pub file_system_poll_wait_seconds: i32,
+    /// Comma-separated tag-set of the meta graph to load from each SavedModel.
+    #[arg(
+        long = "saved_model_tags",
+        value_name = "TAGS",
+        default_value = "serve",
+        help_heading = "Models"
+    )]
+    pub saved_model_tags: String,
+    /// Let version labels in the model config point at versions not loaded yet.
+    #[arg(long = "allow_version_labels_for_unavailable_models", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    pub allow_version_labels_for_unavailable_models: Option<bool>,
+    /// Threads loading versions at once (0: one at a time in the manager's loop).
+    #[arg(long = "num_load_threads", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "Models")]
+    pub num_load_threads: Option<i32>,
+    /// Threads unloading versions at once (0: one at a time in the manager's loop).
+    #[arg(long = "num_unload_threads", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "Models")]
+    pub num_unload_threads: Option<i32>,
+    /// Further attempts to load a version after its first load fails.
+    #[arg(long = "max_num_load_retries", value_name = "N", default_value_t = 5,
+          value_parser = tf_i32, allow_negative_numbers = true, help_heading = "Models")]
+    pub max_num_load_retries: i32,
+    /// Microseconds between load attempts.
+    #[arg(long = "load_retry_interval_micros", value_name = "MICROS", default_value_t = 60_000_000,
+          value_parser = tf_i64, allow_negative_numbers = true, help_heading = "Models")]
+    pub load_retry_interval_micros: i64,
+    /// TF Serving flushes file-system caches after loads; smtool keeps none to flush.
+    #[arg(long = "flush_filesystem_caches", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    pub flush_filesystem_caches: Option<bool>,
+    /// TF Serving drops unused MetaGraphDef fields to save memory [default: true].
+    #[arg(long = "remove_unused_fields_from_bundle_metagraph", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    pub remove_unused_fields_from_bundle_metagraph: Option<bool>,
+    /// Refuse :classify / :regress / :predict on a signature whose method_name is another.
+    #[arg(long = "enable_signature_method_name_check", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    pub enable_signature_method_name_check: Option<bool>,
+
     /// Address to listen on; use 0.0.0.0 to accept connections from other machines.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Port of the REST API (0 picks a free port).
-    #[arg(long, default_value_t = 8501, visible_alias = "rest_api_port")]
-    pub rest_api_port: u16,
     /// Port of the gRPC API (tensorflow.serving.PredictionService and ModelService; 0 picks a
     /// free port). Same --host as the REST API.
     #[arg(
         long,
         default_value_t = 8500,
         visible_alias = "grpc-port",
-        alias = "grpc_port"
+        alias = "grpc_port",
+        help_heading = "gRPC"
     )]
     pub port: u16,
-    /// Replay each version's assets.extra/tf_serving_warmup_requests before serving it
-    /// (`--enable-model-warmup=false` turns it off).
+    /// Also serve gRPC on this Unix socket.
+    #[arg(value_parser = tf_path, long = "grpc_socket_path", value_name = "PATH", help_heading = "gRPC")]
+    pub grpc_socket_path: Option<PathBuf>,
+    /// gRPC channel arguments, KEY=VALUE,... (e.g. grpc.max_receive_message_length=...).
     #[arg(
-        long,
-        visible_alias = "enable_model_warmup",
-        value_name = "BOOL",
-        default_value_t = true,
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        require_equals = true
+        long = "grpc_channel_arguments",
+        value_name = "ARGS",
+        help_heading = "gRPC"
     )]
-    pub enable_model_warmup: bool,
-    /// Threads TensorFlow may use inside one op; 0 lets TensorFlow choose (one per core).
+    pub grpc_channel_arguments: Option<String>,
+    /// Most gRPC requests handled at once [default: 4 per CPU].
+    #[arg(long = "grpc_max_threads", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "gRPC")]
+    pub grpc_max_threads: Option<i32>,
+    /// TF Serving's SSLConfig (protobuf text): server_key, server_cert, custom_ca,
+    /// client_verify; serves gRPC over TLS.
+    #[arg(value_parser = tf_path, long = "ssl_config_file", value_name = "FILE", help_heading = "gRPC")]
+    pub ssl_config_file: Option<PathBuf>,
+    /// Google ALTS credentials (Google Cloud only): refused.
+    #[arg(long = "use_alts_credentials", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    pub use_alts_credentials: Option<bool>,
+    /// Serve grpc.health.v1.Health on the gRPC port(s).
+    #[arg(long = "enable_grpc_healthcheck_service", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    pub enable_grpc_healthcheck_service: Option<bool>,
+    /// Write Predict responses' tensors as tensor_content bytes instead of typed lists.
+    #[arg(long = "enable_serialization_as_tensor_content", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    pub enable_serialization_as_tensor_content: Option<bool>,
+    /// TensorFlow's profiler gRPC service [default: true]; not reachable through the C API.
+    #[arg(long = "enable_profiler", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    pub enable_profiler: Option<bool>,
+
+    /// Port of the REST API (0 picks a free port).
     #[arg(
-        long,
-        visible_alias = "tensorflow_intra_op_parallelism",
-        value_name = "N",
-        default_value_t = 0,
-        allow_negative_numbers = true
+        long = "rest_api_port",
+        default_value_t = 8501,
+        alias = "rest-api-port",
+        help_heading = "REST"
     )]
-    pub tensorflow_intra_op_parallelism: i32,
-    /// Ops TensorFlow may run at the same time; 0 lets TensorFlow choose (one per core).
-    #[arg(
-        long,
-        visible_alias = "tensorflow_inter_op_parallelism",
-        value_name = "N",
-        default_value_t = 0,
-        allow_negative_numbers = true
-    )]
-    pub tensorflow_inter_op_parallelism: i32,
-    /// Both of the above at once when neither is given (TF Serving's older flag).
-    #[arg(
-        long,
-        visible_alias = "tensorflow_session_parallelism",
-        value_name = "N",
-        default_value_t = 0,
-        allow_negative_numbers = true
-    )]
-    pub tensorflow_session_parallelism: i32,
+    pub rest_api_port: u16,
+    /// Threads answering REST requests [default: 4 per CPU].
+    #[arg(long = "rest_api_num_threads", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "REST")]
+    pub rest_api_num_threads: Option<i32>,
+    /// Time limit of one REST request, in milliseconds.
+    #[arg(long = "rest_api_timeout_in_ms", value_name = "MS", default_value_t = 30000,
+          value_parser = tf_i32, allow_negative_numbers = true, help_heading = "REST")]
+    pub rest_api_timeout_in_ms: i32,
+    /// Answer with CORS headers (Access-Control-Allow-Origin: *) and to preflight requests.
+    #[arg(long = "rest_api_enable_cors_support", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "REST")]
+    pub rest_api_enable_cors_support: Option<bool>,
+    /// Largest request body accepted, in bytes; larger requests get HTTP 413.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES", help_heading = "REST")]
+    pub max_request_bytes: usize,
     /// TensorFlow Serving's monitoring config (a MonitoringConfig in protobuf text format):
     /// `prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }` serves
     /// Prometheus metrics at that path on the REST port.
-    #[arg(long, value_name = "FILE", visible_alias = "monitoring_config_file")]
+    #[arg(value_parser = tf_path, long = "monitoring_config_file", value_name = "FILE", alias = "monitoring-config-file", help_heading = "REST")]
     pub monitoring_config_file: Option<PathBuf>,
-    /// Merge concurrent requests to the same signature into one batched TensorFlow run.
+
+    /// Replay each version's assets.extra/tf_serving_warmup_requests before serving it.
     #[arg(
-        long,
-        visible_alias = "enable_batching",
+        long = "enable_model_warmup",
+        alias = "enable-model-warmup",
         value_name = "BOOL",
-        default_value_t = false,
-        action = clap::ArgAction::Set,
+        default_value_t = true,
         num_args = 0..=1,
         default_missing_value = "true",
-        require_equals = true
+        require_equals = true,
+        value_parser = tf_bool,
+        help_heading = "Batching and warmup"
+    )]
+    pub enable_model_warmup: bool,
+    /// Times each warmup request is replayed (used when > 0).
+    #[arg(long = "num_request_iterations_for_warmup", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "Batching and warmup")]
+    pub num_request_iterations_for_warmup: Option<i32>,
+    /// Merge concurrent requests to the same signature into one batched TensorFlow run.
+    #[arg(
+        long = "enable_batching",
+        alias = "enable-batching",
+        value_name = "BOOL",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_parser = tf_bool,
+        help_heading = "Batching and warmup"
     )]
     pub enable_batching: bool,
     /// TensorFlow Serving's batching parameters (a BatchingParameters in protobuf text format:
     /// `max_batch_size { value: 128 } batch_timeout_micros { value: 0 } ...`); used with
-    /// --enable-batching.
-    #[arg(long, value_name = "FILE", visible_alias = "batching_parameters_file")]
+    /// --enable_batching.
+    #[arg(value_parser = tf_path, long = "batching_parameters_file", value_name = "FILE", alias = "batching-parameters-file",
+          help_heading = "Batching and warmup")]
     pub batching_parameters_file: Option<PathBuf>,
-    /// Seconds between looks for new or removed version directories (0: never).
+    /// Read each model's batching parameters from batching_params.pbtxt in its SavedModel
+    /// directory (with --enable_batching).
+    #[arg(long = "enable_per_model_batching_parameters", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool,
+          help_heading = "Batching and warmup")]
+    pub enable_per_model_batching_parameters: Option<bool>,
+
+    /// Threads TensorFlow may use inside one op; 0 lets TensorFlow choose (one per core).
+    #[arg(long = "tensorflow_intra_op_parallelism", alias = "tensorflow-intra-op-parallelism",
+          value_name = "N", default_value_t = 0, value_parser = tf_i32, allow_negative_numbers = true,
+          help_heading = "TensorFlow")]
+    pub tensorflow_intra_op_parallelism: i32,
+    /// Ops TensorFlow may run at the same time; 0 lets TensorFlow choose (one per core).
+    #[arg(long = "tensorflow_inter_op_parallelism", alias = "tensorflow-inter-op-parallelism",
+          value_name = "N", default_value_t = 0, value_parser = tf_i32, allow_negative_numbers = true,
+          help_heading = "TensorFlow")]
+    pub tensorflow_inter_op_parallelism: i32,
+    /// Both of the above at once when neither is given (TF Serving's older flag).
+    #[arg(long = "tensorflow_session_parallelism", alias = "tensorflow-session-parallelism",
+          value_name = "N", default_value_t = 0, value_parser = tf_i32, allow_negative_numbers = true,
+          help_heading = "TensorFlow")]
+    pub tensorflow_session_parallelism: i32,
+    /// The session ConfigProto (protobuf text) for every model; the thread flags above
+    /// override its thread counts when given.
+    #[arg(value_parser = tf_path, long = "tensorflow_session_config_file", value_name = "FILE", help_heading = "TensorFlow")]
+    pub tensorflow_session_config_file: Option<PathBuf>,
+    /// TF Serving's PlatformConfigMap (protobuf text): the tensorflow platform's
+    /// SessionBundleConfig replaces the session, batching and tag flags.
+    #[arg(value_parser = tf_path, long = "platform_config_file", value_name = "FILE", help_heading = "TensorFlow")]
+    pub platform_config_file: Option<PathBuf>,
+    /// GPU memory each session may take, 0 to 1 (0: TensorFlow chooses).
+    #[arg(long = "per_process_gpu_memory_fraction", value_name = "FRACTION", value_parser = tf_f32,
+          allow_negative_numbers = true, help_heading = "TensorFlow")]
+    pub per_process_gpu_memory_fraction: Option<f32>,
+    /// Let models compile with XLA:CPU (jit_compile); off, as in TF Serving, they are refused.
+    #[arg(long = "xla_cpu_compilation_enabled", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    pub xla_cpu_compilation_enabled: Option<bool>,
+    /// XLA:CPU and XLA:GPU compilation; this TensorFlow has no GPU.
+    #[arg(long = "xla_gpu_compilation_enabled", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    pub xla_gpu_compilation_enabled: Option<bool>,
+    /// Mixed-precision graph rewriting (e.g. bfloat16): refused.
     #[arg(
-        long,
-        default_value_t = 1,
-        value_name = "SECONDS",
-        visible_alias = "file_system_poll_wait_seconds"
+        long = "mixed_precision",
+        value_name = "MODE",
+        help_heading = "TensorFlow"
     )]
-    pub file_system_poll_wait_seconds: u64,
-    /// Largest request body accepted, in bytes; larger requests get HTTP 413.
-    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
-    pub max_request_bytes: usize,
+    pub mixed_precision: Option<String>,
+    /// TF Serving's ThreadPoolConfig for per-request thread pools: refused.
+    #[arg(value_parser = tf_path, long = "thread_pool_factory_config_file", value_name = "FILE", help_heading = "TensorFlow")]
+    pub thread_pool_factory_config_file: Option<PathBuf>,
+    /// Serve model.tflite with TensorFlow Lite instead of saved_model.pb: refused.
+    #[arg(long = "prefer_tflite_model", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    pub prefer_tflite_model: Option<bool>,
+    /// TensorFlow Lite interpreter pools (with --prefer_tflite_model only).
+    #[arg(long = "num_tflite_pools", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "TensorFlow")]
+    pub num_tflite_pools: Option<i32>,
+    /// TensorFlow Lite interpreters per pool (with --prefer_tflite_model only).
+    #[arg(long = "num_tflite_interpreters_per_pool", value_name = "N", value_parser = tf_i32,
+          allow_negative_numbers = true, help_heading = "TensorFlow")]
+    pub num_tflite_interpreters_per_pool: Option<i32>,
+    /// TPU builds of TF Serving initialize the TPU system unless this is set; no TPU here.
+    #[arg(long = "skip_initialize_tpu", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    pub skip_initialize_tpu: Option<bool>,
     /// Directory with libtensorflow.so (or a Python tensorflow package directory).
-    #[arg(long, value_name = "DIR")]
+    #[arg(value_parser = tf_path, long, value_name = "DIR", help_heading = "TensorFlow")]
     pub tensorflow_dir: Option<PathBuf>,
     /// Never download TensorFlow; fail if it is not installed.
-    #[arg(long)]
+    #[arg(long, help_heading = "TensorFlow")]
     pub no_fetch: bool,
+
+    /// Print smtool's and TensorFlow's versions, as `tensorflow_model_server --version` does.
+    #[arg(long, value_name = "BOOL", default_value_t = false, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = tf_bool)]
+    pub version: bool,
     /// Show TensorFlow's start-up output and log one line per request.
     #[arg(long, short)]
     pub verbose: bool,
 }
 
+/// A TF Serving boolean flag's value: `true`/`false` in any case, `1`/`0`.
+fn tf_bool(s: &str) -> Result<bool, String> {
+    if s.eq_ignore_ascii_case("true") || s == "1" {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("false") || s == "0" {
+        Ok(false)
+    } else {
+        Err(format!("'{s}' is not a boolean: use true, false, 1 or 0"))
+    }
+}
+
+/// A TF Serving integer flag's value, read as absl::SimpleAtoi does: ASCII whitespace around
+/// it, an optional sign, decimal digits, within the type's range.
+fn tf_int<T: std::str::FromStr>(s: &str, type_name: &str) -> Result<T, String> {
+    let t = s.trim_ascii();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{s}' is not an integer"));
+    }
+    t.strip_prefix('+')
+        .unwrap_or(t)
+        .parse()
+        .map_err(|_| format!("'{s}' is out of range for {type_name}"))
+}
+
+/// A TF Serving path flag's value; empty means unset.
+fn tf_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
+}
+
+fn tf_i32(s: &str) -> Result<i32, String> {
+    tf_int(s, "int32")
+}
+
+fn tf_i64(s: &str) -> Result<i64, String> {
+    tf_int(s, "int64")
+}
+
+/// A TF Serving float flag's value (absl::SimpleAtof: whitespace around it allowed).
+fn tf_f32(s: &str) -> Result<f32, String> {
+    s.trim_ascii()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))
+}
+
+/// What one TensorFlow Serving flag that smtool cannot act on does when given.
+enum Unsupported {
+    /// Refused: the value needs something this build cannot have.
+    Refuse(String),
+    /// Accepted; one warning line says it has no effect and why.
+    Warn(String),
+}
+
 impl ServeArgs {
-    /// The validated serve options.
+    /// The validated serve options; `warnings` collects one line per flag accepted without
+    /// effect.
     pub fn options(&self) -> anyhow::Result<crate::serve::ServeOptions> {
+        let mut warnings = Vec::new();
+        for (flag, verdict) in self.unsupported() {
+            match verdict {
+                Unsupported::Refuse(why) => anyhow::bail!("--{flag}: {why}"),
+                Unsupported::Warn(why) => warnings.push(format!("--{flag} has no effect: {why}")),
+            }
+        }
         let named = self
             .models
             .iter()
@@ -416,15 +653,47 @@ impl ServeArgs {
                 )),
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let path = self.path.clone().or_else(|| self.model_base_path.clone());
-        if self.model_name.is_some() && path.is_none() {
-            anyhow::bail!("--model-name needs a PATH (or --model_base_path) to name");
+        // TF Serving treats an empty string flag as unset.
+        let model_base_path = non_empty(&self.model_base_path);
+        let config_file = non_empty(&self.model_config_file);
+        let model_name = self.model_name.clone().filter(|n| !n.is_empty());
+        let path = match (&self.path, model_base_path, &config_file) {
+            (Some(p), _, _) => Some((p.clone(), model_name)),
+            (None, Some(_), Some(_)) => {
+                warnings.push(
+                    "--model_base_path and --model_name are ignored because --model_config_file is set (as in TF Serving)"
+                        .to_owned(),
+                );
+                None
+            }
+            (None, Some(base), None) => Some((
+                base.clone(),
+                Some(model_name.unwrap_or_else(|| "default".to_owned())),
+            )),
+            (None, None, _) => {
+                if model_name.is_some() {
+                    anyhow::bail!("--model_name needs a PATH (or --model_base_path) to name");
+                }
+                None
+            }
+        };
+        if self.model_config_file_poll_wait_seconds != 0 && config_file.is_none() {
+            warnings.push(
+                "--model_config_file_poll_wait_seconds has no effect without --model_config_file"
+                    .to_owned(),
+            );
         }
         let sources = crate::serve::ModelSources {
-            path: path.map(|p| (p, self.model_name.clone())),
+            path,
             named,
-            config_file: self.model_config_file.clone(),
+            config_file: config_file.cloned(),
         };
+        if self.file_system_poll_wait_seconds < 0 {
+            warnings.push(format!(
+                "--file_system_poll_wait_seconds={}: a negative value (TF Serving's testing setting) looks at the model directories once at start and never again",
+                self.file_system_poll_wait_seconds
+            ));
+        }
         Ok(crate::serve::ServeOptions {
             models: crate::serve::resolve_models(&sources)?,
             host: self.host.clone(),
@@ -436,23 +705,177 @@ impl ServeArgs {
             http: crate::serve::http::HttpOptions {
                 max_body_bytes: self.max_request_bytes,
             },
-            poll_seconds: self.file_system_poll_wait_seconds,
+            poll_seconds: u64::try_from(self.file_system_poll_wait_seconds).unwrap_or(0),
             verbose: self.verbose,
             grpc_port: self.port,
             grpc: crate::serve::grpc::GrpcOptions {
                 max_message_bytes: self.max_request_bytes,
             },
             server: self.server_options()?,
+            warnings,
         })
+    }
+
+    /// The TensorFlow Serving flags smtool accepts but cannot act on, when they are given:
+    /// refused when set to a value that needs the missing feature, else a warning.
+    fn unsupported(&self) -> Vec<(&'static str, Unsupported)> {
+        use Unsupported::{Refuse, Warn};
+        let mut out = Vec::new();
+        let given_bool = |v: Option<bool>| v.is_some();
+        if self.use_alts_credentials == Some(true) {
+            out.push(("use_alts_credentials", Refuse(
+                "Google ALTS credentials exist only on Google Cloud's own gRPC stack; smtool serves gRPC in the clear or over TLS (--ssl_config_file)".to_owned())));
+        }
+        if self.prefer_tflite_model == Some(true) {
+            out.push(("prefer_tflite_model", Refuse(
+                "TensorFlow Lite is not part of the TensorFlow C API smtool runs models on; serve the SavedModel (saved_model.pb) instead".to_owned())));
+        }
+        for (flag, value) in [
+            ("num_tflite_pools", self.num_tflite_pools),
+            (
+                "num_tflite_interpreters_per_pool",
+                self.num_tflite_interpreters_per_pool,
+            ),
+        ] {
+            if value.is_some() {
+                out.push((flag, Warn("it sizes TensorFlow Lite interpreters, used only with --prefer_tflite_model, which smtool does not support".to_owned())));
+            }
+        }
+        if given_bool(self.skip_initialize_tpu) {
+            out.push((
+                "skip_initialize_tpu",
+                Warn("the CPU TensorFlow smtool runs has no TPU system to initialize".to_owned()),
+            ));
+        }
+        if self.xla_gpu_compilation_enabled == Some(true) {
+            out.push(("xla_gpu_compilation_enabled", Refuse(
+                "the TensorFlow smtool runs (tensorflow-cpu) has no GPU to compile for; use --xla_cpu_compilation_enabled for XLA:CPU".to_owned())));
+        }
+        if self.enable_profiler == Some(true) {
+            out.push(("enable_profiler", Warn(
+                "TensorFlow's profiler gRPC service is not reachable through the TensorFlow C API, so smtool does not serve it".to_owned())));
+        }
+        if let Some(mode) = self.mixed_precision.as_deref().filter(|m| !m.is_empty()) {
+            out.push(("mixed_precision", Refuse(format!(
+                "'{mode}': smtool runs graphs in the precision the model was saved in; convert the model (e.g. with a Keras mixed-precision policy) before serving it"))));
+        }
+        if let Some(file) = non_empty(&self.thread_pool_factory_config_file) {
+            out.push(("thread_pool_factory_config_file", Refuse(format!(
+                "'{}': per-request thread pool factories are TF Serving C++ plug-ins that the TensorFlow C API cannot reach; size TensorFlow's pools with --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
+                file.display()))));
+        }
+        if given_bool(self.flush_filesystem_caches) {
+            out.push(("flush_filesystem_caches", Warn(
+                "smtool reads models from the local file system, which keeps no cache of TensorFlow's to flush".to_owned())));
+        }
+        if given_bool(self.remove_unused_fields_from_bundle_metagraph) {
+            out.push((
+                "remove_unused_fields_from_bundle_metagraph",
+                Warn(
+                    "smtool keeps no MetaGraphDef of a loaded model beyond its signatures"
+                        .to_owned(),
+                ),
+            ));
+        }
+        let pending = "not implemented in this version of smtool yet";
+        for (flag, given) in [
+            (
+                "grpc_socket_path",
+                non_empty(&self.grpc_socket_path).is_some(),
+            ),
+            (
+                "grpc_channel_arguments",
+                self.grpc_channel_arguments
+                    .as_deref()
+                    .is_some_and(|a| !a.is_empty()),
+            ),
+            ("grpc_max_threads", self.grpc_max_threads.is_some()),
+            (
+                "ssl_config_file",
+                non_empty(&self.ssl_config_file).is_some(),
+            ),
+            (
+                "enable_grpc_healthcheck_service",
+                self.enable_grpc_healthcheck_service == Some(true),
+            ),
+            (
+                "enable_serialization_as_tensor_content",
+                self.enable_serialization_as_tensor_content == Some(true),
+            ),
+            ("rest_api_num_threads", self.rest_api_num_threads.is_some()),
+            (
+                "rest_api_timeout_in_ms",
+                self.rest_api_timeout_in_ms != 30000,
+            ),
+            (
+                "rest_api_enable_cors_support",
+                self.rest_api_enable_cors_support == Some(true),
+            ),
+            (
+                "model_config_file_poll_wait_seconds",
+                self.model_config_file_poll_wait_seconds > 0,
+            ),
+            ("saved_model_tags", self.saved_model_tags != "serve"),
+            (
+                "allow_version_labels_for_unavailable_models",
+                self.allow_version_labels_for_unavailable_models == Some(true),
+            ),
+            ("num_load_threads", self.num_load_threads.unwrap_or(0) > 0),
+            ("max_num_load_retries", self.max_num_load_retries != 5),
+            (
+                "load_retry_interval_micros",
+                self.load_retry_interval_micros != 60_000_000,
+            ),
+            (
+                "num_unload_threads",
+                self.num_unload_threads.unwrap_or(0) > 0,
+            ),
+            (
+                "enable_signature_method_name_check",
+                self.enable_signature_method_name_check == Some(true),
+            ),
+            (
+                "num_request_iterations_for_warmup",
+                self.num_request_iterations_for_warmup.unwrap_or(0) > 0,
+            ),
+            (
+                "enable_per_model_batching_parameters",
+                self.enable_per_model_batching_parameters == Some(true),
+            ),
+            (
+                "tensorflow_session_config_file",
+                non_empty(&self.tensorflow_session_config_file).is_some(),
+            ),
+            (
+                "platform_config_file",
+                non_empty(&self.platform_config_file).is_some(),
+            ),
+            (
+                "per_process_gpu_memory_fraction",
+                self.per_process_gpu_memory_fraction.unwrap_or(0.0) != 0.0,
+            ),
+            (
+                "xla_cpu_compilation_enabled",
+                self.xla_cpu_compilation_enabled == Some(true),
+            ),
+        ] {
+            if given {
+                out.push((flag, Warn(pending.to_owned())));
+            }
+        }
+        out
     }
 
     /// Warmup, metrics and batching from their flags and files.
     fn server_options(&self) -> anyhow::Result<crate::serve::ServerOptions> {
-        let metrics_path = match &self.monitoring_config_file {
+        let metrics_path = match non_empty(&self.monitoring_config_file) {
             Some(file) => crate::serve::monitoring_from_file(file)?,
             None => None,
         };
-        let batching = match (self.enable_batching, &self.batching_parameters_file) {
+        let batching = match (
+            self.enable_batching,
+            non_empty(&self.batching_parameters_file),
+        ) {
             (true, Some(file)) => Some(crate::serve::batching::BatchingParameters::from_file(
                 file,
             )?),
@@ -477,5 +900,309 @@ impl ServeArgs {
                 batching,
             },
         })
+    }
+}
+
+/// A path flag, `None` when absent or empty (TF Serving's "unset").
+fn non_empty(path: &Option<PathBuf>) -> Option<&PathBuf> {
+    path.as_ref().filter(|p| !p.as_os_str().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag of TensorFlow Serving 2.21's main.cc: name, type, and its default as
+    /// `tensorflow_model_server --help` prints it (CPU-count defaults as a number).
+    const TF_SERVING_FLAGS: &[(&str, &str, &str)] = &[
+        ("port", "int32", "8500"),
+        ("grpc_socket_path", "string", ""),
+        ("rest_api_port", "int32", "8501"),
+        ("rest_api_num_threads", "int32", "8"),
+        ("rest_api_timeout_in_ms", "int32", "30000"),
+        ("rest_api_enable_cors_support", "bool", "false"),
+        ("enable_batching", "bool", "false"),
+        (
+            "allow_version_labels_for_unavailable_models",
+            "bool",
+            "false",
+        ),
+        ("batching_parameters_file", "string", ""),
+        ("enable_per_model_batching_parameters", "bool", "false"),
+        ("model_config_file", "string", ""),
+        ("model_config_file_poll_wait_seconds", "int32", "0"),
+        ("model_name", "string", "default"),
+        ("model_base_path", "string", ""),
+        ("num_load_threads", "int32", "0"),
+        ("num_unload_threads", "int32", "0"),
+        ("max_num_load_retries", "int32", "5"),
+        ("load_retry_interval_micros", "int64", "60000000"),
+        ("file_system_poll_wait_seconds", "int32", "1"),
+        ("flush_filesystem_caches", "bool", "true"),
+        ("tensorflow_session_parallelism", "int64", "0"),
+        ("tensorflow_session_config_file", "string", ""),
+        ("tensorflow_intra_op_parallelism", "int64", "0"),
+        ("tensorflow_inter_op_parallelism", "int64", "0"),
+        ("use_alts_credentials", "bool", "false"),
+        ("ssl_config_file", "string", ""),
+        ("platform_config_file", "string", ""),
+        ("per_process_gpu_memory_fraction", "float", "0.000000"),
+        ("saved_model_tags", "string", "serve"),
+        ("grpc_channel_arguments", "string", ""),
+        ("grpc_max_threads", "int32", "8"),
+        ("enable_model_warmup", "bool", "true"),
+        ("num_request_iterations_for_warmup", "int32", "0"),
+        ("version", "bool", "false"),
+        ("monitoring_config_file", "string", ""),
+        ("remove_unused_fields_from_bundle_metagraph", "bool", "true"),
+        ("prefer_tflite_model", "bool", "false"),
+        ("num_tflite_pools", "int32", "2"),
+        ("num_tflite_interpreters_per_pool", "int32", "1"),
+        ("enable_signature_method_name_check", "bool", "false"),
+        ("xla_cpu_compilation_enabled", "bool", "false"),
+        ("xla_gpu_compilation_enabled", "bool", "false"),
+        ("enable_profiler", "bool", "true"),
+        ("thread_pool_factory_config_file", "string", ""),
+        ("mixed_precision", "string", ""),
+        ("skip_initialize_tpu", "bool", "false"),
+        ("enable_grpc_healthcheck_service", "bool", "false"),
+        ("enable_serialization_as_tensor_content", "bool", "false"),
+    ];
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["smtool", "serve"];
+        argv.extend_from_slice(args);
+        let matches = command().try_get_matches_from(argv)?;
+        match <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?.command {
+            Command::Serve(args) => Ok(*args),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    fn model() -> String {
+        format!("{}/fixtures/half_plus_two", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn every_tf_serving_flag_is_accepted_at_its_default() {
+        let base = model();
+        for &(flag, kind, default) in TF_SERVING_FLAGS {
+            let arg = format!("--{flag}={default}");
+            let mut args = vec![arg.as_str()];
+            if flag != "model_base_path" {
+                args.push(&base);
+            } else {
+                args.clear();
+            }
+            let base_arg = format!("--model_base_path={base}");
+            if flag == "model_base_path" {
+                args.push(&base_arg);
+            }
+            let parsed = parse(&args).unwrap_or_else(|e| panic!("{arg}: {e}"));
+            if flag == "version" {
+                continue;
+            }
+            let options = parsed.options().unwrap_or_else(|e| panic!("{arg}: {e:#}"));
+            // Only flags that can have no effect here say so at their default.
+            let no_effect = [
+                "flush_filesystem_caches",
+                "remove_unused_fields_from_bundle_metagraph",
+                "enable_profiler",
+                "num_tflite_pools",
+                "num_tflite_interpreters_per_pool",
+                "skip_initialize_tpu",
+                // Not yet acted on.
+                "rest_api_num_threads",
+                "grpc_max_threads",
+            ];
+            assert_eq!(
+                options.warnings.len(),
+                usize::from(no_effect.contains(&flag)),
+                "{arg}: {:?}",
+                options.warnings
+            );
+            // The `--flag value` form reads the same (booleans take no separate value).
+            if kind != "bool" && !default.is_empty() {
+                parse(&[&format!("--{flag}"), default, &base])
+                    .unwrap_or_else(|e| panic!("--{flag} {default}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn booleans_read_as_tf_serving_reads_them() {
+        let base = model();
+        let cases: &[(&[&str], Option<bool>)] = &[
+            (&[], None),
+            (&["--enable_signature_method_name_check"], Some(true)),
+            (&["--enable_signature_method_name_check=true"], Some(true)),
+            (&["--enable_signature_method_name_check=TRUE"], Some(true)),
+            (&["--enable_signature_method_name_check=1"], Some(true)),
+            (&["--enable_signature_method_name_check=false"], Some(false)),
+            (&["--enable_signature_method_name_check=False"], Some(false)),
+            (&["--enable_signature_method_name_check=0"], Some(false)),
+            // The last one given wins.
+            (
+                &[
+                    "--enable_signature_method_name_check",
+                    "--enable_signature_method_name_check=false",
+                ],
+                Some(false),
+            ),
+        ];
+        for (args, want) in cases {
+            let mut argv = args.to_vec();
+            argv.push(&base);
+            let got = parse(&argv).expect("parses");
+            assert_eq!(got.enable_signature_method_name_check, *want, "{args:?}");
+        }
+        let e = parse(&["--enable_batching=yes", &base]).expect_err("not a boolean");
+        assert!(e.to_string().contains("'yes' is not a boolean"), "{e}");
+        // `--enable_batching false` is the flag and then a PATH, as in TF Serving (where the
+        // bare word is an unknown argument); here PATH is then given twice.
+        assert!(parse(&["--enable_batching", "false", &base]).is_err());
+        let on = parse(&["--enable_model_warmup=false", "--enable_batching", &base]).expect("ok");
+        assert!(!on.enable_model_warmup && on.enable_batching);
+    }
+
+    #[test]
+    fn integers_read_as_absl_simple_atoi() {
+        let base = model();
+        for (value, want) in [
+            ("250", Some(250)),
+            ("+250", Some(250)),
+            (" 250 ", Some(250)),
+            ("-1", Some(-1)),
+            ("2147483647", Some(i32::MAX)),
+            ("2147483648", None),
+            ("12ms", None),
+            ("0x10", None),
+            ("", None),
+            ("1.5", None),
+        ] {
+            let arg = format!("--rest_api_timeout_in_ms={value}");
+            let got = parse(&[&arg, &base]);
+            match want {
+                Some(n) => assert_eq!(got.expect("parses").rest_api_timeout_in_ms, n, "{arg}"),
+                None => {
+                    let e = got.expect_err("refused");
+                    assert!(e.to_string().contains("--rest_api_timeout_in_ms"), "{e}");
+                }
+            }
+        }
+        // Both forms, and a negative number after a space.
+        let a = parse(&["--file_system_poll_wait_seconds", "-1", &base]).expect("ok");
+        assert_eq!(a.file_system_poll_wait_seconds, -1);
+        let a = parse(&["--load_retry_interval_micros=9000000000", &base]).expect("int64");
+        assert_eq!(a.load_retry_interval_micros, 9_000_000_000);
+        let a = parse(&["--per_process_gpu_memory_fraction= 0.5", &base]).expect("float");
+        assert_eq!(a.per_process_gpu_memory_fraction, Some(0.5));
+    }
+
+    #[test]
+    fn smtool_spellings_keep_working() {
+        let a = parse(&[
+            "fixtures/iris_tf1",
+            "--model-name",
+            "iris",
+            "--rest-api-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--enable-model-warmup=false",
+            "--file-system-poll-wait-seconds",
+            "0",
+            "--tensorflow-intra-op-parallelism",
+            "2",
+        ])
+        .expect("parses");
+        assert_eq!(a.model_name.as_deref(), Some("iris"));
+        assert_eq!((a.rest_api_port, a.port), (0, 0));
+        assert!(!a.enable_model_warmup);
+        assert_eq!(a.tensorflow_intra_op_parallelism, 2);
+        let e = parse(&["--no_such_flag=1"]).expect_err("unknown flag");
+        assert!(e.to_string().contains("--no_such_flag"), "{e}");
+    }
+
+    #[test]
+    fn model_base_path_is_named_default_as_in_tf_serving() {
+        let base = model();
+        let a = parse(&[&format!("--model_base_path={base}")]).expect("parses");
+        let options = a.options().expect("options");
+        assert_eq!(options.models[0].name, "default");
+        let a = parse(&[&base]).expect("parses");
+        assert_eq!(
+            a.options().expect("options").models[0].name,
+            "half_plus_two"
+        );
+    }
+
+    #[test]
+    fn features_that_cannot_exist_here_are_refused_with_the_reason() {
+        let base = model();
+        for (arg, says) in [
+            ("--use_alts_credentials", "ALTS"),
+            ("--prefer_tflite_model=true", "TensorFlow Lite"),
+            ("--xla_gpu_compilation_enabled", "no GPU"),
+            ("--mixed_precision=bfloat16", "'bfloat16'"),
+            (
+                "--thread_pool_factory_config_file=pools.pbtxt",
+                "'pools.pbtxt'",
+            ),
+        ] {
+            let e = parse(&[arg, &base])
+                .expect("parses")
+                .options()
+                .expect_err("refused");
+            let flag = arg.trim_start_matches("--").split('=').next().unwrap_or("");
+            let msg = format!("{e:#}");
+            assert!(
+                msg.starts_with(&format!("--{flag}: ")) && msg.contains(says),
+                "{msg}"
+            );
+        }
+        // At their defaults they are accepted without a word.
+        let quiet = parse(&[
+            "--use_alts_credentials=false",
+            "--prefer_tflite_model=false",
+            "--xla_gpu_compilation_enabled=false",
+            "--mixed_precision=",
+            "--thread_pool_factory_config_file=",
+            "--enable_profiler=false",
+            &base,
+        ])
+        .expect("parses")
+        .options()
+        .expect("accepted");
+        assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    }
+
+    #[test]
+    fn a_flag_without_effect_warns_once_by_name() {
+        let base = model();
+        let options = parse(&[
+            "--flush_filesystem_caches=false",
+            "--skip_initialize_tpu",
+            "--num_tflite_pools=4",
+            "--enable_profiler",
+            &base,
+        ])
+        .expect("parses")
+        .options()
+        .expect("accepted");
+        for flag in [
+            "flush_filesystem_caches",
+            "skip_initialize_tpu",
+            "num_tflite_pools",
+            "enable_profiler",
+        ] {
+            let lines: Vec<_> = options
+                .warnings
+                .iter()
+                .filter(|w| w.starts_with(&format!("--{flag} ")))
+                .collect();
+            assert_eq!(lines.len(), 1, "{flag}: {:?}", options.warnings);
+        }
+        assert_eq!(options.warnings.len(), 4, "{:?}", options.warnings);
     }
 }

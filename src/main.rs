@@ -40,6 +40,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Serve(args) if args.version => {
+            let library = smtool::serve::library::LibraryOptions::from_env(
+                args.tensorflow_dir.clone(),
+                false,
+            );
+            write!(out, "{}", smtool::serve::version_text(&library))?;
+            Ok(0)
+        }
         Command::Serve(args) => {
             smtool::serve::run(args.options()?)?;
             Ok(0)

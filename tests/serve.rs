@@ -1122,7 +1122,7 @@ fn binary_fails_at_once_when_the_port_is_taken() {
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{err}"
     );
-    assert!(err.contains("--rest-api-port"), "{err}");
+    assert!(err.contains("--rest_api_port"), "{err}");
 }
 
 #[test]
@@ -1165,6 +1165,70 @@ fn binary_without_tensorflow_says_what_to_do() {
     let err = common::stderr(&out);
     assert!(
         err.contains("--tensorflow-dir 'fixtures' has no libtensorflow.so"),
+        "{err}"
+    );
+}
+
+/// `tensorflow_model_server --version`'s two lines, the library being the TensorFlow serve
+/// would load.
+#[test]
+fn binary_version_names_the_server_and_the_tensorflow_library() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let out = common::smtool()
+        .args(["serve", "--version"])
+        .env("VIRTUAL_ENV", common::venv_of(&python))
+        .env_remove("TENSORFLOW_DIR")
+        .output()
+        .expect("run smtool");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("TensorFlow ModelServer: smtool "),
+        "{text}"
+    );
+    assert_eq!(lines[1], "TensorFlow Library: 2.21.0", "{text}");
+}
+
+/// A flag accepted without effect says so in one line naming it; one that needs what this
+/// build cannot have stops the server before anything is loaded.
+#[test]
+fn binary_warns_about_flags_without_effect_and_refuses_impossible_ones() {
+    let empty = common::tempdir();
+    let empty_dir = empty.path().to_string_lossy().into_owned();
+    // No TensorFlow anywhere: the warning comes before the search for it fails.
+    let out = common::smtool()
+        .args([
+            "serve",
+            "fixtures/half_plus_two",
+            "--flush_filesystem_caches=false",
+            "--no-fetch",
+            "--rest_api_port=0",
+            "--port=0",
+            "--tensorflow-dir",
+            &empty_dir,
+        ])
+        .output()
+        .expect("run smtool");
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("smtool serve: warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains("--flush_filesystem_caches has no effect"),
+        "{err}"
+    );
+    let out = common::run(&["serve", "fixtures/half_plus_two", "--prefer_tflite_model"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.starts_with("smtool: error: --prefer_tflite_model: TensorFlow Lite is not part"),
         "{err}"
     );
 }

@@ -1569,7 +1569,7 @@ fn binary_rejects_bad_monitoring_and_batching_files() {
                 "fixtures/half_plus_two",
                 "--enable-model-warmup=maybe",
             ],
-            "--enable-model-warmup",
+            "invalid value 'maybe' for '--enable_model_warmup",
         ),
     ];
     for (args, want) in cases {

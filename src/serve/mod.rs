@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub grpc: grpc::GrpcOptions,
     /// Warmup, metrics and batching.
     pub server: ServerOptions,
+    /// One line per flag accepted without effect, printed before serving.
+    pub warnings: Vec<String>,
 }
 
 /// What a server does besides loading and answering: warmup, metrics exposure, batching.
@@ -297,6 +299,25 @@ pub fn load_tensorflow(
     Ok(tf)
 }
 
+/// `smtool serve --version`: the lines `tensorflow_model_server --version` prints, with the
+/// TensorFlow found the way `serve` finds it (never downloaded for this).
+pub fn version_text(options: &library::LibraryOptions) -> String {
+    let server = format!(
+        "TensorFlow ModelServer: smtool {} (TensorFlow Serving 2.21 APIs)",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut options = options.clone();
+    options.fetch = false;
+    let library = match library::locate(&options, &mut |_| {}) {
+        Ok(located) => match tf::TensorFlow::load(&located.library) {
+            Ok((tf, _)) => tf.version(),
+            Err(e) => format!("not loadable ({e})"),
+        },
+        Err(e) => format!("not found ({e:#})"),
+    };
+    format!("{server}\nTensorFlow Library: {library}\n")
+}
+
 /// A running model manager with its poller.
 pub struct Server {
     pub core: Arc<core::Core>,
@@ -400,6 +421,9 @@ fn init_logging(verbose: bool) {
 /// Runs `smtool serve` until SIGINT / SIGTERM.
 pub fn run(options: ServeOptions) -> Result<()> {
     init_logging(options.verbose);
+    for warning in &options.warnings {
+        eprintln!("smtool serve: warning: {warning}");
+    }
     if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() && !options.verbose {
         // Before TensorFlow is loaded and before any other thread exists.
         std::env::set_var("TF_CPP_MIN_LOG_LEVEL", "3");
@@ -407,7 +431,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
     // Claim the port first: a port in use fails at once, not after loading TensorFlow.
     let addr = format!("{}:{}", options.host, options.port);
     let listener = std::net::TcpListener::bind(&addr).with_context(|| {
-        format!("cannot listen on {addr} (choose another --rest-api-port or --host)")
+        format!("cannot listen on {addr} (choose another --rest_api_port or --host)")
     })?;
     listener.set_nonblocking(true)?;
     let grpc_addr = format!("{}:{}", options.host, options.grpc_port);
