@@ -15,6 +15,9 @@
 //! - [`render`]: reports as tables for people or JSON for machines.
 //! - [`serve`]: TensorFlow Serving's REST and gRPC APIs on the TensorFlow C API (loaded at run
 //!   time).
+//!
+//! `unsafe` code is denied everywhere but in [`serve::tf`], the one module that talks to C.
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod commands;

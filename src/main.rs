@@ -1,5 +1,7 @@
 //! The `smtool` binary: parse arguments, run one command, print, map the outcome to an exit code.
 
+#![deny(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

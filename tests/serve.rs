@@ -1336,3 +1336,63 @@ fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
         "{correct} of {total} images labelled correctly"
     );
 }
+
+/// Builds the models of `python/make_stateful_models.py` in `dir`: `dir/queue` and `dir/spin`.
+fn stateful_models(python: &Path, dir: &Path) {
+    let out = common::run_python(
+        python,
+        "make_stateful_models.py",
+        &[dir.to_str().expect("utf-8 path")],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
+#[test]
+fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
+    use smtool::serve::tf::{Tensor, Values};
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let Some(tf) = tensorflow() else { return };
+    let dir = common::tempdir();
+    stateful_models(&python, dir.path());
+    let servable = srv::models::load_servable(tf, "queue", 1, &dir.path().join("queue"), &[])
+        .expect("queue model loads");
+    let tensor = |sig: &str, outputs: bool, key: &str| {
+        let sig = &servable.meta_graph.signature_def[sig];
+        let map = if outputs { &sig.outputs } else { &sig.inputs };
+        smtool::proto_ext::tensor_name(&map[key])
+            .expect("dense")
+            .to_owned()
+    };
+    let (x_name, size_name) = (tensor("push", false, "x"), tensor("push", true, "size"));
+    let (n_name, y_name) = (tensor("pop", false, "n"), tensor("pop", true, "y"));
+    // Longer than TF_TString's inline storage, so each string has its own heap buffer.
+    let pushed: Vec<Vec<Vec<u8>>> = (0..8u8)
+        .map(|k| {
+            (0..3u8)
+                .map(|i| vec![b'a' + k + i; 100 + i as usize])
+                .collect()
+        })
+        .collect();
+    for strings in &pushed {
+        let x = Tensor::new(vec![strings.len() as i64], Values::String(strings.clone()))
+            .expect("tensor");
+        servable
+            .session
+            .run(&[(&x_name, &x)], &[&size_name])
+            .expect("push");
+    }
+    // The queue kept the fed tensors after their runs ended: their strings must still be
+    // there, byte for byte, whatever was allocated and freed in between.
+    let junk: Vec<Vec<u8>> = (0..64).map(|i| vec![0xEE; 100 + i % 3]).collect();
+    drop(junk);
+    let n = Tensor::new(vec![], Values::Int32(vec![0])).expect("tensor");
+    for strings in &pushed {
+        let out = servable
+            .session
+            .run(&[(&n_name, &n)], &[&y_name])
+            .expect("pop");
+        assert_eq!(out[0].values, Values::String(strings.clone()));
+    }
+}

@@ -21,6 +21,7 @@ pub mod json;
 pub mod library;
 pub mod metrics;
 pub mod models;
+#[allow(unsafe_code)]
 pub mod tf;
 pub mod warmup;
 

@@ -107,6 +107,15 @@ api! {
         *mut TfStatus
     );
     TF_AllocateTensor: fn(c_int, *const i64, c_int, usize) -> *mut TfTensor;
+    TF_NewTensor: fn(
+        c_int,
+        *const i64,
+        c_int,
+        *mut c_void,
+        usize,
+        Option<unsafe extern "C" fn(*mut c_void, usize, *mut c_void)>,
+        *mut c_void
+    ) -> *mut TfTensor;
     TF_DeleteTensor: fn(*mut TfTensor);
     TF_TensorType: fn(*const TfTensor) -> c_int;
     TF_NumDims: fn(*const TfTensor) -> c_int;
@@ -198,27 +207,19 @@ impl TensorFlow {
 }
 
 /// Runs `f` with file descriptor 2 redirected into a temporary file; returns what was written.
-/// If redirecting is impossible, `f` runs with stderr untouched.
+/// If redirecting is impossible, `f` runs with stderr untouched. Fd 2 is restored even when `f`
+/// panics.
 fn capture_stderr<R>(f: impl FnOnce() -> R) -> (R, String) {
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
     let Ok(mut file) = tempfile::tempfile() else {
         return (f(), String::new());
     };
-    // SAFETY: dup/dup2 on valid descriptors; fd 2 is restored before returning.
-    let saved = unsafe { libc::dup(2) };
-    if saved < 0 {
+    let Some(redirect) = Redirect::stderr_to(file.as_raw_fd()) else {
         return (f(), String::new());
-    }
-    if unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
-        unsafe { libc::close(saved) };
-        return (f(), String::new());
-    }
+    };
     let result = f();
-    unsafe {
-        libc::dup2(saved, 2);
-        libc::close(saved);
-    }
+    drop(redirect);
     let mut text = String::new();
     if file.rewind().is_ok() {
         let mut bytes = Vec::new();
@@ -227,6 +228,39 @@ fn capture_stderr<R>(f: impl FnOnce() -> R) -> (R, String) {
         }
     }
     (result, text)
+}
+
+/// Fd 2 pointed elsewhere; the original is put back on drop (also while unwinding a panic).
+struct Redirect {
+    saved: c_int,
+}
+
+impl Redirect {
+    fn stderr_to(fd: c_int) -> Option<Redirect> {
+        // SAFETY: dup/dup2/close on descriptors this function owns or that are valid for the
+        // call; the saved copy of fd 2 is owned by the guard and closed once.
+        unsafe {
+            let saved = libc::dup(2);
+            if saved < 0 {
+                return None;
+            }
+            if libc::dup2(fd, 2) < 0 {
+                libc::close(saved);
+                return None;
+            }
+            Some(Redirect { saved })
+        }
+    }
+}
+
+impl Drop for Redirect {
+    fn drop(&mut self) {
+        // SAFETY: `saved` is the guard's own duplicate of the original fd 2.
+        unsafe {
+            libc::dup2(self.saved, 2);
+            libc::close(self.saved);
+        }
+    }
 }
 
 /// A TensorFlow status that is not OK: the canonical error code (`tensorflow::error::Code`,
@@ -423,15 +457,16 @@ unsafe fn pod_values<T: Copy>(api: &Api, t: *const TfTensor, n: usize) -> Vec<T>
     out
 }
 
-/// A TF_Tensor owned by Rust; string elements are deallocated with it.
+/// One reference to a TF_Tensor. TensorFlow may keep its buffer alive longer (a queue or an
+/// output that aliases a fed tensor holds it): the buffer, and the strings in it, are freed by
+/// its deallocator when the last reference goes, whoever holds it.
 struct OwnedTensor<'a> {
     api: &'a Api,
     ptr: *mut TfTensor,
-    strings: usize,
 }
 
 impl<'a> OwnedTensor<'a> {
-    fn from_tensor(api: &'a Api, tensor: &Tensor) -> Result<Self, Status> {
+    fn from_tensor(api: &'static Api, tensor: &Tensor) -> Result<Self, Status> {
         let dims = &tensor.dims;
         // TensorFlow trusts dims to describe the buffer: never hand it a mismatch.
         let elements = dims
@@ -447,41 +482,24 @@ impl<'a> OwnedTensor<'a> {
             ));
         }
         // SAFETY: each arm copies a slice of the matching C element type.
-        let (ptr, strings) = unsafe {
+        let ptr = unsafe {
             match &tensor.values {
-                Values::Float(v) => (pod_tensor(api, dtype::FLOAT, dims, v), 0),
-                Values::Double(v) => (pod_tensor(api, dtype::DOUBLE, dims, v), 0),
-                Values::Int32(v) => (pod_tensor(api, dtype::INT32, dims, v), 0),
-                Values::UInt8(v) => (pod_tensor(api, dtype::UINT8, dims, v), 0),
-                Values::Int16(v) => (pod_tensor(api, dtype::INT16, dims, v), 0),
-                Values::Int8(v) => (pod_tensor(api, dtype::INT8, dims, v), 0),
-                Values::Int64(v) => (pod_tensor(api, dtype::INT64, dims, v), 0),
+                Values::Float(v) => pod_tensor(api, dtype::FLOAT, dims, v),
+                Values::Double(v) => pod_tensor(api, dtype::DOUBLE, dims, v),
+                Values::Int32(v) => pod_tensor(api, dtype::INT32, dims, v),
+                Values::UInt8(v) => pod_tensor(api, dtype::UINT8, dims, v),
+                Values::Int16(v) => pod_tensor(api, dtype::INT16, dims, v),
+                Values::Int8(v) => pod_tensor(api, dtype::INT8, dims, v),
+                Values::Int64(v) => pod_tensor(api, dtype::INT64, dims, v),
                 Values::Bool(v) => {
                     let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
-                    (pod_tensor(api, dtype::BOOL, dims, &bytes), 0)
+                    pod_tensor(api, dtype::BOOL, dims, &bytes)
                 }
-                Values::UInt16(v) => (pod_tensor(api, dtype::UINT16, dims, v), 0),
-                Values::Half(v) => (pod_tensor(api, dtype::HALF, dims, v), 0),
-                Values::UInt32(v) => (pod_tensor(api, dtype::UINT32, dims, v), 0),
-                Values::UInt64(v) => (pod_tensor(api, dtype::UINT64, dims, v), 0),
-                Values::String(v) => {
-                    let size = v.len() * std::mem::size_of::<TfTString>();
-                    let t = (api.TF_AllocateTensor)(
-                        dtype::STRING,
-                        dims.as_ptr(),
-                        dims.len() as c_int,
-                        size,
-                    );
-                    if !t.is_null() {
-                        let base = (api.TF_TensorData)(t) as *mut TfTString;
-                        for (i, s) in v.iter().enumerate() {
-                            let slot = base.add(i);
-                            (api.TF_StringInit)(slot);
-                            (api.TF_StringCopy)(slot, s.as_ptr() as *const c_char, s.len());
-                        }
-                    }
-                    (t, v.len())
-                }
+                Values::UInt16(v) => pod_tensor(api, dtype::UINT16, dims, v),
+                Values::Half(v) => pod_tensor(api, dtype::HALF, dims, v),
+                Values::UInt32(v) => pod_tensor(api, dtype::UINT32, dims, v),
+                Values::UInt64(v) => pod_tensor(api, dtype::UINT64, dims, v),
+                Values::String(v) => string_tensor(api, dims, v)?,
             }
         };
         if ptr.is_null() {
@@ -490,16 +508,12 @@ impl<'a> OwnedTensor<'a> {
                 "TensorFlow could not allocate an input tensor",
             ));
         }
-        Ok(OwnedTensor { api, ptr, strings })
+        Ok(OwnedTensor { api, ptr })
     }
 
-    /// Wraps a tensor TensorFlow returned (its strings are owned by its buffer).
+    /// Wraps a tensor TensorFlow returned.
     fn adopt(api: &'a Api, ptr: *mut TfTensor) -> Self {
-        OwnedTensor {
-            api,
-            ptr,
-            strings: 0,
-        }
+        OwnedTensor { api, ptr }
     }
 
     fn to_tensor(&self) -> Result<Tensor, Status> {
@@ -509,11 +523,15 @@ impl<'a> OwnedTensor<'a> {
         unsafe {
             let rank = (api.TF_NumDims)(t);
             let dims: Vec<i64> = (0..rank).map(|i| (api.TF_Dim)(t, i)).collect();
-            let n = dims.iter().product::<i64>().max(0) as usize;
+            let n = dims
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
             let dtype = (api.TF_TensorType)(t);
             let bytes = (api.TF_TensorByteSize)(t);
             let need = |size: usize| -> Result<(), Status> {
-                if bytes < n * size {
+                if n.and_then(|n| n.checked_mul(size))
+                    .is_none_or(|need| bytes < need)
+                {
                     Err(Status::new(
                         CODE_INTERNAL,
                         "TensorFlow returned a tensor smaller than its shape",
@@ -522,6 +540,7 @@ impl<'a> OwnedTensor<'a> {
                     Ok(())
                 }
             };
+            let n = n.unwrap_or(0);
             let values = match dtype {
                 dtype::FLOAT => {
                     need(4)?;
@@ -605,17 +624,71 @@ impl<'a> OwnedTensor<'a> {
 
 impl Drop for OwnedTensor<'_> {
     fn drop(&mut self) {
-        // SAFETY: strings were initialised by TF_StringInit in `from_tensor`; the tensor is
-        // deleted once. TF_DeleteTensor does not free string contents itself.
-        unsafe {
-            if self.strings > 0 {
-                let base = (self.api.TF_TensorData)(self.ptr) as *mut TfTString;
-                for i in 0..self.strings {
-                    (self.api.TF_StringDealloc)(base.add(i));
-                }
-            }
-            (self.api.TF_DeleteTensor)(self.ptr);
-        }
+        // SAFETY: the tensor is a live reference, released once.
+        unsafe { (self.api.TF_DeleteTensor)(self.ptr) }
+    }
+}
+
+/// The alignment TensorFlow wants of tensor buffers (`EIGEN_MAX_ALIGN_BYTES`).
+const TENSOR_ALIGN: usize = 64;
+
+fn string_buffer_layout(len: usize) -> Option<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(len.max(1), TENSOR_ALIGN).ok()
+}
+
+/// A DT_STRING tensor whose buffer belongs to the tensor: `TF_NewTensor` with a deallocator
+/// that frees each `TF_TString` and then the buffer, called by TensorFlow when the last
+/// reference to the buffer goes. (`TF_AllocateTensor`'s buffer does not free the strings, and
+/// freeing them when our reference goes would leave a queue or an aliasing output pointing
+/// at freed memory.)
+///
+/// # Safety
+/// `api` must be TensorFlow's C API.
+unsafe fn string_tensor(
+    api: &'static Api,
+    dims: &[i64],
+    values: &[Vec<u8>],
+) -> Result<*mut TfTensor, Status> {
+    let too_large = || Status::new(CODE_INVALID_ARGUMENT, "string tensor is too large");
+    let len = values
+        .len()
+        .checked_mul(std::mem::size_of::<TfTString>())
+        .ok_or_else(too_large)?;
+    let layout = string_buffer_layout(len).ok_or_else(too_large)?;
+    let base = std::alloc::alloc(layout) as *mut TfTString;
+    if base.is_null() {
+        return Err(Status::new(
+            CODE_INTERNAL,
+            "cannot allocate memory for an input tensor",
+        ));
+    }
+    for (i, s) in values.iter().enumerate() {
+        let slot = base.add(i);
+        (api.TF_StringInit)(slot);
+        (api.TF_StringCopy)(slot, s.as_ptr() as *const c_char, s.len());
+    }
+    // From here TensorFlow owns the buffer: on failure TF_NewTensor has already called the
+    // deallocator.
+    Ok((api.TF_NewTensor)(
+        dtype::STRING,
+        dims.as_ptr(),
+        dims.len() as c_int,
+        base as *mut c_void,
+        len,
+        Some(free_string_buffer),
+        api as *const Api as *mut c_void,
+    ))
+}
+
+/// The deallocator of [`string_tensor`]'s buffers; `arg` is the `'static` [`Api`].
+unsafe extern "C" fn free_string_buffer(data: *mut c_void, len: usize, arg: *mut c_void) {
+    let api = &*(arg as *const Api);
+    let base = data as *mut TfTString;
+    for i in 0..len / std::mem::size_of::<TfTString>() {
+        (api.TF_StringDealloc)(base.add(i));
+    }
+    if let Some(layout) = string_buffer_layout(len) {
+        std::alloc::dealloc(data as *mut u8, layout);
     }
 }
 
@@ -727,7 +800,7 @@ impl Session {
     /// Runs the graph: feeds tensors by tensor name (`x:0`), returns the fetched tensors in
     /// the order of `fetches`.
     pub fn run(&self, feeds: &[(&str, &Tensor)], fetches: &[&str]) -> Result<Vec<Tensor>, Status> {
-        let api = &self.tf.api;
+        let api: &'static Api = &self.tf.api;
         let mut inputs = Vec::with_capacity(feeds.len());
         let mut input_tensors = Vec::with_capacity(feeds.len());
         for (name, tensor) in feeds {
@@ -772,10 +845,6 @@ impl Session {
             ));
         }
         let result = owned.iter().map(OwnedTensor::to_tensor).collect();
-        // Outputs may share buffers with inputs (an Identity of a fed string): drop outputs
-        // before the inputs deallocate their strings.
-        drop(owned);
-        drop(input_tensors);
         result
     }
 }
@@ -810,5 +879,67 @@ mod tests {
     fn tstring_layout_matches_the_c_api() {
         assert_eq!(std::mem::size_of::<TfTString>(), 24);
         assert_eq!(std::mem::align_of::<TfTString>(), 8);
+    }
+
+    /// Fd 2 itself (not the test harness's captured `eprint!`).
+    fn fd2() -> std::fs::File {
+        use std::os::fd::AsFd;
+        let fd = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .expect("dup fd 2");
+        std::fs::File::from(fd)
+    }
+
+    /// The file fd 2 points at, as (device, inode).
+    fn stderr_identity() -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fd2().metadata().expect("fstat fd 2");
+        (meta.dev(), meta.ino())
+    }
+
+    #[test]
+    fn stderr_is_restored_when_the_captured_code_panics() {
+        let before = stderr_identity();
+        let (inside, text) = capture_stderr(|| {
+            std::io::Write::write_all(&mut fd2(), b"captured").expect("write fd 2");
+            stderr_identity()
+        });
+        assert_ne!(inside, before, "fd 2 was redirected");
+        assert_eq!(text, "captured");
+        let caught =
+            std::panic::catch_unwind(|| capture_stderr(|| -> () { panic!("inside the capture") }));
+        assert!(caught.is_err());
+        assert_eq!(stderr_identity(), before, "fd 2 restored after the panic");
+    }
+
+    /// `unsafe` lives in this module only: no other source file may lift the crate's
+    /// `deny(unsafe_code)` or contain an `unsafe` block.
+    #[test]
+    fn unsafe_code_is_confined_to_this_module() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("lib.rs");
+        assert!(lib.contains("#![deny(unsafe_code)]"));
+        let mut offenders = Vec::new();
+        for entry in walkdir::WalkDir::new(root.join("src")) {
+            let entry = entry.expect("walk src");
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("serve/tf.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).expect("read source");
+            let allows = text.matches("allow(unsafe_code)").count();
+            let expected = usize::from(path.ends_with("serve/mod.rs"));
+            let blocks = text.matches("unsafe {").count() + text.matches("unsafe fn").count();
+            if allows != expected || blocks > 0 {
+                offenders.push(path.display().to_string());
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "unsafe code outside serve/tf.rs: {offenders:?}"
+        );
+        let serve = std::fs::read_to_string(root.join("src/serve/mod.rs")).expect("mod.rs");
+        assert!(serve.contains("#[allow(unsafe_code)]\npub mod tf;"));
     }
 }
