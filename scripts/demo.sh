@@ -1,43 +1,44 @@
 #!/usr/bin/env bash
-# The main job on a bundled fixture, end to end: give the Keras digits classifier a classify
-# signature, serve it with TensorFlow Serving's REST API, and classify a PNG the way TF Serving
-# clients do (POST /v1/models/NAME:classify with the image bytes as {"b64": ...}).
-# TensorFlow for `serve` is found in an installed Python tensorflow package, else fetched once.
+# The main job on a bundled fixture, end to end, exactly as the README's set-up transcript shows
+# it: install smtool, give the Keras digits classifier a classify signature, serve it with
+# TensorFlow Serving's REST and gRPC APIs, and classify a PNG the way TF Serving clients do.
+# Writes under scratch/ (ignored by git). TensorFlow for `serve` is found in an installed Python
+# tensorflow package (.venv when scripts/test.sh has set it up), else fetched once.
+# tests/docs.rs checks that the commands below are the README's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet
-smtool=target/release/smtool
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo "\$ smtool validate fixtures/digits/model"
-"$smtool" validate fixtures/digits/model
-echo
-echo "\$ smtool add-classify fixtures/digits/model --labels fixtures/digits/labels.txt --feature x=image --top-k 3 --make-default --out digits/1"
-"$smtool" add-classify fixtures/digits/model --labels fixtures/digits/labels.txt \
-  --feature x=image --top-k 3 --make-default --out "$work/digits/1"
-echo
-echo "\$ smtool serve digits --rest-api-port 0 --port 0 &"
+bin="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin"
+echo "==> cargo install --path . (puts smtool in $bin)"
+cargo install --quiet --locked --path .
+export PATH="$bin:$PATH"
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then export VIRTUAL_ENV="$PWD/.venv"; fi
-"$smtool" serve "$work/digits" --rest-api-port 0 --port 0 2> "$work/serve.log" &
-server=$!
-for _ in $(seq 1 600); do
-  grep -q "REST API on" "$work/serve.log" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log"; exit 2; }
-  sleep 0.5
-done
-cat "$work/serve.log"
-url=$(grep -o "http://[0-9.:]*" "$work/serve.log" | head -1)
-image=fixtures/digits/images/00_five.png
-printf '{"signature_name": "serving_default", "examples": [{"x": {"b64": "%s"}}]}' \
-  "$(base64 -w0 "$image")" > "$work/request.json"
-echo
-echo "\$ curl -X POST $url/v1/models/digits:classify -d '{\"signature_name\": \"serving_default\", \"examples\": [{\"x\": {\"b64\": \"<$image>\"}}]}'"
-curl -sS --fail-with-body -X POST "$url/v1/models/digits:classify" -d @"$work/request.json"
-echo
+# The demo's own output from an earlier run.
+rm -rf scratch/digits scratch/five.json
+
+trap 'kill %1 2>/dev/null || true' EXIT
+first=1
+while IFS= read -r command <&3; do
+  [ "$first" = 1 ] || echo
+  first=0
+  echo "\$ $command"
+  eval "$command"
+  case "$command" in
+    *"smtool serve"*"&")
+      # Wait until the model answers (serve prints its addresses when it is ready).
+      until curl -sf -o /dev/null http://127.0.0.1:8501/v1/models/digits; do
+        if ! kill -0 %1 2>/dev/null; then echo "smtool serve stopped; see its message above" >&2; exit 2; fi
+        sleep 0.5
+      done ;;
+    curl*) echo ;;
+    "kill %1") wait ;;
+  esac
+done 3<<'TRANSCRIPT'
+smtool validate fixtures/digits/model
+smtool add-classify fixtures/digits/model --labels fixtures/digits/labels.txt --feature x=image --top-k 3 --make-default --out scratch/digits/1
+smtool serve scratch/digits &
+printf '{"examples": [{"x": {"b64": "%s"}}]}' "$(base64 -w0 fixtures/digits/images/00_five.png)" > scratch/five.json
+curl -s -X POST http://127.0.0.1:8501/v1/models/digits:classify -d @scratch/five.json
+kill %1
+TRANSCRIPT
+trap - EXIT
