@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::add_classify::{
     AddClassifyOptions, Destination, FeatureSpec, ImageScale, LabelSource,
 };
+use crate::commands::diff::DiffOptions;
 use crate::commands::inspect::{InspectOptions, VersionSelect};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
 use crate::savedmodel::parse_tag_set;
@@ -16,7 +17,7 @@ pub use help::command;
 
 /// Inspect, validate, edit and serve TensorFlow SavedModels.
 ///
-/// Exit codes: 0 success, 1 findings (validate), 2 could not run.
+/// Exit codes: 0 success, 1 findings (validate) or breaking changes (diff), 2 could not run.
 #[derive(Debug, Parser)]
 #[command(name = "smtool", version, about, max_term_width = 100)]
 pub struct Cli {
@@ -45,6 +46,11 @@ pub enum Command {
     ///
     /// Loads libtensorflow at run time (see --tensorflow-dir for where it is found).
     Serve(Box<ServeArgs>),
+    /// Compare the serving contract of two model versions; exit 1 when NEW breaks OLD's clients.
+    ///
+    /// Without TensorFlow: signatures, endpoints, inputs, outputs, dtypes, shapes, classify
+    /// labels, ops and variables, every change graded breaking or compatible.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,16 +96,17 @@ impl InspectArgs {
     }
 }
 
-/// How `smtool validate` prints its findings.
+/// How `smtool validate` prints its findings and `smtool diff` its changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ValidateFormat {
-    /// Readable text, grouped by model then signature.
+    /// Readable text (validate: grouped by model, then signature).
     Text,
-    /// One JSON document (schema in docs/rules.md).
+    /// One JSON document (validate's schema is in docs/rules.md).
     Json,
     /// GitHub Actions annotations (::error file=...::message).
     Github,
-    /// JUnit XML: a test suite per model, a test case per rule family.
+    /// JUnit XML: validate writes a test suite per model and a test case per rule family, diff a
+    /// test case per family of changes.
     Junit,
 }
 
@@ -139,6 +146,69 @@ impl ValidateArgs {
         opts.require.clone_from(&self.require_signature);
         opts.allow_ops = self.allow_op.iter().cloned().collect();
         opts
+    }
+
+    /// The output format, `--json` included.
+    pub fn output_format(&self) -> ValidateFormat {
+        if self.json {
+            ValidateFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  smtool diff models/digits/1 models/digits/2\n  smtool diff models/digits --versions 3,5 --format github"
+)]
+pub struct DiffArgs {
+    /// The version clients use today: a SavedModel directory, its graph file, or a model base
+    /// path (its latest version). Given alone, a model base path whose two latest versions are
+    /// compared.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The version to check: a SavedModel directory, its graph file, or a model base path (its
+    /// latest version).
+    #[arg(value_name = "NEW")]
+    pub new: Option<PathBuf>,
+    /// With one model base path: compare version A (OLD) with version B (NEW) instead of the two
+    /// latest.
+    #[arg(long, value_name = "A,B", value_parser = parse_version_pair, conflicts_with = "new")]
+    pub versions: Option<(i64, i64)>,
+    /// Tag-set of the meta graph to compare, comma-separated (TF Serving loads `serve`).
+    #[arg(long, value_name = "TAGS", default_value = "serve")]
+    pub tag_set: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+fn parse_version_pair(s: &str) -> Result<(i64, i64), String> {
+    let bad = || format!("'{s}' is not two versions A,B (e.g. --versions 1,2)");
+    let (a, b) = s.split_once(',').ok_or_else(bad)?;
+    let parse = |v: &str| crate::savedmodel::parse_version(v.trim()).ok_or_else(bad);
+    let (a, b) = (parse(a)?, parse(b)?);
+    if a == b {
+        return Err(format!(
+            "--versions {s} names version {a} twice; give two different versions"
+        ));
+    }
+    Ok((a, b))
+}
+
+impl DiffArgs {
+    /// The core options; the output format stays with the caller, which picks the renderer.
+    pub fn options(&self) -> DiffOptions {
+        DiffOptions {
+            old: self.old.clone(),
+            new: self.new.clone(),
+            versions: self.versions,
+            tag_set: parse_tag_set(&self.tag_set),
+        }
     }
 
     /// The output format, `--json` included.

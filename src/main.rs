@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use smtool::cli::{Cli, Command, ValidateFormat};
-use smtool::commands::{add_classify, inspect, validate};
+use smtool::commands::{add_classify, diff, inspect, validate};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -41,6 +41,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
                 write!(out, "{report}")?;
             }
             Ok(0)
+        }
+        Command::Diff(args) => {
+            let report = diff::run(&args.options())?;
+            match args.output_format() {
+                ValidateFormat::Text => render::diff::text(out, &report)?,
+                ValidateFormat::Json => render::json::write(out, &report)?,
+                ValidateFormat::Github => render::diff::github(out, &report)?,
+                ValidateFormat::Junit => render::diff::junit(out, &report)?,
+            }
+            Ok(diff::exit_code(&report))
         }
         Command::Serve(args) if args.version => {
             let library = smtool::serve::library::LibraryOptions::from_env(

@@ -2,5 +2,6 @@
 //! returns a report that `render` prints.
 
 pub mod add_classify;
+pub mod diff;
 pub mod inspect;
 pub mod validate;

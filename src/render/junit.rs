@@ -32,6 +32,44 @@ fn finding_text(f: &crate::validate::Finding) -> String {
     s
 }
 
+/// A failing test case's `<failure>`: its type, message and body.
+pub struct Failure<'a> {
+    pub kind: &'a str,
+    pub message: &'a str,
+    pub body: String,
+}
+
+/// One `<testcase>`, failing with `failure`, with `notes` as its system-out.
+pub fn test_case(
+    out: &mut dyn Write,
+    classname: &str,
+    name: &str,
+    failure: Option<Failure<'_>>,
+    notes: &[String],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "    <testcase classname=\"{classname}\" name=\"{name}\">"
+    )?;
+    if let Some(f) = failure {
+        writeln!(
+            out,
+            "      <failure type=\"{}\" message=\"{}\">{}</failure>",
+            f.kind,
+            escape(f.message),
+            escape(&f.body)
+        )?;
+    }
+    if !notes.is_empty() {
+        writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            escape(&notes.join("\n"))
+        )?;
+    }
+    writeln!(out, "    </testcase>")
+}
+
 fn suite(out: &mut dyn Write, m: &ModelResult, strict: bool) -> std::io::Result<usize> {
     let failing = |family: Family| {
         m.findings
@@ -49,36 +87,23 @@ fn suite(out: &mut dyn Write, m: &ModelResult, strict: bool) -> std::io::Result<
         Family::ALL.len()
     )?;
     for family in Family::ALL {
-        writeln!(
-            out,
-            "    <testcase classname=\"{name}\" name=\"{}\">",
-            family.name()
-        )?;
         let fails: Vec<_> = failing(family).collect();
-        if let Some(first) = fails.first() {
-            let body: Vec<String> = fails.iter().map(|f| finding_text(f)).collect();
-            writeln!(
-                out,
-                "      <failure type=\"{}\" message=\"{}\">{}</failure>",
-                first.rule.id(),
-                escape(&first.message),
-                escape(&body.join("\n"))
-            )?;
-        }
+        let failure = fails.first().map(|first| Failure {
+            kind: first.rule.id(),
+            message: &first.message,
+            body: fails
+                .iter()
+                .map(|f| finding_text(f))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
         let notes: Vec<String> = m
             .findings
             .iter()
             .filter(|f| f.family == family && !f.fails(strict))
             .map(finding_text)
             .collect();
-        if !notes.is_empty() {
-            writeln!(
-                out,
-                "      <system-out>{}</system-out>",
-                escape(&notes.join("\n"))
-            )?;
-        }
-        writeln!(out, "    </testcase>")?;
+        test_case(out, &name, family.name(), failure, &notes)?;
     }
     writeln!(out, "  </testsuite>")?;
     Ok(failures)

@@ -1,6 +1,8 @@
 //! Printing reports: tables for people (`table`), JSON for machines (`json`); validate findings as
-//! text (`validate_text`), GitHub Actions annotations (`github`) and JUnit XML (`junit`).
+//! text (`validate_text`), GitHub Actions annotations (`github`) and JUnit XML (`junit`); diff
+//! reports in those formats (`diff`).
 
+pub mod diff;
 pub mod github;
 pub mod json;
 pub mod junit;
