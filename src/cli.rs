@@ -46,7 +46,7 @@ pub enum Command {
     ///
     /// Loads libtensorflow at run time (see --tensorflow-dir for where it is found).
     Serve(Box<ServeArgs>),
-    /// Compare the serving contract of two model versions; exit 1 when NEW breaks OLD's clients.
+    /// Compare the serving contract of two model versions; exit 1 if NEW breaks it.
     ///
     /// Without TensorFlow: signatures, endpoints, inputs, outputs, dtypes, shapes, classify
     /// labels, ops and variables, every change graded breaking or compatible.
