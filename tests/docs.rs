@@ -12,7 +12,7 @@
 //! Servers: a command ending in `&` runs in the background, and its output is the lines it prints
 //! first (the runner waits for them); `kill %N` stops the Nth, and its output is what that job
 //! printed on its way out. The examples use TF Serving's
-//! ports 8501 (REST) and 8500 (gRPC); the runner gives each file free ports instead, rewriting
+//! ports 8501 (REST) and 8500 (gRPC); the runner gives each server free ports instead, rewriting
 //! them in the commands and back in the output, since tests share the machine. Blocks that run
 //! `smtool serve`, talk to a server or call `.venv/bin/python` need TensorFlow and follow the rule
 //! of the other TensorFlow tests (skipped without it, a failure with SMTOOL_REQUIRE_TF=1); the
@@ -31,7 +31,7 @@ use std::time::Duration;
 
 /// How long a background command may take to print its first lines before the test gives up
 /// (a guard against a hang, not a measurement).
-const BACKGROUND_OUTPUT_GUARD: Duration = Duration::from_secs(120);
+const BACKGROUND_OUTPUT_GUARD: Duration = Duration::from_secs(300);
 
 /// One `$ ` command of a console block and the output shown after it.
 #[derive(Debug)]
@@ -269,6 +269,10 @@ impl Runner {
             (output, 0)
         } else if let Some(command) = command.strip_suffix('&') {
             let expected_lines = trimmed(&step.expected).lines().count();
+            if command.contains("smtool serve") {
+                // Ports free now, rather than when the file started.
+                (self.rest, self.grpc) = (free_port(), free_port());
+            }
             let mut child = self
                 // `exec`, so that the server is the process `kill %N` stops.
                 .bash(&format!("exec {}", self.with_ports(command)))
