@@ -7,7 +7,8 @@
 //! its output (stdout and stderr together), compared with snapbox (`[..]` matches within a line,
 //! `...` alone on a line matches any lines). The blocks of one file run in order in one sandbox,
 //! as a reader follows them. The exit code must be 2 when the output shows `smtool: error:`, 1
-//! when it shows a `FAIL` line, else 0.
+//! when it shows a `FAIL` line, an `::error` annotation or a `breaking` change of `smtool diff`,
+//! else 0.
 //!
 //! Servers: a command ending in `&` runs in the background, and its output is the lines it prints
 //! first (the runner waits for them); `kill %N` stops the Nth, and its output is what that job
@@ -322,11 +323,9 @@ impl Runner {
         let expected = trimmed(&step.expected);
         let expected_code = if step.expected.contains("smtool: error:") {
             2
-        } else if step
-            .expected
-            .lines()
-            .any(|l| l.starts_with("FAIL ") || l.starts_with("::error"))
-        {
+        } else if step.expected.lines().any(|l| {
+            l.starts_with("FAIL ") || l.starts_with("::error") || l.starts_with("  breaking ")
+        }) {
             1
         } else {
             0
