@@ -726,6 +726,99 @@ fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
     assert_eq!(http(s.rest, "GET", "/metrics", None).0, 404);
 }
 
+#[test]
+fn metrics_stay_small_whatever_model_names_requests_give() {
+    let Some(s) = start_with(
+        vec![
+            model("half_plus_two", &common::fixture("half_plus_two")),
+            model("iris", &common::fixture("iris_tf1")),
+        ],
+        with_metrics(),
+    ) else {
+        return;
+    };
+    // One request per served model first, so their series exist.
+    let ok = post(
+        s.rest,
+        "/v1/models/half_plus_two:predict",
+        &json!({"instances": [1.0]}),
+    );
+    assert_eq!(ok.0, 200, "{ok:?}");
+    let iris = post(
+        s.rest,
+        "/v1/models/iris:regress",
+        &json!({"signature_name": "regress", "examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(iris.0, 200, "{iris:?}");
+    let before = http(s.rest, "GET", METRICS, None).1;
+    let mut client = s.prediction();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random_name = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        format!("m{seed:016x}")
+    };
+    for _ in 0..150 {
+        let name = random_name();
+        let (code, _) = post(
+            s.rest,
+            &format!("/v1/models/{name}:predict"),
+            &json!({"instances": [1.0]}),
+        );
+        assert_eq!(code, 404);
+        let (code, _) = http(
+            s.rest,
+            "POST",
+            &format!("/v1/models/{name}:classify"),
+            Some("{"),
+        );
+        assert_eq!(code, 400);
+        let mut request = hp_request(&[1.0]);
+        request.model_spec = spec(&random_name(), "");
+        let e = s
+            .block_on(client.predict(request))
+            .expect_err("unknown model");
+        assert_eq!(e.code(), tonic::Code::NotFound);
+    }
+    let after = http(s.rest, "GET", METRICS, None).1;
+    assert!(!after.contains("m0") && !after.contains("\"m"), "{after}");
+    // A few series for "not a served model" (one per status), not one per name.
+    let m = scrape(s.rest);
+    let unknown = series(
+        &m,
+        ":tensorflow:serving:request_count",
+        &[("model_name", "")],
+    );
+    assert_eq!(unknown.len(), 2, "{unknown:?}");
+    assert_eq!(
+        sample(
+            &m,
+            ":tensorflow:serving:request_count",
+            &[("model_name", ""), ("status", "NOT_FOUND")]
+        ),
+        300.0
+    );
+    let grown = after.lines().count() - before.lines().count();
+    assert!(grown <= 4, "the page grew by {grown} lines:\n{after}");
+
+    // A config reload that drops iris drops its series too.
+    let reload = reload_request(
+        vec![model_entry(
+            "half_plus_two",
+            &common::fixture("half_plus_two"),
+            None,
+            &[],
+        )],
+        &[],
+    );
+    s.block_on(s.model_service().handle_reload_config_request(reload))
+        .expect("reload");
+    let page = http(s.rest, "GET", METRICS, None).1;
+    assert!(!page.contains("iris"), "{page}");
+    assert!(page.contains("model_name=\"half_plus_two\""), "{page}");
+}
+
 /// A copy of the vocab fixture whose warmup file fails its CRC check.
 fn corrupt_vocab(dir: &Path) -> PathBuf {
     let model = dir.join("vocab");

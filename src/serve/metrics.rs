@@ -12,8 +12,16 @@
 //! util.cc`; `model_warmup_latency` from `saved_model_warmup_util.cc`; the `batching_session`
 //! ones from `tensorflow_serving/batching/`; the `:tensorflow:cc:saved_model:` ones from
 //! TensorFlow's SavedModel loader (`tensorflow/cc/saved_model/loader.cc`).
+//!
+//! Label cardinality is bounded, unlike TF Serving (which labels `request_count` with whatever
+//! model name a request gives): only the models in the current config get their own
+//! `model_name`; requests for any other name are counted under [`UNKNOWN_MODEL`], so URLs
+//! and `model_spec`s with random names cannot grow the page. When a config reload removes a
+//! model, its series (by model name, and by `model_path` under its base path) are removed.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use prometheus::{
@@ -22,6 +30,10 @@ use prometheus::{
 };
 
 use crate::proto::tensorflow::error::Code;
+
+/// The `model_name` (or `model`) label of requests for a model that is not served. Served
+/// models never have an empty name, so it cannot be mistaken for one.
+pub const UNKNOWN_MODEL: &str = "";
 
 /// The default path of the metrics, as in TensorFlow Serving.
 pub const DEFAULT_PATH: &str = "/monitoring/prometheus/metrics";
@@ -127,6 +139,52 @@ pub struct Metrics {
     session_run_duration: HistogramVec,
     batch_tasks: HistogramVec,
     warmup_records: IntCounterVec,
+    served: RwLock<Served>,
+}
+
+/// The models whose names and paths may label series.
+#[derive(Default)]
+struct Served {
+    names: HashSet<String>,
+    paths: Vec<PathBuf>,
+}
+
+impl Served {
+    /// The label for a request naming `model`.
+    fn label<'a>(&self, model: &'a str) -> &'a str {
+        if self.names.contains(model) {
+            model
+        } else {
+            UNKNOWN_MODEL
+        }
+    }
+
+    fn has_path(&self, path: &str) -> bool {
+        self.paths
+            .iter()
+            .any(|base| Path::new(path).starts_with(base))
+    }
+}
+
+/// Removes the series of `vec` whose `label` fails `keep`.
+fn prune<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    label: &str,
+    keep: &dyn Fn(&str) -> bool,
+) {
+    use prometheus::core::Collector;
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            if labels.get(label).is_some_and(|v| !keep(v)) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -286,7 +344,36 @@ impl Metrics {
                 &["model_name", "model_version"],
             ),
             registry: r,
+            served: RwLock::new(Served::default()),
         }
+    }
+
+    fn served(&self) -> RwLockReadGuard<'_, Served> {
+        self.served.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The models of the current config (name and base path): only they get their own label
+    /// values; the series of models no longer in it are removed.
+    pub fn set_models<'a>(&self, models: impl IntoIterator<Item = (&'a str, &'a Path)>) {
+        let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+        let (names, paths) = models
+            .into_iter()
+            .map(|(name, path)| (name.to_owned(), path.to_path_buf()))
+            .unzip();
+        *served = Served { names, paths };
+        let name = |v: &str| v == UNKNOWN_MODEL || served.names.contains(v);
+        let path = |v: &str| served.has_path(v);
+        prune(&self.request_count, "model_name", &name);
+        prune(&self.request_latency, "model_name", &name);
+        prune(&self.runtime_latency, "model_name", &name);
+        prune(&self.example_counts, "model", &name);
+        prune(&self.example_count_total, "model", &name);
+        prune(&self.session_run_duration, "model_name", &name);
+        prune(&self.batch_tasks, "model_name", &name);
+        prune(&self.warmup_records, "model_name", &name);
+        prune(&self.warmup_latency, "model_path", &path);
+        prune(&self.load_attempt_count, "model_path", &path);
+        prune(&self.load_latency, "model_path", &path);
     }
 
     /// One request TF Serving counts (predict, classify, regress): its outcome by model, and
@@ -299,7 +386,9 @@ impl Metrics {
         code: Code,
         took: Duration,
     ) {
-        self.rejected(model, code);
+        let served = self.served();
+        let model = served.label(model);
+        self.count(model, code);
         if code == Code::Ok {
             self.request_latency
                 .with_label_values(&[model, api.label(entrypoint), entrypoint.as_str()])
@@ -309,6 +398,12 @@ impl Metrics {
 
     /// One request turned away before it reached a model (counted, not timed).
     pub fn rejected(&self, model: &str, code: Code) {
+        let served = self.served();
+        self.count(served.label(model), code);
+    }
+
+    /// `request_count`; `model` is already a label value.
+    fn count(&self, model: &str, code: Code) {
         self.request_count
             .with_label_values(&[model, code.as_str_name()])
             .inc();
@@ -317,6 +412,8 @@ impl Metrics {
     /// One successful run of a signature for a request, from handing its tensors to the
     /// session (or the batcher) to getting its outputs back.
     pub fn runtime(&self, model: &str, api: Api, took: Duration) {
+        let served = self.served();
+        let model = served.label(model);
         self.runtime_latency
             .with_label_values(&[model, api.runtime_label(), "TF1"])
             .observe(micros(took));
@@ -324,6 +421,8 @@ impl Metrics {
 
     /// A classify or regress request ran on `n` examples.
     pub fn examples(&self, model: &str, n: usize) {
+        let served = self.served();
+        let model = served.label(model);
         self.example_counts
             .with_label_values(&[model])
             .observe(n as f64);
@@ -334,6 +433,8 @@ impl Metrics {
 
     /// One TensorFlow session run (one batch when batching).
     pub fn session_run(&self, model: &str, signature: &str, took: Duration) {
+        let served = self.served();
+        let model = served.label(model);
         self.session_run_duration
             .with_label_values(&[model, signature])
             .observe(took.as_secs_f64());
@@ -351,6 +452,8 @@ impl Metrics {
         self.batch_padding_size
             .with_label_values(&[&padded.to_string()])
             .observe((padded - rows.min(padded)) as f64);
+        let served = self.served();
+        let model = served.label(model);
         self.batch_tasks
             .with_label_values(&[model, signature])
             .observe(requests as f64);
@@ -372,6 +475,10 @@ impl Metrics {
     /// TensorFlow's SavedModel loader ran on `dir`, successfully or not.
     pub fn load(&self, dir: &Path, ok: bool, took: Duration) {
         let path = dir.display().to_string();
+        let served = self.served();
+        if !served.has_path(&path) {
+            return;
+        }
         let status = if ok { "success" } else { "fail" };
         self.load_attempt_count
             .with_label_values(&[&path, status])
@@ -391,6 +498,10 @@ impl Metrics {
             None => "OK".to_owned(),
             Some((code, message)) => format!("{}: {message}", code.as_str_name()),
         };
+        let served = self.served();
+        if !served.has_path(&dir.display().to_string()) {
+            return;
+        }
         self.warmup_latency
             .with_label_values(&[&dir.display().to_string(), &status])
             .observe(micros(took));
@@ -398,6 +509,8 @@ impl Metrics {
 
     /// A version's warmup replayed `records` requests.
     pub fn warmup_records(&self, model: &str, version: i64, records: u64) {
+        let served = self.served();
+        let model = served.label(model);
         self.warmup_records
             .with_label_values(&[model, &version.to_string()])
             .inc_by(records);
@@ -474,6 +587,7 @@ mod tests {
     #[test]
     fn render_uses_tf_serving_names_labels_and_units() {
         let m = Metrics::new();
+        m.set_models([("digits", Path::new("/models/digits"))]);
         m.request(
             "digits",
             Api::Predict,
@@ -532,5 +646,70 @@ mod tests {
         );
         assert_eq!(m.counter_total("/tensorflow/serving/request_latency"), 0);
         assert_eq!(m.counter_total("/no/such/metric"), 0);
+    }
+
+    #[test]
+    fn only_served_models_get_their_own_series() {
+        let m = Metrics::new();
+        m.set_models([
+            ("digits", Path::new("/models/digits")),
+            ("iris", Path::new("/models/iris")),
+        ]);
+        for i in 0..500 {
+            let name = format!("random-{i}");
+            m.rejected(&name, Code::NotFound);
+            m.request(
+                &name,
+                Api::Predict,
+                Entrypoint::Rest,
+                Code::Ok,
+                Duration::ZERO,
+            );
+            m.runtime(&name, Api::Predict, Duration::ZERO);
+            m.examples(&name, 1);
+            m.session_run(&name, "serving_default", Duration::ZERO);
+            m.warmup_records(&name, 1, 1);
+            m.load(&Path::new("/elsewhere").join(&name), true, Duration::ZERO);
+        }
+        m.request(
+            "iris",
+            Api::Classify,
+            Entrypoint::Grpc,
+            Code::Ok,
+            Duration::ZERO,
+        );
+        m.request(
+            "digits",
+            Api::Predict,
+            Entrypoint::Grpc,
+            Code::Ok,
+            Duration::ZERO,
+        );
+        m.load(Path::new("/models/iris/1"), true, Duration::from_micros(5));
+        m.load(
+            Path::new("/models/digits/1"),
+            true,
+            Duration::from_micros(5),
+        );
+        let text = m.render();
+        assert!(!text.contains("random-"), "{text}");
+        assert!(!text.contains("/elsewhere"), "{text}");
+        assert!(
+            text.contains(
+                ":tensorflow:serving:request_count{model_name=\"\",status=\"NOT_FOUND\"} 500\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("model_name=\"iris\""), "{text}");
+        // A reload that drops iris drops its series, by name and by path.
+        m.set_models([("digits", Path::new("/models/digits"))]);
+        let text = m.render();
+        assert!(!text.contains("iris"), "{text}");
+        assert!(text.contains("model_name=\"digits\""), "{text}");
+        assert!(text.contains("/models/digits/1"), "{text}");
+        assert!(
+            text.contains("model_name=\"\",status=\"NOT_FOUND\"} 500"),
+            "{text}"
+        );
     }
 }

@@ -185,7 +185,7 @@ pub fn load_servable(
 impl ModelManager {
     /// A manager with these models, none loaded yet (call [`ModelManager::poll`]).
     pub fn new(tf: &'static TensorFlow, configs: Vec<ModelConfig>) -> Self {
-        let models = configs
+        let models: BTreeMap<String, Model> = configs
             .into_iter()
             .map(|config| {
                 (
@@ -198,10 +198,16 @@ impl ModelManager {
                 )
             })
             .collect();
+        let metrics = Metrics::new();
+        metrics.set_models(
+            models
+                .values()
+                .map(|m| (m.config.name.as_str(), m.config.path.as_path())),
+        );
         ModelManager {
             tf,
             models: RwLock::new(models),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             warmup: std::sync::OnceLock::new(),
             session_config: std::sync::OnceLock::new(),
             polling: std::sync::Mutex::new(()),
@@ -318,6 +324,10 @@ impl ModelManager {
             }
             added
         };
+        // Series of models that left the config go with them.
+        let served = self.configs();
+        self.metrics
+            .set_models(served.iter().map(|c| (c.name.as_str(), c.path.as_path())));
         self.poll_models();
         let models = read_lock(&self.models);
         let mut missing = Vec::new();
