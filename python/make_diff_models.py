@@ -10,6 +10,8 @@ Cases:
   dtypes, narrowed, widened, rank, outputs, output narrowed, output widened).
 - labels: TF1 classify signatures whose classes are a tiled string constant: `changed` (a,b,c to
   a,b,d), `reordered` (x,y,z to z,y,x).
+- labels_tf2: a TF2 signature returning `tf.gather(tf.constant(labels), top_k indices)`: the
+  constant sits in a function the signature calls; (a,b,c to a,b,e).
 - variables: a variable [4,3] becomes [4,5]; the signature's inputs and outputs stay the same.
 - ops: NEW also uses Cumsum.
 - base: a model base path with versions 1, 2 (a re-export of 1) and 3 (one more output).
@@ -169,6 +171,24 @@ def labels(out):
                 builder.save()
 
 
+class Classifier(tf.Module):
+    def __init__(self, names):
+        super().__init__()
+        self.names = names
+
+    @tf.function(input_signature=[spec([None], tf.string)])
+    def classify(self, inputs):
+        scores = tf.nn.softmax(tf.ones([tf.size(inputs), len(self.names)]))
+        top = tf.math.top_k(scores, k=len(self.names))
+        return {"classes": tf.gather(tf.constant(self.names), top.indices), "scores": top.values}
+
+
+def labels_tf2(out):
+    for side, names in (("old", ["a", "b", "c"]), ("new", ["a", "b", "e"])):
+        m = Classifier(names)
+        save(m, f"{out}/labels_tf2/{side}", {"serving_default": m.classify})
+
+
 class Weights(tf.Module):
     def __init__(self, units):
         super().__init__()
@@ -201,7 +221,8 @@ def base(out):
 
 def main():
     out = sys.argv[1]
-    for case in (identical, signatures, default, methods, tensors, labels, variables, ops, base):
+    for case in (identical, signatures, default, methods, tensors, labels, labels_tf2, variables, ops,
+                 base):
         case(out)
 
 

@@ -430,6 +430,21 @@ fn classify_labels_held_as_a_graph_constant() {
     let c = one(&r, "labels_changed", Some("reordered"), Some("classes"));
     assert_eq!(grade(c), "compatible");
     assert!(message(c).contains("same in another order"), "{c}");
+
+    // TF2: the constant is inside the functions the signature calls.
+    let (code, r) = diff_case("labels_tf2").expect("models were made");
+    check_summary(code, &r);
+    let c = one(
+        &r,
+        "labels_changed",
+        Some("serving_default"),
+        Some("classes"),
+    );
+    assert_eq!(
+        (c["old"].as_str(), c["new"].as_str()),
+        (Some("a,b,c"), Some("a,b,e"))
+    );
+    assert_eq!(changes(&r).len(), 1, "{r:#}");
 }
 
 #[test]

@@ -7,8 +7,10 @@
 //! the server must register, and (for checkpoints) the variables' shapes. Tensor names, node
 //! names and function names are not part of it: a re-export that renames them reports nothing.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use prost::Message;
 use serde::Serialize;
@@ -366,7 +368,12 @@ fn side(model: &SavedModelDir, version: Option<i64>, meta: &tf::MetaGraphDef) ->
 struct Graph<'a> {
     meta: &'a tf::MetaGraphDef,
     index: GraphIndex<'a>,
+    /// Node indexes of library functions, built when label tracing first enters one, so that
+    /// many signatures calling one large function index it once.
+    function_nodes: RefCell<HashMap<&'a str, Rc<NodeIndex<'a>>>>,
 }
+
+type NodeIndex<'a> = HashMap<&'a str, &'a tf::NodeDef>;
 
 static EMPTY_GRAPH: std::sync::OnceLock<tf::GraphDef> = std::sync::OnceLock::new();
 
@@ -379,7 +386,18 @@ impl<'a> Graph<'a> {
         Graph {
             meta,
             index: GraphIndex::new(graph),
+            function_nodes: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The function called `name` and its nodes by name.
+    fn function(&self, name: &str) -> Option<(&'a tf::FunctionDef, Rc<NodeIndex<'a>>)> {
+        let (&key, &f) = self.index.functions.get_key_value(name)?;
+        let mut cache = self.function_nodes.borrow_mut();
+        let nodes = cache
+            .entry(key)
+            .or_insert_with(|| Rc::new(f.node_def.iter().map(|n| (n.name.as_str(), n)).collect()));
+        Some((f, Rc::clone(nodes)))
     }
 
     /// The servable signatures (reserved keys left out).
@@ -1143,40 +1161,39 @@ const MAX_TRACE: usize = 64;
 
 /// The class labels of a classify-shaped signature's `classes` output when they are a string
 /// constant in the graph, reached through ops that select or reshape (add-classify's
-/// `GatherV2(labels, top_k indices)`, TF1's `tile(constant)`), also inside called functions.
+/// `GatherV2(labels, top_k indices)`, TF1's `tile(constant)`), also through the calls of TF2
+/// signature functions into the functions they call.
 fn class_labels(graph: &Graph<'_>, sig: &tf::SignatureDef) -> Option<Vec<String>> {
     let info = sig.outputs.get(CLASSIFY_CLASSES)?;
     let name = crate::proto_ext::tensor_name(info)?;
     let (mut node_name, mut index) = split_tensor_name(name);
-    let mut scope: Option<&tf::FunctionDef> = None;
-    let mut function_nodes: HashMap<&str, &tf::NodeDef> = HashMap::new();
+    // `None`: the top-level graph; else the nodes of the function being traced.
+    let mut scope: Option<Rc<NodeIndex<'_>>> = None;
     for _ in 0..MAX_TRACE {
-        let node = match scope {
+        let node = match &scope {
             None => *graph.index.nodes.get(node_name)?,
-            Some(_) => *function_nodes.get(node_name)?,
+            Some(nodes) => *nodes.get(node_name)?,
         };
+        let in_function = scope.is_some();
         match node.op.as_str() {
             "Const" => return string_constant(node),
             "Identity" | "StopGradient" | "Snapshot" | "Tile" | "Reshape" | "ExpandDims"
             | "Squeeze" | "GatherV2" | "Gather" => {
-                (node_name, index) = data_input(node, 0, scope.is_some())?;
+                (node_name, index) = data_input(node, 0, in_function)?;
             }
             "IdentityN" => {
-                (node_name, index) =
-                    data_input(node, usize::try_from(index).ok()?, scope.is_some())?;
+                (node_name, index) = data_input(node, usize::try_from(index).ok()?, in_function)?;
             }
-            "PartitionedCall" | "StatefulPartitionedCall" if scope.is_none() => {
-                let f_name = crate::graph::attr::func_name(node.attr.get("f"))?;
-                let f = *graph.index.functions.get(f_name)?;
+            "PartitionedCall" | "StatefulPartitionedCall" => {
+                let (f, nodes) =
+                    graph.function(crate::graph::attr::func_name(node.attr.get("f"))?)?;
                 let arg = f
                     .signature
                     .as_ref()?
                     .output_arg
                     .get(usize::try_from(index).ok()?)?;
-                let ret = f.ret.get(&arg.name)?;
-                function_nodes = f.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
-                scope = Some(f);
-                (node_name, index) = function_tensor(ret)?;
+                (node_name, index) = function_tensor(f.ret.get(&arg.name)?)?;
+                scope = Some(nodes);
             }
             _ => return None,
         }
