@@ -14,6 +14,7 @@ use smtool::proto::tensorflow as tfp;
 use smtool::proto::tensorflow::serving as sv;
 use smtool::serve::core::Core;
 use smtool::serve::library::{self, LibraryOptions};
+use smtool::serve::limits::Limits;
 use smtool::serve::models::ModelManager;
 use smtool::serve::tf::{Tensor, TensorFlow, Values};
 use smtool::serve::{codec, model_from_path};
@@ -185,7 +186,7 @@ fn main() {
     measure("digits predict: session run", iters, || {
         digits
             .session
-            .run(&[(input, &image)], &[output])
+            .run(&[(input, &image)], &[output], Limits::default())
             .expect("run");
     });
     let batch: Vec<f32> = pixels
@@ -201,7 +202,7 @@ fn main() {
         || {
             digits
                 .session
-                .run(&[(input, &batch)], &[output])
+                .run(&[(input, &batch)], &[output], Limits::default())
                 .expect("run");
         },
     );
@@ -241,7 +242,9 @@ fn main() {
         codec::predict_response(&resp.outputs, format).expect("response");
     });
     measure("iris classify: session run", iters, || {
-        iris.session.run(&[(cin, &examples)], &cfetch).expect("run");
+        iris.session
+            .run(&[(cin, &examples)], &cfetch, Limits::default())
+            .expect("run");
     });
     measure("iris classify: core (typed request)", iters, || {
         core.classify(&classify_request).expect("classify");

@@ -518,7 +518,9 @@ pub struct ServeArgs {
     #[arg(long = "rest_api_enable_cors_support", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "REST")]
     pub rest_api_enable_cors_support: Option<bool>,
-    /// Largest request body accepted, in bytes; larger requests get HTTP 413.
+    /// Largest request body accepted, in bytes; larger requests get HTTP 413. Also what one
+    /// request's tensors, and one response's, may hold: this many elements and this many bytes
+    /// of strings (HTTP 429 / RESOURCE_EXHAUSTED beyond).
     #[arg(long, default_value_t = 64 << 20, value_name = "BYTES", help_heading = "REST")]
     pub max_request_bytes: usize,
     /// TensorFlow Serving's monitoring config (a MonitoringConfig in protobuf text format):
@@ -968,6 +970,7 @@ impl ServeArgs {
             core: crate::serve::core::CoreOptions {
                 metrics_path,
                 batching,
+                limits: crate::serve::limits::Limits::from_request_bytes(self.max_request_bytes),
             },
         })
     }

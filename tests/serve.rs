@@ -5,17 +5,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use smtool::serve::http::HttpOptions;
+use smtool::serve::limits::Limits;
 use smtool::serve::models::{ModelConfig, VersionPolicy};
 use smtool::serve::{self as srv, Server};
 
-use common::tensorflow;
+use common::{http, tensorflow};
 
 /// A server running on its own runtime thread; stops (gracefully) when dropped.
 struct Running {
@@ -93,30 +93,6 @@ fn start() -> Option<Running> {
     )
 }
 
-/// A minimal HTTP/1.1 exchange; returns status and body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("write head");
-    // The server may answer (413) before reading a large body and close the connection.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, body.to_owned())
-}
-
 fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let (status, body) = http(addr, "GET", path, None);
     (status, parse(&body))
@@ -182,6 +158,7 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
         .run(
             &[(&name(&sig.inputs, "inputs"), &input)],
             &[&classes, &scores],
+            Limits::default(),
         )
         .expect("run");
     assert_eq!(out[0].dims, vec![rows.len() as i64, 3]);
@@ -209,10 +186,28 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
     };
     let err = servable
         .session
-        .run(&[(&name(&sig.inputs, "inputs"), &bad)], &[&classes])
+        .run(
+            &[(&name(&sig.inputs, "inputs"), &bad)],
+            &[&classes],
+            Limits::default(),
+        )
         .unwrap_err();
     assert!(err.message.contains("cannot hold 1 values"), "{err}");
-    let err = servable.session.run(&[], &["no_such_node:0"]).unwrap_err();
+    // Outputs beyond the response budget are refused, not copied.
+    let err = servable
+        .session
+        .run(
+            &[(&name(&sig.inputs, "inputs"), &input)],
+            &[&classes, &scores],
+            Limits::from_request_bytes(rows.len() * 3 + 1),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 8, "RESOURCE_EXHAUSTED: {err}");
+    assert!(err.message.starts_with("output '"), "{err}");
+    let err = servable
+        .session
+        .run(&[], &["no_such_node:0"], Limits::default())
+        .unwrap_err();
     assert!(err.message.contains("no_such_node:0"), "{err}");
 }
 
@@ -563,20 +558,9 @@ fn classify_with_scores_only_gives_empty_labels() {
 #[test]
 fn binary_strings_round_trip_through_tensorflow_as_b64() {
     use base64::Engine as _;
-    let Some(python) = common::reference_python() else {
+    let Some((_dir, export)) = common::python_model("make_bytes_echo_model.py", "echo") else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let dir = common::tempdir();
-    let export = dir.path().join("echo");
-    let out = common::run_python(
-        &python,
-        "make_bytes_echo_model.py",
-        &[export.to_str().expect("utf-8 path")],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
     let Some(s) = start_with(
         vec![srv::model_from_path("echo", &export).expect("model")],
         None,
@@ -1380,7 +1364,7 @@ fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
             .expect("tensor");
         servable
             .session
-            .run(&[(&x_name, &x)], &[&size_name])
+            .run(&[(&x_name, &x)], &[&size_name], Limits::default())
             .expect("push");
     }
     // The queue kept the fed tensors after their runs ended: their strings must still be
@@ -1391,7 +1375,7 @@ fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
     for strings in &pushed {
         let out = servable
             .session
-            .run(&[(&n_name, &n)], &[&y_name])
+            .run(&[(&n_name, &n)], &[&y_name], Limits::default())
             .expect("pop");
         assert_eq!(out[0].values, Values::String(strings.clone()));
     }

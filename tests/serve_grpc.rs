@@ -5,8 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +25,11 @@ use tonic::transport::Channel;
 const METRICS: &str = "/monitoring/prometheus/metrics";
 
 use common::tensorflow;
+
+/// A REST exchange with a text body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    common::http(addr, method, path, body.map(str::as_bytes))
+}
 
 /// Both transports on their own runtime thread, sharing one shutdown; stops when dropped.
 struct Running {
@@ -135,6 +139,7 @@ fn with_metrics() -> ServerOptions {
         core: CoreOptions {
             metrics_path: Some(METRICS.to_owned()),
             batching: None,
+            ..Default::default()
         },
         ..Default::default()
     }
@@ -150,29 +155,6 @@ fn start_fixtures() -> Option<Running> {
         ],
         with_metrics(),
     )
-}
-
-/// A minimal HTTP/1.1 exchange; returns status and body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("write head");
-    s.write_all(body.as_bytes()).expect("write body");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, body.to_owned())
 }
 
 fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
@@ -954,6 +936,7 @@ fn batching(text: &str) -> ServerOptions {
         core: CoreOptions {
             metrics_path: Some(METRICS.to_owned()),
             batching: Some(BatchingParameters::from_text(text).expect("batching parameters")),
+            ..Default::default()
         },
         ..Default::default()
     }
@@ -1571,13 +1554,7 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
         .enable_all()
         .build()
         .expect("runtime");
-    let channel = runtime
-        .block_on(
-            Channel::from_shared(format!("http://{grpc}"))
-                .expect("uri")
-                .connect(),
-        )
-        .expect("connect");
+    let channel = common::grpc_channel(&runtime, grpc);
     let mut client = PredictionServiceClient::new(channel);
     let mut request = hp_request(&[1.0, 2.0]);
     request.model_spec = spec("hp", "");

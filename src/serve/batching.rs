@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::core::ServeError;
+use super::limits::Limits;
 use super::metrics::Metrics;
 use super::models::Servable;
 use super::tf::{Tensor, Values};
@@ -180,6 +181,8 @@ struct State {
 struct Shared {
     params: BatchingParameters,
     metrics: Arc<Metrics>,
+    /// One request's output budget; a batch gets it once per request (and padded row).
+    limits: Limits,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -220,10 +223,11 @@ pub fn batchable(servable: &Servable, signature: &str) -> bool {
 
 impl Batcher {
     /// Starts `num_batch_threads` threads.
-    pub fn start(params: BatchingParameters, metrics: Arc<Metrics>) -> Self {
+    pub fn start(params: BatchingParameters, metrics: Arc<Metrics>, limits: Limits) -> Self {
         let shared = Arc::new(Shared {
             params,
             metrics,
+            limits,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });
@@ -678,7 +682,9 @@ fn process(shared: &Shared, batch: Batch) {
         .collect();
     let fetches: Vec<&str> = key.fetches.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let result = servable.session.run(&feed_refs, &fetches);
+    let padding = target.div_ceil(rows.max(1));
+    let limits = shared.limits.times(tasks.len().saturating_mul(padding));
+    let result = servable.session.run(&feed_refs, &fetches, limits);
     shared
         .metrics
         .session_run(&servable.name, &key.signature, started.elapsed());

@@ -49,7 +49,7 @@ pub fn parse_body(body: &[u8]) -> Result<Json> {
     if !matches!(doc, Json::Object(_)) {
         return Err(invalid(format!(
             "JSON Value: {} Is not object",
-            doc.pretty()
+            doc.quote()
         )));
     }
     Ok(doc)
@@ -62,7 +62,7 @@ pub fn signature_name(doc: &Json) -> Result<String> {
         Some(Json::String(s)) => Ok(s.clone()),
         Some(_) => Err(invalid(format!(
             "JSON Value: {} not formatted correctly. 'signature_name' key must be a string value.",
-            doc.pretty()
+            doc.quote()
         ))),
     }
 }
@@ -70,7 +70,7 @@ pub fn signature_name(doc: &Json) -> Result<String> {
 fn type_error(v: &Json, d: i32) -> ServeError {
     invalid(format!(
         "JSON Value: {} Type: {} is not of expected type: {}",
-        v.pretty(),
+        v.quote(),
         v.type_name(),
         dtype_string(d)
     ))
@@ -79,7 +79,7 @@ fn type_error(v: &Json, d: i32) -> ServeError {
 fn lossy_error(v: &Json, target: &str) -> ServeError {
     invalid(format!(
         "Cannot convert JSON value: {} to {target} without loss of precision.",
-        v.pretty()
+        v.quote()
     ))
 }
 
@@ -99,7 +99,7 @@ fn decode_b64(v: &Json) -> Result<Vec<u8>> {
     let Some(text) = v.as_b64() else {
         return Err(invalid(format!(
             "JSON Value: {} not formatted correctly for base64 data",
-            v.pretty()
+            v.quote()
         )));
     };
     // absl::Base64Unescape accepts padded and unpadded input.
@@ -198,7 +198,7 @@ fn unimplemented_conversion(v: &Json, d: i32) -> ServeError {
         Code::Unimplemented,
         format!(
             "Conversion of JSON Value: {} to type: {}",
-            v.pretty(),
+            v.quote(),
             dtype_string(d)
         ),
     )
@@ -242,7 +242,7 @@ fn fill_level(
         if level != rank {
             return Err(invalid(format!(
                 "JSON Value: {} found at incorrect level: {} in the JSON DOM. Expected at level: {}",
-                v.pretty(),
+                v.quote(),
                 level + 1,
                 rank
             )));
@@ -307,7 +307,8 @@ fn add_instance_item(
 ) -> Result<()> {
     let Some(info) = infos.get(name) else {
         return Err(invalid(format!(
-            "JSON object: does not have named input: {name}"
+            "JSON object: does not have named input: {}",
+            json::quote_str(name)
         )));
     };
     let mut dims = Vec::new();
@@ -379,7 +380,8 @@ fn from_instances(
                 keys.insert(name.as_str());
                 add_instance_item(value, name, infos, &mut batches).map_err(|e| {
                     invalid(format!(
-                        "Failed to process element: {i} key: {name} of 'instances' list. Error: {}",
+                        "Failed to process element: {i} key: {} of 'instances' list. Error: {}",
+                        json::quote_str(name),
                         status_text(&e)
                     ))
                 })?;
@@ -387,7 +389,7 @@ fn from_instances(
             if keys != names {
                 return Err(invalid(format!(
                     "Failed to process element: {i} of 'instances' list. JSON object: {} must only have keys: {}",
-                    elem.pretty(),
+                    elem.quote(),
                     names.iter().copied().collect::<Vec<_>>().join(",")
                 )));
             }
@@ -465,7 +467,7 @@ pub fn predict_request(
         (Some(_), Some(_)) => {
             return Err(invalid(format!(
                 "JSON Value: {} Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ",
-                doc.pretty()
+                doc.quote()
             )))
         }
         (Some(Json::Array(items)), None) if !items.is_empty() => {
@@ -474,13 +476,13 @@ pub fn predict_request(
         (Some(Json::Array(_)), None) => {
             return Err(invalid(format!(
                 "JSON Value: {} No values in 'instances' array",
-                doc.pretty()
+                doc.quote()
             )))
         }
         (Some(_), None) => {
             return Err(invalid(format!(
                 "JSON Value: {} Excepting 'instances' to be an list/array",
-                doc.pretty()
+                doc.quote()
             )))
         }
         (None, Some(v)) => (from_inputs(v, &infos)?, Format::Columnar),
@@ -667,20 +669,26 @@ pub fn predict_request_fast(
 
 fn feature_error(name: &str, v: &Json) -> ServeError {
     invalid(format!(
-        "Feature: {name} has element with unexpected JSON type: {}",
+        "Feature: {} has element with unexpected JSON type: {}",
+        json::quote_str(name),
         v.type_name()
     ))
 }
 
-fn incompatible(name: &str, f: &tfp::Feature) -> ServeError {
-    let kind = match &f.kind {
+/// The kind of a feature as TF Serving names it.
+fn kind_name(f: &tfp::Feature) -> &'static str {
+    match &f.kind {
         Some(tfp::feature::Kind::BytesList(_)) => "bytes",
         Some(tfp::feature::Kind::FloatList(_)) => "float",
         Some(tfp::feature::Kind::Int64List(_)) => "int64",
         None => "UNKNOWN",
-    };
+    }
+}
+
+fn incompatible(name: &str, kind: &str) -> ServeError {
     invalid(format!(
-        "Unexpected element type in feature: {name} expecting type: {kind}"
+        "Unexpected element type in feature: {} expecting type: {kind}",
+        json::quote_str(name)
     ))
 }
 
@@ -715,51 +723,38 @@ fn int64_list(f: &mut tfp::Feature) -> Option<&mut Vec<i64>> {
 }
 
 /// One JSON value into a feature, with TF Serving's mapping: strings and `{"b64"}` to
-/// bytes_list, decimals to float_list, integers and booleans to int64_list.
+/// bytes_list, decimals to float_list, integers and booleans to int64_list. Constant time
+/// per value (apart from the value itself), so a feature list is built in linear time.
 fn add_feature_value(v: &Json, name: &str, f: &mut tfp::Feature) -> Result<()> {
+    // The kind the feature had before this value, named if the value does not fit it.
+    let kind = kind_name(f);
+    let mismatch = || incompatible(name, kind);
     match v {
         Json::Null | Json::Array(_) => return Err(feature_error(name, v)),
-        Json::Bool(b) => {
-            let current = f.clone();
-            int64_list(f)
-                .ok_or_else(|| incompatible(name, &current))?
-                .push(i64::from(*b));
-        }
+        Json::Bool(b) => int64_list(f).ok_or_else(mismatch)?.push(i64::from(*b)),
         Json::Object(_) => {
             if v.as_b64().is_none() {
                 return Err(feature_error(name, v));
             }
-            let current = f.clone();
             let bytes = decode_b64(v)?;
-            bytes_list(f)
-                .ok_or_else(|| incompatible(name, &current))?
-                .push(bytes);
+            bytes_list(f).ok_or_else(mismatch)?.push(bytes);
         }
-        Json::String(s) => {
-            let current = f.clone();
-            bytes_list(f)
-                .ok_or_else(|| incompatible(name, &current))?
-                .push(s.as_bytes().to_vec());
-        }
+        Json::String(s) => bytes_list(f)
+            .ok_or_else(mismatch)?
+            .push(s.as_bytes().to_vec()),
         Json::Number(Number::Double(d)) => {
-            let current = f.clone();
-            let list = float_list(f).ok_or_else(|| incompatible(name, &current))?;
+            let list = float_list(f).ok_or_else(mismatch)?;
             if !lossless(Number::Double(*d), f32::MANTISSA_DIGITS, f32::MAX as f64) {
                 return Err(lossy_error(v, "float"));
             }
             list.push(*d as f32);
         }
-        Json::Number(Number::Int(i)) => {
-            let current = f.clone();
-            int64_list(f)
-                .ok_or_else(|| incompatible(name, &current))?
-                .push(*i);
-        }
+        Json::Number(Number::Int(i)) => int64_list(f).ok_or_else(mismatch)?.push(*i),
         Json::Number(Number::Uint(_)) => {
-            let current = f.clone();
-            int64_list(f).ok_or_else(|| incompatible(name, &current))?;
+            int64_list(f).ok_or_else(mismatch)?;
             return Err(invalid(format!(
-                "Feature: {name} has uint64 element. Only int64 is supported."
+                "Feature: {} has uint64 element. Only int64 is supported.",
+                json::quote_str(name)
             )));
         }
     }
@@ -799,13 +794,13 @@ pub fn examples_input(doc: &Json) -> Result<(String, sv::Input)> {
         None => {
             return Err(invalid(format!(
             "JSON Value: {} When method is classify, key 'examples' is expected and was not found",
-            doc.pretty()
+            doc.quote()
         )))
         }
         Some(Json::Array(items)) if items.is_empty() => {
             return Err(invalid(format!(
                 "JSON Value: {} 'examples' value is an empty array",
-                doc.pretty()
+                doc.quote()
             )))
         }
         Some(Json::Array(items)) => items
@@ -815,7 +810,7 @@ pub fn examples_input(doc: &Json) -> Result<(String, sv::Input)> {
         Some(_) => {
             return Err(invalid(format!(
                 "JSON Value: {} Expecting 'examples' value to be an list/array",
-                doc.pretty()
+                doc.quote()
             )))
         }
     };
@@ -1397,6 +1392,46 @@ mod tests {
             .unwrap_err()
             .message
             .ends_with("When method is classify, key 'examples' is expected and was not found"));
+    }
+
+    #[test]
+    fn long_feature_lists_and_messages_cost_what_the_body_costs() {
+        // Each value used to copy the list built so far: 300k values took minutes.
+        let values = vec!["1"; 300_000].join(",");
+        let doc =
+            parse_body(format!(r#"{{"examples": [{{"x": [{values}]}}]}}"#).as_bytes()).unwrap();
+        let (_, input) = examples_input(&doc).unwrap();
+        let Some(sv::input::Kind::ExampleList(list)) = input.kind else {
+            panic!("expected a list");
+        };
+        let f = &list.examples[0].features.as_ref().unwrap().feature["x"];
+        assert!(
+            matches!(&f.kind, Some(tfp::feature::Kind::Int64List(l)) if l.value.len() == 300_000)
+        );
+        // A message quoting a deep, wide body stays short (it was 4 bytes per level per value).
+        let body = format!(
+            "{}{}{}",
+            "[".repeat(400),
+            vec!["0"; 100_000].join(","),
+            "]".repeat(400)
+        );
+        let e = parse_body(body.as_bytes()).unwrap_err();
+        assert!(
+            e.message.starts_with("JSON Value: [\n    [\n"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.len() < 2 * json::QUOTE_LIMIT,
+            "{}",
+            e.message.len()
+        );
+        let e = predict(
+            &format!(r#"{{"instances": [{{"{}": 1}}]}}"#, "k".repeat(100_000)),
+            &[("x", dtype::FLOAT)],
+        )
+        .unwrap_err();
+        assert!(e.message.len() < 1000, "{}", e.message);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::batching::{Batcher, BatchingParameters};
+use super::json::quote_str;
+use super::limits::{Budget, Limits};
 use super::metrics::{Api, Entrypoint, Metrics};
 use super::models::{
     ModelManager, ReloadError, Servable, Unavailable, VersionRequest, VersionState,
@@ -86,6 +88,8 @@ pub struct CoreOptions {
     pub metrics_path: Option<String>,
     /// Merge concurrent requests into batched session runs (`--enable_batching`).
     pub batching: Option<BatchingParameters>,
+    /// What one request, and one response, may hold (from `--max-request-bytes`).
+    pub limits: Limits,
 }
 
 /// `Some(spec)` or TF Serving's error for a request without one.
@@ -96,8 +100,8 @@ fn required_spec(spec: Option<&sv::ModelSpec>) -> Result<&sv::ModelSpec> {
 /// `Latest(name)` / `Specific(name, 3)` as TF Serving prints a servable request.
 fn request_text(name: &str, version: &VersionRequest) -> String {
     match version {
-        VersionRequest::Specific(v) => format!("Specific({name}, {v})"),
-        _ => format!("Latest({name})"),
+        VersionRequest::Specific(v) => format!("Specific({}, {v})", quote_str(name)),
+        _ => format!("Latest({})", quote_str(name)),
     }
 }
 
@@ -125,11 +129,22 @@ fn response_spec(servable: &Servable, signature: &str) -> sv::ModelSpec {
     }
 }
 
+/// Names joined by commas for a message, each cut, and the list cut after a few of them (the
+/// names may come from the request).
 fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
-    names
-        .map(|n| n.as_ref().to_owned())
-        .collect::<Vec<_>>()
-        .join(",")
+    const SHOWN: usize = 16;
+    let mut out = String::new();
+    for (i, n) in names.enumerate() {
+        if i == SHOWN {
+            out.push_str(",...");
+            break;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&quote_str(n.as_ref()));
+    }
+    out
 }
 
 /// The signature a Classify or Regress request names, with its single input checked (TF
@@ -140,7 +155,10 @@ fn examples_signature<'a>(
 ) -> Result<(&'a str, &'a tfp::SignatureDef)> {
     let name = signature_name(required_spec(spec)?);
     let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
-        ServeError::invalid(format!("No signature was found with the name: {name}"))
+        ServeError::invalid(format!(
+            "No signature was found with the name: {}",
+            quote_str(name)
+        ))
     })?;
     if signature.inputs.len() != 1 {
         return Err(ServeError::invalid("Expected one input Tensor."));
@@ -168,7 +186,7 @@ impl Core {
         let batcher = options
             .batching
             .clone()
-            .map(|p| Batcher::start(p, metrics.clone()));
+            .map(|p| Batcher::start(p, metrics.clone(), options.limits));
         Core {
             models,
             metrics,
@@ -245,7 +263,7 @@ impl Core {
             }
         }
         let started = std::time::Instant::now();
-        let outputs = servable.session.run(feeds, fetches);
+        let outputs = servable.session.run(feeds, fetches, self.options.limits);
         self.metrics
             .session_run(&servable.name, signature, started.elapsed());
         Ok(outputs?)
@@ -261,9 +279,9 @@ impl Core {
         self.models
             .servable(&spec.name, &version)
             .map_err(|why| match (why, &version) {
-                (Unavailable::UnknownLabel, VersionRequest::Label(l)) => {
-                    ServeError::invalid(format!("Unrecognized servable version label: {l}"))
-                }
+                (Unavailable::UnknownLabel, VersionRequest::Label(l)) => ServeError::invalid(
+                    format!("Unrecognized servable version label: {}", quote_str(l)),
+                ),
                 _ => ServeError::new(
                     Code::NotFound,
                     format!(
@@ -288,7 +306,8 @@ impl Core {
             .map(|s| s.inputs.clone())
             .ok_or_else(|| {
                 ServeError::invalid(format!(
-                    "Serving signature name: \"{name}\" not found in signature def"
+                    "Serving signature name: \"{}\" not found in signature def",
+                    quote_str(name)
                 ))
             })
     }
@@ -310,14 +329,17 @@ impl Core {
             .ok_or_else(|| {
                 ServeError::new(
                     Code::NotFound,
-                    format!("Could not find any versions of model {name}"),
+                    format!("Could not find any versions of model {}", quote_str(name)),
                 )
             })?;
         let wanted = match version_request(spec) {
             VersionRequest::Latest => None,
             VersionRequest::Specific(v) => Some(v),
             VersionRequest::Label(l) => Some(self.models.label(name, &l).ok_or_else(|| {
-                ServeError::invalid(format!("Unrecognized servable version label: {l}"))
+                ServeError::invalid(format!(
+                    "Unrecognized servable version label: {}",
+                    quote_str(&l)
+                ))
             })?),
         };
         let status_of = |(version, state): &(i64, VersionState)| {
@@ -350,7 +372,7 @@ impl Core {
                 let found = states.iter().find(|(n, _)| *n == v).ok_or_else(|| {
                     ServeError::new(
                         Code::NotFound,
-                        format!("Could not find version {v} of model {name}"),
+                        format!("Could not find version {v} of model {}", quote_str(name)),
                     )
                 })?;
                 vec![status_of(found)]
@@ -493,7 +515,8 @@ impl Core {
             .find(|f| f.as_str() != "signature_def")
         {
             return Err(ServeError::invalid(format!(
-                "Metadata field {other} is not supported"
+                "Metadata field {} is not supported",
+                quote_str(other)
             )));
         }
         let servable = self.servable(spec)?;
@@ -550,7 +573,10 @@ impl Core {
         let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
             ServeError::new(
                 Code::FailedPrecondition,
-                format!("Serving signature name: \"{name}\" not found in signature def"),
+                format!(
+                    "Serving signature name: \"{}\" not found in signature def",
+                    quote_str(name)
+                ),
             )
         })?;
         let sent: Vec<&String> = request.inputs.keys().collect();
@@ -580,6 +606,7 @@ impl Core {
             )));
         }
         let mut feeds = Vec::with_capacity(signature.inputs.len());
+        let mut budget = self.options.limits.budget();
         for (alias, info) in &signature.inputs {
             let Some(proto) = request
                 .inputs
@@ -588,8 +615,7 @@ impl Core {
             else {
                 continue;
             };
-            let tensor = tensor_from_proto(proto)
-                .ok_or_else(|| ServeError::invalid(format!("tensor parsing error: {alias}")))?;
+            let tensor = tensor_from_proto(proto, alias, &mut budget)?;
             feeds.push((info_name(alias, info)?, tensor));
         }
         let mut aliases: Vec<&String> = Vec::new();
@@ -599,7 +625,8 @@ impl Core {
             for alias in &request.output_filter {
                 if !signature.outputs.contains_key(alias) {
                     return Err(ServeError::invalid(format!(
-                        "output tensor alias not found in signature: {alias} Outputs expected to be in the set {{{}}}.",
+                        "output tensor alias not found in signature: {} Outputs expected to be in the set {{{}}}.",
+                        quote_str(alias),
                         set_names(signature.outputs.keys())
                     )));
                 }
@@ -638,7 +665,7 @@ impl Core {
         fetches: &[&str],
         observe: bool,
     ) -> Result<(usize, Vec<Tensor>)> {
-        let examples = serialized_examples(examples)?;
+        let examples = serialized_examples(examples, &mut self.options.limits.budget())?;
         let n = examples.len();
         let input_tensor = Tensor {
             dims: vec![n as i64],
@@ -954,12 +981,14 @@ impl Core {
             let signature = signature_name(spec);
             if !seen.insert(signature) {
                 return Err(ServeError::invalid(format!(
-                    "Duplicate evaluation of signature: {signature}"
+                    "Duplicate evaluation of signature: {}",
+                    quote_str(signature)
                 )));
             }
             let Some(def) = servable.meta_graph.signature_def.get(signature) else {
                 return Err(ServeError::invalid(format!(
-                    "Requested signature not found in model graph: {signature}"
+                    "Requested signature not found in model graph: {}",
+                    quote_str(signature)
                 )));
             };
             // All tasks read the same examples, so they must feed the same tensor.
@@ -1062,56 +1091,90 @@ pub(crate) fn shape_debug(dims: &[i64]) -> String {
 }
 
 /// The strings fed to a classify / regress signature: each serialized example, preceded by
-/// the serialized context when there is one (parsing the concatenation merges the two).
-pub fn serialized_examples(input: Option<&sv::Input>) -> Result<Vec<Vec<u8>>> {
-    let kind = input.and_then(|i| i.kind.as_ref());
-    let out: Vec<Vec<u8>> = match kind {
-        Some(sv::input::Kind::ExampleList(list)) => {
-            list.examples.iter().map(Message::encode_to_vec).collect()
-        }
+/// the serialized context when there is one (parsing the concatenation merges the two). Their
+/// count and total size, the context counted once per example, are taken from `budget` first.
+pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Result<Vec<Vec<u8>>> {
+    let (examples, context): (&[tfp::Example], _) = match input.and_then(|i| i.kind.as_ref()) {
+        Some(sv::input::Kind::ExampleList(list)) => (&list.examples, None),
         Some(sv::input::Kind::ExampleListWithContext(list)) => {
-            let context = list
-                .context
-                .as_ref()
-                .map(Message::encode_to_vec)
-                .unwrap_or_default();
-            list.examples
-                .iter()
-                .map(|e| {
-                    let mut bytes = context.clone();
-                    e.encode(&mut bytes).ok();
-                    bytes
-                })
-                .collect()
+            (&list.examples, list.context.as_ref())
         }
-        None => Vec::new(),
+        None => (&[], None),
     };
-    if out.is_empty() {
+    if examples.is_empty() {
         return Err(ServeError::invalid("Input is empty."));
     }
-    Ok(out)
+    let n = examples.len();
+    budget.input("inputs", &[n as i64])?;
+    let context = context.map(Message::encode_to_vec).unwrap_or_default();
+    let repeated = (context.len() as u64).saturating_mul(n as u64);
+    let bytes = examples
+        .iter()
+        .map(|e| e.encoded_len() as u64)
+        .fold(repeated, u64::saturating_add);
+    budget.input_strings("inputs", bytes).map_err(|mut e| {
+        if !context.is_empty() {
+            e.message = format!(
+                "{} (the {}-byte context is merged into each of the {n} examples)",
+                e.message,
+                context.len()
+            );
+        }
+        e
+    })?;
+    Ok(examples
+        .iter()
+        .map(|e| {
+            let mut bytes = Vec::with_capacity(context.len() + e.encoded_len());
+            bytes.extend_from_slice(&context);
+            e.encode(&mut bytes).ok();
+            bytes
+        })
+        .collect())
 }
 
-/// The dense tensor a `TensorProto` describes (typed value fields or `tensor_content`; fewer
-/// values than elements repeat the last, as TensorFlow does). `None` when it does not parse.
-pub fn tensor_from_proto(proto: &tfp::TensorProto) -> Option<Tensor> {
+/// The dense tensor request input `what` describes as a `TensorProto` (typed value fields or
+/// `tensor_content`; fewer values than elements repeat the last, as TensorFlow does). Its shape,
+/// and the string bytes after that repetition, are taken from `budget` before anything is
+/// allocated; one that does not parse is TF Serving's `tensor parsing error: what`.
+pub fn tensor_from_proto(
+    proto: &tfp::TensorProto,
+    what: &str,
+    budget: &mut Budget,
+) -> Result<Tensor> {
+    let parse_error = || ServeError::invalid(format!("tensor parsing error: {what}"));
     let shape = proto.tensor_shape.as_ref();
     if shape.is_some_and(|s| s.unknown_rank) {
-        return None;
+        return Err(parse_error());
     }
     let dims: Vec<i64> = shape
         .map(|s| s.dim.iter().map(|d| d.size).collect())
         .unwrap_or_default();
-    let n = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))?;
+    let n = budget.input(what, &dims)?;
+    if proto.dtype == tf::dtype::STRING && proto.string_val.len() <= n {
+        let given = proto
+            .string_val
+            .iter()
+            .map(|s| s.len() as u64)
+            .fold(0u64, u64::saturating_add);
+        let last = proto.string_val.last().map_or(0, |s| s.len() as u64);
+        let repeated = last.saturating_mul((n - proto.string_val.len()) as u64);
+        budget.input_strings(what, given.saturating_add(repeated))?;
+    }
+    tensor_values(proto, dims, n).ok_or_else(parse_error)
+}
+
+/// The values of a `TensorProto` of `n` elements (`n` already within the budget).
+fn tensor_values(proto: &tfp::TensorProto, dims: Vec<i64>, n: usize) -> Option<Tensor> {
     /// TensorProto's repeated values, converted, with the last one repeated up to `n`
     /// (an empty list means all defaults).
     fn fill<S, T: Clone + Default>(vals: &[S], n: usize, f: impl Fn(&S) -> T) -> Option<Vec<T>> {
         if vals.len() > n {
             return None;
         }
-        let mut out: Vec<T> = Vec::with_capacity(n);
+        // The budget bounds `n`; a failed reservation is still an error, never a panic.
+        let mut out: Vec<T> = Vec::new();
+        out.try_reserve_exact(n).ok()?;
         out.extend(vals.iter().map(f));
         let last = out.last().cloned().unwrap_or_default();
         out.resize(n, last);
@@ -1122,7 +1185,7 @@ pub fn tensor_from_proto(proto: &tfp::TensorProto) -> Option<Tensor> {
         n: usize,
         f: fn([u8; W]) -> T,
     ) -> Option<Vec<T>> {
-        if bytes.len() != n * W {
+        if Some(bytes.len()) != n.checked_mul(W) {
             return None;
         }
         Some(
@@ -1214,21 +1277,67 @@ mod tests {
             dims: vec![2, 2],
             values: Values::Float(vec![1.0, 2.0, 3.0, 4.0]),
         };
-        assert_eq!(tensor_from_proto(&tensor_to_proto(&t)), Some(t));
+        let from =
+            |p: &tfp::TensorProto| tensor_from_proto(p, "x", &mut Limits::default().budget());
+        assert_eq!(from(&tensor_to_proto(&t)), Ok(t));
         let mut p = proto(tf::dtype::FLOAT, &[3]);
         p.float_val = vec![7.0];
-        assert_eq!(
-            tensor_from_proto(&p).map(|t| t.values),
-            Some(Values::Float(vec![7.0; 3]))
-        );
+        assert_eq!(from(&p).map(|t| t.values), Ok(Values::Float(vec![7.0; 3])));
         p.float_val = vec![1.0, 2.0, 3.0, 4.0];
-        assert_eq!(tensor_from_proto(&p), None);
+        assert_eq!(from(&p).unwrap_err().message, "tensor parsing error: x");
         let mut c = proto(tf::dtype::FLOAT, &[2]);
         c.tensor_content = [1.5f32.to_le_bytes(), 2.5f32.to_le_bytes()].concat();
         assert_eq!(
-            tensor_from_proto(&c).map(|t| t.values),
-            Some(Values::Float(vec![1.5, 2.5]))
+            from(&c).map(|t| t.values),
+            Ok(Values::Float(vec![1.5, 2.5]))
         );
+    }
+
+    #[test]
+    fn request_shapes_are_checked_before_anything_is_allocated() {
+        let small = || Limits::from_request_bytes(1000).budget();
+        let code = |p: &tfp::TensorProto| tensor_from_proto(p, "x", &mut small()).unwrap_err().code;
+        // One value broadcast to a huge shape, of every kind.
+        let mut f = proto(tf::dtype::FLOAT, &[1 << 40]);
+        f.float_val = vec![1.0];
+        assert_eq!(code(&f), Code::ResourceExhausted);
+        let mut s = proto(tf::dtype::STRING, &[100]);
+        s.string_val = vec![vec![b'x'; 100]];
+        assert_eq!(code(&s), Code::ResourceExhausted, "100 x 100 string bytes");
+        s.tensor_shape = Some(crate::proto_ext::shape_proto(&[9]));
+        assert!(tensor_from_proto(&s, "x", &mut small()).is_ok());
+        // tensor_content whose length times the element size would overflow.
+        let c = tfp::TensorProto {
+            dtype: tf::dtype::DOUBLE,
+            tensor_shape: Some(crate::proto_ext::shape_proto(&[i64::MAX / 4])),
+            tensor_content: vec![0; 8],
+            ..Default::default()
+        };
+        assert_eq!(code(&c), Code::ResourceExhausted);
+        assert_eq!(
+            tensor_from_proto(
+                &c,
+                "x",
+                &mut Limits::from_request_bytes(usize::MAX).budget()
+            )
+            .unwrap_err()
+            .code,
+            Code::InvalidArgument
+        );
+        // No elements, but a dimension a model could build a huge tensor from.
+        assert_eq!(
+            code(&proto(tf::dtype::FLOAT, &[0, 1 << 40])),
+            Code::ResourceExhausted
+        );
+        assert!(tensor_from_proto(&proto(tf::dtype::FLOAT, &[0, 999]), "x", &mut small()).is_ok());
+        // Shapes that are no tensor at all.
+        for dims in [vec![1; 255], vec![-1], vec![1 << 62, 1 << 62]] {
+            assert_eq!(
+                code(&proto(tf::dtype::FLOAT, &dims)),
+                Code::InvalidArgument,
+                "{dims:?}"
+            );
+        }
     }
 
     #[test]
@@ -1254,7 +1363,7 @@ mod tests {
                 },
             )),
         };
-        let strings = serialized_examples(Some(&input)).unwrap();
+        let strings = serialized_examples(Some(&input), &mut Limits::default().budget()).unwrap();
         assert_eq!(strings.len(), 2);
         let ctx = example(9.0).encode_to_vec();
         assert!(strings[1].starts_with(&ctx));
@@ -1263,8 +1372,22 @@ mod tests {
             example(2.0).encode_to_vec().as_slice()
         );
         assert_eq!(
-            serialized_examples(None).unwrap_err().message,
+            serialized_examples(None, &mut Limits::default().budget())
+                .unwrap_err()
+                .message,
             "Input is empty."
+        );
+        // The context counts once per example.
+        let e = serialized_examples(
+            Some(&input),
+            &mut Limits::from_request_bytes(ctx.len() + 10).budget(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::ResourceExhausted);
+        assert!(
+            e.message.contains("merged into each of the 2 examples"),
+            "{}",
+            e.message
         );
     }
 }

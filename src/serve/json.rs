@@ -72,45 +72,60 @@ impl Json {
         }
     }
 
-    /// The value pretty-printed as RapidJSON's PrettyWriter does (4-space indent), for error
-    /// messages that quote the request.
-    pub fn pretty(&self) -> String {
-        let mut out = String::new();
-        self.write_pretty(&mut out, 0);
-        out
+    /// The value pretty-printed as RapidJSON's PrettyWriter does (4-space indent), as TF
+    /// Serving's error messages quote the request, but cut after [`QUOTE_LIMIT`] bytes (then
+    /// ending in `...`): the work and the text stay that small however large or deep the value.
+    pub fn quote(&self) -> String {
+        let mut out = Quote::default();
+        self.write_quote(&mut out, 0);
+        if out.full {
+            out.text.push_str("...");
+        }
+        out.text
     }
 
-    fn write_pretty(&self, out: &mut String, indent: usize) {
+    fn write_quote(&self, out: &mut Quote, indent: usize) {
         match self {
             Json::Array(items) if !items.is_empty() => {
-                out.push_str("[\n");
+                out.push("[\n");
                 for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(",\n");
+                    if out.full {
+                        return;
                     }
-                    push_indent(out, indent + 1);
-                    item.write_pretty(out, indent + 1);
+                    if i > 0 {
+                        out.push(",\n");
+                    }
+                    out.indent(indent + 1);
+                    item.write_quote(out, indent + 1);
                 }
-                out.push('\n');
-                push_indent(out, indent);
-                out.push(']');
+                out.push("\n");
+                out.indent(indent);
+                out.push("]");
             }
             Json::Object(members) if !members.is_empty() => {
-                out.push_str("{\n");
+                out.push("{\n");
                 for (i, (k, v)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(",\n");
+                    if out.full {
+                        return;
                     }
-                    push_indent(out, indent + 1);
-                    write_string(out, k);
-                    out.push_str(": ");
-                    v.write_pretty(out, indent + 1);
+                    if i > 0 {
+                        out.push(",\n");
+                    }
+                    out.indent(indent + 1);
+                    out.string(k);
+                    out.push(": ");
+                    v.write_quote(out, indent + 1);
                 }
-                out.push('\n');
-                push_indent(out, indent);
-                out.push('}');
+                out.push("\n");
+                out.indent(indent);
+                out.push("}");
             }
-            other => other.write_compact(out),
+            Json::String(s) => out.string(s),
+            other => {
+                let mut text = String::new();
+                other.write_compact(&mut text);
+                out.push(&text);
+            }
         }
     }
 
@@ -153,9 +168,73 @@ impl Json {
     }
 }
 
-fn push_indent(out: &mut String, level: usize) {
-    for _ in 0..level * 4 {
-        out.push(' ');
+/// Most bytes of a request an error message quotes.
+pub const QUOTE_LIMIT: usize = 1024;
+
+/// Text of at most [`QUOTE_LIMIT`] bytes; `full` once something did not fit.
+#[derive(Default)]
+struct Quote {
+    text: String,
+    full: bool,
+}
+
+impl Quote {
+    fn push(&mut self, s: &str) {
+        if self.full {
+            return;
+        }
+        let room = QUOTE_LIMIT - self.text.len();
+        if s.len() <= room {
+            self.text.push_str(s);
+        } else {
+            self.text.push_str(&s[..floor_char_boundary(s, room)]);
+            self.full = true;
+        }
+    }
+
+    fn indent(&mut self, level: usize) {
+        for _ in 0..level {
+            if self.full {
+                return;
+            }
+            self.push("    ");
+        }
+    }
+
+    /// A string literal; only as much of `s` is escaped as can show.
+    fn string(&mut self, s: &str) {
+        let room = QUOTE_LIMIT.saturating_sub(self.text.len());
+        let shown = &s[..floor_char_boundary(s, room)];
+        let mut text = String::new();
+        write_string(&mut text, shown);
+        if shown.len() < s.len() {
+            // The closing quote goes: the literal is cut.
+            text.pop();
+            text.push_str("...");
+        }
+        self.push(&text);
+    }
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    let mut i = i;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// `s` as an error message quotes a name from the request: cut after a few hundred bytes.
+pub fn quote_str(s: &str) -> std::borrow::Cow<'_, str> {
+    const NAME_LIMIT: usize = 256;
+    if s.len() <= NAME_LIMIT {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(format!("{}...", &s[..floor_char_boundary(s, NAME_LIMIT)]))
     }
 }
 
@@ -783,11 +862,31 @@ mod tests {
     }
 
     #[test]
-    fn pretty_matches_rapidjson_layout() {
+    fn quote_matches_rapidjson_layout() {
         let v = parse(br#"{"a":[1,2],"b":{}}"#).unwrap();
         assert_eq!(
-            v.pretty(),
+            v.quote(),
             "{\n    \"a\": [\n        1,\n        2\n    ],\n    \"b\": {}\n}"
         );
+    }
+
+    #[test]
+    fn quotes_stay_short_however_large_or_deep_the_value() {
+        // Deep nesting used to cost 4 bytes of indent per level for every element.
+        let deep = format!(
+            "{}{}{}",
+            "[".repeat(500),
+            vec!["0"; 100_000].join(","),
+            "]".repeat(500)
+        );
+        let wide = format!("[\"{}\", 1]", "\\u00e9".repeat(100_000));
+        let key = format!("{{\"{}\": 1}}", "k".repeat(100_000));
+        for text in [deep, wide, key] {
+            let q = parse(text.as_bytes()).unwrap().quote();
+            assert!(q.len() <= QUOTE_LIMIT + 3, "{}", q.len());
+            assert!(q.ends_with("..."), "{q}");
+        }
+        assert_eq!(quote_str("abc"), "abc");
+        assert_eq!(quote_str(&"é".repeat(200)).len(), 256 + 3);
     }
 }

@@ -10,6 +10,7 @@
 //! - [`grpc`]: the gRPC transport (PredictionService, ModelService).
 //! - [`warmup`]: replaying `assets.extra/tf_serving_warmup_requests` before a version is
 //!   available.
+//! - [`limits`]: the shape checks and size budget every request and response passes.
 //! - [`metrics`]: Prometheus metrics; [`batching`]: merging concurrent requests into batches.
 
 pub mod batching;
@@ -19,6 +20,7 @@ pub mod grpc;
 pub mod http;
 pub mod json;
 pub mod library;
+pub mod limits;
 pub mod metrics;
 pub mod models;
 #[allow(unsafe_code)]

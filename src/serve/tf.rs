@@ -9,6 +9,7 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use super::limits::{Budget, Limits, MAX_RANK};
 use crate::proto_ext::split_tensor_name;
 
 // Opaque C types.
@@ -468,11 +469,12 @@ struct OwnedTensor<'a> {
 impl<'a> OwnedTensor<'a> {
     fn from_tensor(api: &'static Api, tensor: &Tensor) -> Result<Self, Status> {
         let dims = &tensor.dims;
-        // TensorFlow trusts dims to describe the buffer: never hand it a mismatch.
+        // TensorFlow trusts dims to describe the buffer: never hand it a mismatch, nor a rank
+        // it aborts on.
         let elements = dims
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
-        if elements != Some(tensor.values.len()) {
+        if elements != Some(tensor.values.len()) || dims.len() > MAX_RANK {
             return Err(Status::new(
                 CODE_INVALID_ARGUMENT,
                 format!(
@@ -516,22 +518,31 @@ impl<'a> OwnedTensor<'a> {
         OwnedTensor { api, ptr }
     }
 
-    fn to_tensor(&self) -> Result<Tensor, Status> {
+    /// Copies the tensor out, once `budget` has room for it (else RESOURCE_EXHAUSTED, and
+    /// nothing is copied).
+    fn to_tensor(&self, name: &str, budget: &mut Budget) -> Result<Tensor, Status> {
         let api = self.api;
         let t = self.ptr;
         // SAFETY: `t` is a live tensor; element counts come from its own dims and byte size.
         unsafe {
             let rank = (api.TF_NumDims)(t);
             let dims: Vec<i64> = (0..rank).map(|i| (api.TF_Dim)(t, i)).collect();
-            let n = dims
-                .iter()
-                .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
             let dtype = (api.TF_TensorType)(t);
             let bytes = (api.TF_TensorByteSize)(t);
+            let strings = if dtype == dtype::STRING {
+                let count = bytes / std::mem::size_of::<TfTString>();
+                let base = (api.TF_TensorData)(t) as *const TfTString;
+                (0..count)
+                    .map(|i| (api.TF_StringGetSize)(base.add(i)) as u64)
+                    .fold(0u64, u64::saturating_add)
+            } else {
+                0
+            };
+            let n = budget
+                .output(name, &dims, strings)
+                .map_err(|e| Status::new(e.code as i32, e.message))?;
             let need = |size: usize| -> Result<(), Status> {
-                if n.and_then(|n| n.checked_mul(size))
-                    .is_none_or(|need| bytes < need)
-                {
+                if n.checked_mul(size).is_none_or(|need| bytes < need) {
                     Err(Status::new(
                         CODE_INTERNAL,
                         "TensorFlow returned a tensor smaller than its shape",
@@ -540,7 +551,6 @@ impl<'a> OwnedTensor<'a> {
                     Ok(())
                 }
             };
-            let n = n.unwrap_or(0);
             let values = match dtype {
                 dtype::FLOAT => {
                     need(4)?;
@@ -799,7 +809,14 @@ impl Session {
 
     /// Runs the graph: feeds tensors by tensor name (`x:0`), returns the fetched tensors in
     /// the order of `fetches`.
-    pub fn run(&self, feeds: &[(&str, &Tensor)], fetches: &[&str]) -> Result<Vec<Tensor>, Status> {
+    /// Outputs beyond `limits` (all together) are refused with RESOURCE_EXHAUSTED before they
+    /// are copied.
+    pub fn run(
+        &self,
+        feeds: &[(&str, &Tensor)],
+        fetches: &[&str],
+        limits: Limits,
+    ) -> Result<Vec<Tensor>, Status> {
         let api: &'static Api = &self.tf.api;
         let mut inputs = Vec::with_capacity(feeds.len());
         let mut input_tensors = Vec::with_capacity(feeds.len());
@@ -844,7 +861,12 @@ impl Session {
                 "TensorFlow returned fewer outputs than requested",
             ));
         }
-        let result = owned.iter().map(OwnedTensor::to_tensor).collect();
+        let mut budget = limits.budget();
+        let result = owned
+            .iter()
+            .zip(fetches)
+            .map(|(t, name)| t.to_tensor(name, &mut budget))
+            .collect();
         result
     }
 }

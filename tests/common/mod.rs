@@ -211,3 +211,60 @@ pub fn spawn_serve(args: &[&str], venv: &Path) -> Served {
         stderr: reader,
     }
 }
+
+/// A model written by one of the `python/make_*_model.py` scripts into a fresh directory, as
+/// `(dir, export)`; `None` (skip) without the reference Python or libtensorflow.
+pub fn python_model(script: &str, name: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let python = reference_python()?;
+    tensorflow()?;
+    let dir = tempdir();
+    let export = dir.path().join(name);
+    let out = run_python(&python, script, &[export.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{script}: {}", stderr(&out));
+    Some((dir, export))
+}
+
+/// A gRPC channel to a server at `addr`, connected on `runtime`.
+pub fn grpc_channel(
+    runtime: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+) -> tonic::transport::Channel {
+    runtime
+        .block_on(
+            tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect(),
+        )
+        .expect("connect to the gRPC server")
+}
+
+/// A minimal HTTP/1.1 exchange; returns status and body.
+pub fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(300)))
+        .ok();
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write head");
+    // The server may answer (413) before reading a large body and close the connection.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, body.to_owned())
+}
