@@ -893,11 +893,6 @@ impl ServeArgs {
                 self.allow_version_labels_for_unavailable_models == Some(true),
             ),
             ("num_load_threads", self.num_load_threads.unwrap_or(0) > 0),
-            ("max_num_load_retries", self.max_num_load_retries != 5),
-            (
-                "load_retry_interval_micros",
-                self.load_retry_interval_micros != 60_000_000,
-            ),
             (
                 "num_unload_threads",
                 self.num_unload_threads.unwrap_or(0) > 0,
@@ -967,6 +962,10 @@ impl ServeArgs {
         Ok(crate::serve::ServerOptions {
             warmup: self.enable_model_warmup,
             threads,
+            load_retries: crate::serve::models::LoadRetries::from_flags(
+                self.max_num_load_retries,
+                self.load_retry_interval_micros,
+            ),
             core: crate::serve::core::CoreOptions {
                 metrics_path,
                 batching,

@@ -3,6 +3,7 @@
 //! Map of the modules:
 //! - [`proto`]: prost types generated from TensorFlow 2.21 / TF Serving 2.21 schemas;
 //!   [`proto_ext`] holds helpers on them.
+//! - [`files`]: reading the files smtool opens itself: regular files only, size-capped.
 //! - [`savedmodel`]: finding and reading a SavedModel directory (graph file, variables index,
 //!   assets, fingerprint, init op), and writing an edited one atomically.
 //! - [`signature`]: TensorFlow's and TensorFlow Serving's signature rules.
@@ -21,6 +22,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod files;
 pub mod graph;
 pub mod ops;
 pub mod proto;

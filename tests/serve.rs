@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use smtool::serve::http::HttpOptions;
 use smtool::serve::limits::Limits;
-use smtool::serve::models::{ModelConfig, VersionPolicy};
-use smtool::serve::{self as srv, Server};
+use smtool::serve::models::{LoadRetries, ModelConfig, VersionPolicy};
+use smtool::serve::{self as srv, Server, ServerOptions};
 
 use common::{http, tensorflow};
 
@@ -41,8 +42,17 @@ fn start_with(
     poll: Option<Duration>,
     http: HttpOptions,
 ) -> Option<Running> {
+    start_with_options(models, poll, http, ServerOptions::default())
+}
+
+fn start_with_options(
+    models: Vec<ModelConfig>,
+    poll: Option<Duration>,
+    http: HttpOptions,
+    options: ServerOptions,
+) -> Option<Running> {
     let tf = tensorflow()?;
-    let server = Server::start(tf, models, poll);
+    let server = Server::start_with(tf, models, poll, options);
     let core = server.core.clone();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -821,66 +831,19 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 #[test]
-fn poller_loads_new_versions_and_unloads_removed_ones() {
+fn a_base_path_that_briefly_cannot_be_read_unloads_nothing() {
     let dir = common::tempdir();
-    let base = dir.path().join("hp");
-    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
-    let models = vec![srv::model_from_path("hp", &base).expect("base path")];
-    let Some(s) = start_with(
-        models,
-        Some(Duration::from_millis(100)),
-        HttpOptions::default(),
-    ) else {
+    let Some((base, s)) = serve_hp_v1(dir.path(), ServerOptions::default()) else {
         return;
     };
-    let predict = || {
-        post(
-            s.addr,
-            "/v1/models/hp:predict",
-            &json!({"instances": [1.0]}),
-        )
-    };
-    assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
-    // Requests keep flowing through every swap below, and none may fail.
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let addr = s.addr;
-    let hammer = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut answered = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let (code, body) =
-                    post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
-                assert_eq!(code, 200, "a request failed during a version swap: {body}");
-                let y = body["predictions"][0].as_f64();
-                assert!(y == Some(2.5) || y == Some(3.5), "{body}");
-                answered += 1;
-            }
-            answered
-        })
-    };
-    // Copy under another name, then rename: the poller never sees half a version.
-    common::copy_dir(
-        &common::fixture("half_plus_two/2"),
-        &dir.path().join("incoming"),
-    );
-    std::fs::rename(dir.path().join("incoming"), base.join("2")).expect("rename");
-    wait_for("version 2", || predict().1 == json!({"predictions": [3.5]}));
-    let (_, status) = get(s.addr, "/v1/models/hp/versions/1");
-    assert_eq!(status["model_version_status"][0]["state"], "END");
-    std::fs::remove_dir_all(base.join("2")).expect("remove version 2");
-    wait_for("back to version 1", || {
-        predict().1 == json!({"predictions": [2.5]})
-    });
-    // A base path that briefly cannot be read unloads nothing.
+    let traffic = Traffic::start(s.addr, "hp", 2, &[2.5]);
     let moved = dir.path().join("hp-moved");
     std::fs::rename(&base, &moved).expect("move base path away");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(predict(), (200, json!({"predictions": [2.5]})));
+    assert_eq!(version_states(s.addr, "hp"), states(&[("1", "AVAILABLE")]));
     std::fs::rename(&moved, &base).expect("move base path back");
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let answered = hammer.join().expect("no request failed during the swaps");
-    assert!(answered > 0);
+    let answered = traffic.stop();
+    assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
 }
 
 #[test]
@@ -1378,5 +1341,393 @@ fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
             .run(&[(&n_name, &n)], &[&y_name], Limits::default())
             .expect("pop");
         assert_eq!(out[0].values, Values::String(strings.clone()));
+    }
+}
+
+// Version transitions: availability-preserving swaps, copies in progress, load retries, and
+// files TensorFlow must not be handed.
+
+/// Predicts `x = 1` on the model `hp`.
+fn predict_hp(addr: SocketAddr) -> (u16, Value) {
+    post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}))
+}
+
+/// `(version, state)` of each version in the status endpoint, highest first.
+fn version_states(addr: SocketAddr, name: &str) -> Vec<(String, String)> {
+    let (code, body) = get(addr, &format!("/v1/models/{name}"));
+    assert_eq!(code, 200, "{body}");
+    body["model_version_status"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .map(|v| {
+            let field = |f: &str| v[f].as_str().expect("status field").to_owned();
+            (field("version"), field("state"))
+        })
+        .collect()
+}
+
+/// The status of one version (null while the server does not know the version).
+fn version_status(addr: SocketAddr, name: &str, version: i64) -> Value {
+    let (_, body) = get(addr, &format!("/v1/models/{name}/versions/{version}"));
+    body["model_version_status"][0].clone()
+}
+
+fn states(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(v, s)| (v.to_string(), s.to_string()))
+        .collect()
+}
+
+/// Steady traffic on a model: client threads predicting `x = 1` until stopped. Every answer
+/// must be 200 with one of `allowed`; a failed request panics its thread.
+struct Traffic {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    clients: Vec<std::thread::JoinHandle<usize>>,
+}
+
+impl Traffic {
+    fn start(addr: SocketAddr, name: &str, clients: usize, allowed: &'static [f64]) -> Self {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|_| {
+                let done = done.clone();
+                let path = format!("/v1/models/{name}:predict");
+                std::thread::spawn(move || {
+                    let mut answered = 0;
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (code, body) = post(addr, &path, &json!({"instances": [1.0]}));
+                        assert_eq!(
+                            code, 200,
+                            "a request failed during a version change: {body}"
+                        );
+                        let y = body["predictions"][0].as_f64().unwrap_or(f64::NAN);
+                        assert!(allowed.contains(&y), "unexpected answer {body}");
+                        answered += 1;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    answered
+                })
+            })
+            .collect();
+        Traffic { done, clients }
+    }
+
+    /// Stops the clients; returns how many requests each answered.
+    fn stop(self) -> Vec<usize> {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.clients
+            .into_iter()
+            .map(|c| c.join().expect("no request failed"))
+            .collect()
+    }
+}
+
+/// Copies the SavedModel `from` to `to` as `cp -r` does on a slow disk or network: the
+/// directory first, then file by file, each written in two halves, with `pause` after every
+/// step, so the poller sees every partial state.
+fn copy_version_slowly(from: &Path, to: &Path, pause: Duration) {
+    std::fs::create_dir(to).expect("mkdir");
+    std::thread::sleep(pause);
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_version_slowly(&path, &target, pause);
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read");
+        let (first, rest) = bytes.split_at(bytes.len() / 2);
+        std::fs::write(&target, first).expect("write the first half");
+        std::thread::sleep(pause);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&target)
+            .expect("reopen");
+        file.write_all(rest).expect("write the rest");
+        drop(file);
+        std::thread::sleep(pause);
+    }
+}
+
+/// A base path `hp` under `dir` holding version 1 of half_plus_two, served with a 100 ms
+/// poller.
+fn serve_hp_v1(dir: &Path, options: ServerOptions) -> Option<(PathBuf, Running)> {
+    let base = dir.join("hp");
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let models = vec![srv::model_from_path("hp", &base).expect("base path")];
+    let poll = Some(Duration::from_millis(100));
+    let s = start_with_options(models, poll, HttpOptions::default(), options)?;
+    Some((base, s))
+}
+
+#[test]
+fn versions_swap_under_steady_traffic_without_a_failed_request() {
+    let dir = common::tempdir();
+    let Some((base, s)) = serve_hp_v1(dir.path(), ServerOptions::default()) else {
+        return;
+    };
+    let traffic = Traffic::start(s.addr, "hp", 3, &[2.5, 3.5]);
+    // Not atomic: version 2 appears empty and fills up file by file, half a file at a time;
+    // version 1 serves until version 2 is complete and loaded.
+    copy_version_slowly(
+        &common::fixture("half_plus_two/2"),
+        &base.join("2"),
+        Duration::from_millis(400),
+    );
+    wait_for("version 2 to replace version 1", || {
+        version_states(s.addr, "hp") == states(&[("2", "AVAILABLE"), ("1", "END")])
+    });
+    // Atomic: copied elsewhere, renamed into place.
+    common::copy_dir(
+        &common::fixture("half_plus_two/1"),
+        &dir.path().join("incoming"),
+    );
+    std::fs::rename(dir.path().join("incoming"), base.join("3")).expect("rename");
+    wait_for("version 3 to replace version 2", || {
+        version_states(s.addr, "hp") == states(&[("3", "AVAILABLE"), ("2", "END"), ("1", "END")])
+    });
+    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
+    // Old versions removed, then the served one: version 2 comes back before 3 goes.
+    std::fs::remove_dir_all(base.join("1")).expect("remove version 1");
+    std::fs::remove_dir_all(base.join("3")).expect("remove version 3");
+    wait_for("version 2 to serve again", || {
+        let now = version_states(s.addr, "hp");
+        now.contains(&("2".into(), "AVAILABLE".into())) && now.contains(&("3".into(), "END".into()))
+    });
+    let answered = traffic.stop();
+    assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
+    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [3.5]})));
+}
+
+#[test]
+fn a_failed_version_is_tried_again_when_its_files_are_fixed() {
+    let dir = common::tempdir();
+    // No retries with the same files: only the change can make version 2 load.
+    let options = ServerOptions {
+        load_retries: LoadRetries {
+            max_retries: 0,
+            interval: Duration::ZERO,
+        },
+        ..Default::default()
+    };
+    let Some((base, s)) = serve_hp_v1(dir.path(), options) else {
+        return;
+    };
+    let traffic = Traffic::start(s.addr, "hp", 2, &[2.5, 3.5]);
+    common::copy_dir(
+        &common::fixture("broken/truncated"),
+        &dir.path().join("incoming"),
+    );
+    std::fs::rename(dir.path().join("incoming"), base.join("2")).expect("rename");
+    wait_for("version 2 to fail", || {
+        version_status(s.addr, "hp", 2)["state"] == "END"
+    });
+    let v2 = version_status(s.addr, "hp", 2);
+    assert_ne!(v2["status"]["error_code"], "OK", "{v2}");
+    assert_eq!(
+        version_states(s.addr, "hp")[1],
+        ("1".into(), "AVAILABLE".into())
+    );
+    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
+    // Fixed in place, file by file.
+    common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
+    wait_for("the fixed version 2", || {
+        version_states(s.addr, "hp") == states(&[("2", "AVAILABLE"), ("1", "END")])
+    });
+    traffic.stop();
+    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [3.5]})));
+}
+
+/// The value of a Prometheus series line that starts with `prefix`, or 0.
+fn metric(addr: SocketAddr, prefix: &str) -> f64 {
+    let (code, text) = http(addr, "GET", "/monitoring/prometheus/metrics", None);
+    assert_eq!(code, 200, "{text}");
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().expect("a number"))
+}
+
+#[test]
+fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
+    let dir = common::tempdir();
+    // hp: its graph but not yet its variables (a copy in progress).
+    let hp = dir.path().join("hp");
+    std::fs::create_dir(&hp).expect("mkdir");
+    std::fs::copy(
+        common::fixture("half_plus_two/2/saved_model.pb"),
+        hp.join("saved_model.pb"),
+    )
+    .expect("copy the graph");
+    // broken: never loads.
+    let broken = dir.path().join("broken");
+    common::copy_dir(&common::fixture("broken/truncated"), &broken.join("1"));
+    let options = ServerOptions {
+        load_retries: LoadRetries {
+            max_retries: 2,
+            interval: Duration::from_millis(200),
+        },
+        core: srv::core::CoreOptions {
+            metrics_path: Some("/monitoring/prometheus/metrics".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let models = vec![
+        srv::model_from_path("hp", &hp).expect("model dir"),
+        srv::model_from_path("broken", &broken).expect("base path"),
+    ];
+    let Some(s) = start_with_options(models, None, HttpOptions::default(), options) else {
+        return;
+    };
+    let v = version_status(s.addr, "hp", 1);
+    assert_eq!(v["state"], "END", "{v}");
+    assert_eq!(v["status"]["error_code"], "NOT_FOUND", "{v}");
+    // TensorFlow itself would serve the graph with uninitialized variables.
+    let message = v["status"]["error_message"].as_str().expect("message");
+    assert_eq!(
+        message,
+        format!(
+            "'{}' is missing, but the graph restores its variables from it (is the version still being copied?)",
+            hp.join("variables/variables.index").display()
+        )
+    );
+    common::copy_dir(
+        &common::fixture("half_plus_two/2/variables"),
+        &hp.join("variables"),
+    );
+    wait_for("a retry to load hp", || {
+        version_states(s.addr, "hp") == states(&[("1", "AVAILABLE")])
+    });
+    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [3.5]})));
+    // The broken version: one attempt and two retries, then no more.
+    let failures = format!(
+        ":tensorflow:cc:saved_model:load_attempt_count{{model_path=\"{}\",status=\"fail\"}}",
+        broken.join("1").display()
+    );
+    wait_for("two retries", || metric(s.addr, &failures) >= 3.0);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(metric(s.addr, &failures), 3.0);
+    assert_eq!(version_status(s.addr, "broken", 1)["state"], "END");
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
+    let dir = common::tempdir();
+    let base = dir.path().join("hp");
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    // Version 2's variables data is a FIFO nobody writes; version 3's graph is /dev/zero.
+    common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
+    let data = base.join("2/variables/variables.data-00000-of-00001");
+    std::fs::remove_file(&data).expect("remove");
+    mkfifo(&data);
+    common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("3"));
+    std::fs::remove_file(base.join("3/saved_model.pb")).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", base.join("3/saved_model.pb")).expect("symlink");
+    let mut hp = srv::model_from_path("hp", &base).expect("base path");
+    hp.policy = VersionPolicy::All;
+    let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
+        return;
+    };
+    for (version, file, kind) in [
+        (2, "variables/variables.data-00000-of-00001", "a FIFO"),
+        (3, "saved_model.pb", "a character device"),
+    ] {
+        let v = version_status(s.addr, "hp", version);
+        assert_eq!(v["state"], "END", "{v}");
+        assert_eq!(v["status"]["error_code"], "FAILED_PRECONDITION", "{v}");
+        let message = v["status"]["error_message"].as_str().expect("message");
+        let path = base.join(version.to_string()).join(file);
+        assert_eq!(
+            message,
+            format!(
+                "'{}' is {kind}, not a regular file; TensorFlow would block or read without end opening it",
+                path.display()
+            )
+        );
+    }
+    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
+}
+
+/// Runs the smtool binary; a run that has not ended after a minute is killed and fails the
+/// test (it would have blocked).
+fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = common::smtool()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start smtool");
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err).expect("stderr");
+            }
+            return (status.code(), err);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("smtool {args:?} blocked");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn config_files_that_are_fifos_devices_or_huge_are_refused_at_once() {
+    let dir = common::tempdir();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let huge = dir.path().join("huge.config");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(65 << 20))
+        .expect("a sparse 65 MiB file");
+    let model = common::fixture("half_plus_two");
+    let model = model.to_str().expect("path");
+    let fifo = fifo.to_str().expect("path");
+    let huge = huge.to_str().expect("path");
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["serve", "--model_config_file", fifo],
+            format!("reading the model config file: '{fifo}' is a FIFO, not a regular file"),
+        ),
+        (
+            &["serve", "--model_config_file", "/dev/zero"],
+            "reading the model config file: '/dev/zero' is a character device, not a regular file".into(),
+        ),
+        (
+            &["serve", "--model_config_file", huge],
+            format!("reading the model config file: '{huge}' is larger than the 64 MiB limit for a config file (68157440 bytes)"),
+        ),
+        (
+            &["serve", model, "--monitoring_config_file", fifo],
+            format!("reading the monitoring config file: '{fifo}' is a FIFO, not a regular file"),
+        ),
+        (
+            &["serve", model, "--enable_batching", "--batching_parameters_file", fifo],
+            format!("reading the batching parameters file: '{fifo}' is a FIFO, not a regular file"),
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, err) = run_to_end(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(&want), "{args:?}: {err}");
     }
 }

@@ -119,12 +119,9 @@ impl BatchingParameters {
 
     /// Parameters from TF Serving's `--batching_parameters_file` (protobuf text format).
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!(
-                "reading the batching parameters file '{}': {e}",
-                path.display()
-            )
-        })?;
+        let text =
+            crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
+                .map_err(|e| anyhow::anyhow!("reading the batching parameters file: {e}"))?;
         Self::from_text(&text).map_err(|e| anyhow::anyhow!("'{}': {e}", path.display()))
     }
 

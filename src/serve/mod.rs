@@ -3,7 +3,8 @@
 //!
 //! - [`library`]: finding (or fetching) libtensorflow.
 //! - [`tf`]: the C API behind a safe session wrapper (the only `unsafe` code).
-//! - [`models`]: models, versions, policies, labels, the poller.
+//! - [`models`]: models, versions, policies, labels, the poller, load retries.
+//! - [`version_dir`]: a version directory's signature and the files TensorFlow must not open.
 //! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
 //! - [`codec`] and [`json`]: TF Serving's REST JSON.
 //! - [`http`]: the REST transport.
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod models;
 #[allow(unsafe_code)]
 pub mod tf;
+pub mod version_dir;
 pub mod warmup;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +71,8 @@ pub struct ServerOptions {
     pub core: core::CoreOptions,
     /// TensorFlow's thread pools for every session.
     pub threads: SessionThreads,
+    /// How versions that failed to load are tried again.
+    pub load_retries: models::LoadRetries,
 }
 
 impl Default for ServerOptions {
@@ -77,6 +81,7 @@ impl Default for ServerOptions {
             warmup: true,
             core: core::CoreOptions::default(),
             threads: SessionThreads::default(),
+            load_retries: models::LoadRetries::default(),
         }
     }
 }
@@ -119,8 +124,9 @@ impl SessionThreads {
 /// The metrics path from TF Serving's `--monitoring_config_file` (a `MonitoringConfig` in
 /// protobuf text format); `None` when Prometheus export is not enabled.
 pub fn monitoring_from_file(path: &Path) -> Result<Option<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the monitoring config file '{}'", path.display()))?;
+    let text =
+        crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
+            .context("reading the monitoring config file")?;
     let config: sv::MonitoringConfig =
         savedmodel::parse_text_format(&text, "tensorflow.serving.MonitoringConfig").map_err(
             |e| {
@@ -189,8 +195,9 @@ pub fn model_from_path(name: &str, path: &Path) -> Result<ModelConfig> {
 
 /// Models from TF Serving's `--model_config_file` (a `ModelServerConfig` in text format).
 pub fn models_from_config_file(path: &Path) -> Result<Vec<ModelConfig>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the model config file '{}'", path.display()))?;
+    let text =
+        crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
+            .context("reading the model config file")?;
     let config: sv::ModelServerConfig =
         savedmodel::parse_text_format(&text, "tensorflow.serving.ModelServerConfig").map_err(
             |e| {
@@ -356,9 +363,12 @@ impl Server {
                 None => Ok(()),
             }));
         }
-        manager.poll();
+        manager.set_load_retries(options.load_retries);
+        manager.poll_now();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let poller = poll.map(|every| {
+        // The poller follows the directories every `poll`; without it, the thread only
+        // retries failed loads when they are due.
+        let poller = {
             let manager = manager.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -367,14 +377,22 @@ impl Server {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(tick);
                     waited += tick;
-                    if waited >= every {
-                        waited = Duration::ZERO;
-                        manager.poll();
+                    match poll {
+                        Some(every) if waited >= every => {
+                            waited = Duration::ZERO;
+                            manager.poll();
+                        }
+                        Some(_) => {}
+                        None => manager.retry_due(),
                     }
                 }
             })
-        });
-        Server { core, stop, poller }
+        };
+        Server {
+            core,
+            stop,
+            poller: Some(poller),
+        }
     }
 }
 

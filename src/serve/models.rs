@@ -2,20 +2,35 @@
 //! them into TensorFlow sessions, version labels, and the poller that follows the version
 //! directories on disk. A request holds an `Arc` of the version it started on, so unloading a
 //! version never interrupts a request in flight.
+//!
+//! Transitions follow TF Serving's availability-preserving policy: a version the policy no
+//! longer wants is unloaded only once a wanted version is available (or none is wanted any
+//! more), so a successor that fails to load, or whose directory is still being copied, leaves
+//! its predecessor serving. A version that failed is tried again when its files change (seen
+//! by a [`version_dir::Signature`] of the directory) and, with the same files, up to
+//! `--max_num_load_retries` more times `--load_retry_interval_micros` apart. The poller loads
+//! a version that appears (or changes) once its files are the same at two looks in a row, so a
+//! copy in progress is not loaded half-written; start-up and config reloads load at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 
 use super::metrics::Metrics;
 use super::tf::{Session, TensorFlow};
+use super::version_dir::{self, Scan, Signature};
 use crate::proto::tensorflow as tfp;
 use crate::savedmodel;
 
 /// The tag-set TensorFlow Serving loads.
 pub const SERVE_TAG: &str = "serve";
+
+/// Canonical codes of the load errors found before or after TensorFlow's load.
+const CODE_NOT_FOUND: i32 = 5;
+const CODE_FAILED_PRECONDITION: i32 = 9;
 
 /// Which versions of a model to serve (TF Serving's `ServableVersionPolicy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +107,85 @@ struct Model {
     /// In the server's current config. A model a config reload removed keeps its versions'
     /// final states (`END`, as TF Serving reports them) but is no longer polled.
     served: bool,
+    /// The version directories found at the last look.
+    on_disk: BTreeMap<i64, PathBuf>,
+    /// Versions waiting for their files to settle, with the signature seen at the last look.
+    settling: BTreeMap<i64, Signature>,
+    /// Wanted versions that failed to load, for retries.
+    failures: BTreeMap<i64, Failure>,
+}
+
+impl Model {
+    fn new(config: ModelConfig) -> Self {
+        Model {
+            config,
+            versions: BTreeMap::new(),
+            served: true,
+            on_disk: BTreeMap::new(),
+            settling: BTreeMap::new(),
+            failures: BTreeMap::new(),
+        }
+    }
+}
+
+/// A version that failed to load: the files it failed with, how many attempts failed with
+/// them, and when the last one ended.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    signature: Signature,
+    attempts: u32,
+    at: Instant,
+}
+
+/// How a version that failed to load is tried again (TF Serving's `--max_num_load_retries`
+/// and `--load_retry_interval_micros`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadRetries {
+    /// Attempts after the first failure while the files stay the same (0: one attempt).
+    pub max_retries: u32,
+    /// The wait after a failed attempt before the next.
+    pub interval: Duration,
+}
+
+impl Default for LoadRetries {
+    /// TF Serving's defaults: 5 retries, a minute apart.
+    fn default() -> Self {
+        LoadRetries {
+            max_retries: 5,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl LoadRetries {
+    /// TF Serving's flags: the retry count is an int32 its manager keeps unsigned (so a
+    /// negative count retries without end), and a negative interval means no wait.
+    pub fn from_flags(max_num_load_retries: i32, load_retry_interval_micros: i64) -> Self {
+        LoadRetries {
+            max_retries: max_num_load_retries as u32,
+            interval: Duration::from_micros(load_retry_interval_micros.max(0) as u64),
+        }
+    }
+}
+
+/// How a look at the model directories treats versions that are not loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// Load what is there now (start-up and config reloads, as TF Serving does).
+    Now,
+    /// The poller: a new or changed version is loaded once its files are the same at two
+    /// looks in a row.
+    Settled,
+    /// No listing (the poller is off): only failed versions whose retry is due.
+    RetriesOnly,
+}
+
+/// A wanted version that is not loaded, looked at before deciding to load it.
+struct Candidate {
+    version: i64,
+    dir: PathBuf,
+    failure: Option<Failure>,
+    scan: Scan,
 }
 
 /// All models of a server.
@@ -102,6 +196,7 @@ pub struct ModelManager {
     warmup: std::sync::OnceLock<WarmupHook>,
     /// Serialized `ConfigProto` for every session (empty: TensorFlow's defaults).
     session_config: std::sync::OnceLock<Vec<u8>>,
+    retries: std::sync::OnceLock<LoadRetries>,
     /// Held while the versions on disk are compared with the loaded ones and the difference
     /// loaded and unloaded, so the poller and a config reload never do it at once.
     polling: std::sync::Mutex<()>,
@@ -187,16 +282,7 @@ impl ModelManager {
     pub fn new(tf: &'static TensorFlow, configs: Vec<ModelConfig>) -> Self {
         let models: BTreeMap<String, Model> = configs
             .into_iter()
-            .map(|config| {
-                (
-                    config.name.clone(),
-                    Model {
-                        config,
-                        versions: BTreeMap::new(),
-                        served: true,
-                    },
-                )
-            })
+            .map(|config| (config.name.clone(), Model::new(config)))
             .collect();
         let metrics = Metrics::new();
         metrics.set_models(
@@ -210,8 +296,18 @@ impl ModelManager {
             metrics: Arc::new(metrics),
             warmup: std::sync::OnceLock::new(),
             session_config: std::sync::OnceLock::new(),
+            retries: std::sync::OnceLock::new(),
             polling: std::sync::Mutex::new(()),
         }
+    }
+
+    /// Sets how failed loads are retried (once; TF Serving's defaults otherwise).
+    pub fn set_load_retries(&self, retries: LoadRetries) {
+        let _ = self.retries.set(retries);
+    }
+
+    fn load_retries(&self) -> LoadRetries {
+        self.retries.get().copied().unwrap_or_default()
     }
 
     /// Sets the `ConfigProto` of the sessions loaded from now on (once).
@@ -285,6 +381,8 @@ impl ModelManager {
                     // Its labels go with it, and versions that failed are tried again if the
                     // model comes back (TF Serving forgets both once a model is unaspired).
                     model.config.labels.clear();
+                    model.failures.clear();
+                    model.settling.clear();
                     for (v, state) in model.versions.iter_mut() {
                         match state {
                             VersionState::Available(_) => {
@@ -311,14 +409,7 @@ impl ModelManager {
                     }
                     None => {
                         added.push(config.name.clone());
-                        models.insert(
-                            config.name.clone(),
-                            Model {
-                                config,
-                                versions: BTreeMap::new(),
-                                served: true,
-                            },
-                        );
+                        models.insert(config.name.clone(), Model::new(config));
                     }
                 }
             }
@@ -328,7 +419,7 @@ impl ModelManager {
         let served = self.configs();
         self.metrics
             .set_models(served.iter().map(|c| (c.name.as_str(), c.path.as_path())));
-        self.poll_models();
+        self.look(Look::Now);
         let models = read_lock(&self.models);
         let mut missing = Vec::new();
         for name in added {
@@ -372,96 +463,232 @@ impl ModelManager {
         }
     }
 
-    /// Looks at every model's directory once: loads versions the policy wants that are not
-    /// loaded yet, then unloads versions it no longer wants (new versions are available before
-    /// old ones go, so requests never find the model empty during a swap). A version that fails
-    /// to load keeps its error and is not retried while its directory stays.
-    pub fn poll(&self) {
+    /// Loads the versions the policy wants from what is on disk now (start-up).
+    pub fn poll_now(&self) {
         let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
-        self.poll_models();
+        self.look(Look::Now);
     }
 
-    /// [`ModelManager::poll`], with `polling` held by the caller.
-    fn poll_models(&self) {
-        let plans: Vec<(String, ModelConfig, BTreeMap<i64, PathBuf>)> = {
+    /// The poller's look at every model's directory: loads wanted versions whose files have
+    /// settled, retries failed ones whose files changed or whose retry is due, then unloads
+    /// versions the policy no longer wants as the availability-preserving policy allows.
+    pub fn poll(&self) {
+        let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        self.look(Look::Settled);
+    }
+
+    /// Retries the failed versions whose retry is due, without looking for new versions (for
+    /// a server whose poller is off).
+    pub fn retry_due(&self) {
+        let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        self.look(Look::RetriesOnly);
+    }
+
+    /// One look at every served model, with `polling` held by the caller.
+    fn look(&self, look: Look) {
+        let names: Vec<String> = read_lock(&self.models)
+            .iter()
+            .filter(|(_, m)| m.served)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            self.look_at(&name, look);
+        }
+    }
+
+    fn look_at(&self, name: &str, look: Look) {
+        let retries = self.load_retries();
+        let due =
+            |f: &Failure| f.attempts <= retries.max_retries && f.at.elapsed() >= retries.interval;
+        let Some((config, known)) = read_lock(&self.models)
+            .get(name)
+            .map(|m| (m.config.clone(), m.on_disk.clone()))
+        else {
+            return;
+        };
+        let on_disk = match look {
+            Look::RetriesOnly => known,
+            // A base path that cannot be read changes nothing.
+            Look::Now | Look::Settled => match self.on_disk(&config) {
+                Some(found) => found,
+                None => return,
+            },
+        };
+        let numbers: Vec<i64> = on_disk.keys().copied().collect();
+        let wanted = config.policy.select(&numbers);
+        // The wanted versions that are not loaded, highest first (TF Serving loads the
+        // highest new version first), scanned without holding the lock.
+        let unloaded: Vec<(i64, PathBuf, Option<Failure>)> = {
             let models = read_lock(&self.models);
-            models
-                .values()
-                .filter(|m| m.served)
-                .filter_map(|m| {
-                    let on_disk = self.on_disk(&m.config)?;
-                    Some((m.config.name.clone(), m.config.clone(), on_disk))
+            let Some(model) = models.get(name) else {
+                return;
+            };
+            wanted
+                .iter()
+                .rev()
+                .filter(|v| {
+                    !matches!(
+                        model.versions.get(v),
+                        Some(VersionState::Available(_) | VersionState::Loading)
+                    )
+                })
+                .filter_map(|v| {
+                    let failure = model.failures.get(v).copied();
+                    let retry = failure.as_ref().is_some_and(due);
+                    if look == Look::RetriesOnly && !retry {
+                        return None;
+                    }
+                    Some((*v, on_disk.get(v)?.clone(), failure))
                 })
                 .collect()
         };
-        for (name, config, on_disk) in plans {
-            let numbers: Vec<i64> = on_disk.keys().copied().collect();
-            let wanted = config.policy.select(&numbers);
-            let to_load: Vec<i64> = {
-                let mut models = write_lock(&self.models);
-                let Some(model) = models.get_mut(&name) else {
-                    continue;
-                };
-                let mut list = Vec::new();
-                for v in &wanted {
-                    let fresh = matches!(
-                        model.versions.get(v),
-                        None | Some(VersionState::End { error: None })
-                    );
-                    if fresh {
-                        model.versions.insert(*v, VersionState::Loading);
-                        list.push(*v);
-                    }
-                }
-                // Forget failures whose directory is gone, so a fixed copy is tried again.
-                model.versions.retain(|v, state| {
-                    !matches!(state, VersionState::End { error: Some(_) })
-                        || on_disk.contains_key(v)
-                });
-                list
-            };
-            for v in to_load {
-                let Some(dir) = on_disk.get(&v) else { continue };
-                let started = std::time::Instant::now();
-                let loaded = load_servable(
-                    self.tf,
-                    &name,
-                    v,
-                    dir,
-                    self.session_config.get().map_or(&[][..], Vec::as_slice),
-                )
-                .map(Arc::new);
-                self.metrics.load(dir, loaded.is_ok(), started.elapsed());
-                let warmed = loaded.and_then(|servable| match self.warmup.get() {
-                    Some(warmup) => warmup(&servable, dir).map(|()| servable),
-                    None => Ok(servable),
-                });
-                let state = match warmed {
-                    Ok(servable) => {
-                        tracing::info!(model = %name, version = v, "loaded");
-                        VersionState::Available(servable)
-                    }
-                    Err((code, message)) => {
-                        tracing::warn!(model = %name, version = v, error = %message, "failed to load");
-                        VersionState::End {
-                            error: Some((code, message)),
-                        }
-                    }
-                };
-                if let Some(model) = write_lock(&self.models).get_mut(&name) {
-                    model.versions.insert(v, state);
-                }
-            }
+        let candidates: Vec<Candidate> = unloaded
+            .into_iter()
+            .map(|(version, dir, failure)| Candidate {
+                scan: version_dir::scan(&dir),
+                version,
+                dir,
+                failure,
+            })
+            .collect();
+        let to_load: Vec<Candidate> = {
             let mut models = write_lock(&self.models);
-            if let Some(model) = models.get_mut(&name).filter(|m| m.served) {
-                for (v, state) in model.versions.iter_mut() {
-                    if matches!(state, VersionState::Available(_)) && !wanted.contains(v) {
-                        tracing::info!(model = %name, version = *v, "unloaded");
-                        *state = VersionState::End { error: None };
+            let Some(model) = models.get_mut(name) else {
+                return;
+            };
+            if look != Look::RetriesOnly {
+                model.on_disk = on_disk.clone();
+            }
+            // Failures of versions no longer wanted are forgotten, so a version wanted again
+            // loads afresh (TF Serving stops managing a failed version once it is unaspired).
+            model.failures.retain(|v, _| wanted.contains(v));
+            model.settling.retain(|v, _| wanted.contains(v));
+            // Failures whose directory is gone leave the status too.
+            model.versions.retain(|v, state| {
+                !matches!(state, VersionState::End { error: Some(_) }) || on_disk.contains_key(v)
+            });
+            let mut list = Vec::new();
+            for mut c in candidates {
+                let signature = c.scan.signature;
+                let changed = c.failure.is_none_or(|f| f.signature != signature);
+                if changed {
+                    if look == Look::Settled && model.settling.get(&c.version) != Some(&signature) {
+                        model.settling.insert(c.version, signature);
+                        continue;
                     }
+                    // New files: their attempts count afresh.
+                    c.failure = None;
+                } else if !c.failure.as_ref().is_some_and(due) {
+                    continue;
+                }
+                model.settling.remove(&c.version);
+                model.versions.insert(c.version, VersionState::Loading);
+                list.push(c);
+            }
+            list
+        };
+        for c in to_load {
+            let attempt = c.failure.map_or(1, |f| f.attempts + 1);
+            if attempt > 1 {
+                tracing::info!(model = %name, version = c.version, "Retrying load, retry: {}", attempt - 1);
+            }
+            let state = match self.load_version(name, &c) {
+                Ok(servable) => {
+                    tracing::info!(model = %name, version = c.version, "loaded");
+                    VersionState::Available(servable)
+                }
+                Err((code, message)) => {
+                    tracing::warn!(model = %name, version = c.version, error = %message, "failed to load");
+                    VersionState::End {
+                        error: Some((code, message)),
+                    }
+                }
+            };
+            let failed = matches!(state, VersionState::End { .. });
+            let mut models = write_lock(&self.models);
+            let Some(model) = models.get_mut(name) else {
+                continue;
+            };
+            model.versions.insert(c.version, state);
+            if failed {
+                model.failures.insert(
+                    c.version,
+                    Failure {
+                        signature: c.scan.signature,
+                        attempts: attempt,
+                        at: Instant::now(),
+                    },
+                );
+            } else {
+                model.failures.remove(&c.version);
+            }
+        }
+        let mut models = write_lock(&self.models);
+        if let Some(model) = models.get_mut(name).filter(|m| m.served) {
+            // Availability-preserving: while versions are wanted but none is available, the
+            // highest version no longer wanted keeps serving.
+            let available =
+                |v: &i64| matches!(model.versions.get(v), Some(VersionState::Available(_)));
+            let keep = if !wanted.is_empty() && !wanted.iter().any(available) {
+                model
+                    .versions
+                    .iter()
+                    .rev()
+                    .find(|(v, s)| matches!(s, VersionState::Available(_)) && !wanted.contains(v))
+                    .map(|(v, _)| *v)
+            } else {
+                None
+            };
+            for (v, state) in model.versions.iter_mut() {
+                if matches!(state, VersionState::Available(_))
+                    && !wanted.contains(v)
+                    && keep != Some(*v)
+                {
+                    tracing::info!(model = %name, version = *v, "unloaded");
+                    *state = VersionState::End { error: None };
                 }
             }
         }
+    }
+
+    /// Loads one version: refuses a directory TensorFlow must not open, loads it, checks that
+    /// a graph that restores variables found them, and warms it up.
+    fn load_version(&self, name: &str, c: &Candidate) -> Result<Arc<Servable>, (i32, String)> {
+        if let Some(why) = &c.scan.refused {
+            return Err((CODE_FAILED_PRECONDITION, why.clone()));
+        }
+        let started = Instant::now();
+        let loaded = load_servable(
+            self.tf,
+            name,
+            c.version,
+            &c.dir,
+            self.session_config.get().map_or(&[][..], Vec::as_slice),
+        );
+        self.metrics.load(&c.dir, loaded.is_ok(), started.elapsed());
+        let checked = loaded.and_then(|servable| {
+            // TensorFlow loads a graph whose variables index is missing with its variables
+            // uninitialized (every request would then fail): the version is not complete yet.
+            let restores = servable
+                .meta_graph
+                .saver_def
+                .as_ref()
+                .is_some_and(|s| !s.restore_op_name.is_empty());
+            if restores && !c.scan.has_variables_index {
+                return Err((
+                    CODE_NOT_FOUND,
+                    format!(
+                        "'{}' is missing, but the graph restores its variables from it (is the version still being copied?)",
+                        c.dir.join(version_dir::VARIABLES_INDEX).display()
+                    ),
+                ));
+            }
+            Ok(Arc::new(servable))
+        });
+        checked.and_then(|servable| match self.warmup.get() {
+            Some(warmup) => warmup(&servable, &c.dir).map(|()| servable),
+            None => Ok(servable),
+        })
     }
 
     /// The version directories of a model; `None` when the base path cannot be read (then

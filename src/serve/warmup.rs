@@ -1,7 +1,9 @@
 //! Model warmup, as TensorFlow Serving does it: after a version loads and before it becomes
 //! available, the requests in its `assets.extra/tf_serving_warmup_requests` (a TFRecord file of
 //! `PredictionLog`s, at most 1000) are replayed on it, so the first real requests do not pay
-//! for TensorFlow's lazy initialisation. A warmup request that fails makes the load fail.
+//! for TensorFlow's lazy initialisation. A warmup request that fails makes the load fail. The
+//! file must be a regular file of at most [`WARMUP_FILE_LIMIT`] bytes (a FIFO or a device in
+//! its place fails the load instead of blocking it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use prost::Message;
 
 use super::core::{Core, ServeError};
 use super::models::Servable;
+use crate::files;
 use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::tfrecord;
@@ -21,47 +24,68 @@ pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";
 /// The most records TF Serving replays; a file with more is an error.
 pub const MAX_RECORDS: usize = 1000;
 
+/// The largest warmup file read. Records are read one at a time, so memory holds one record;
+/// the limit bounds the time a version spends in warmup.
+pub const WARMUP_FILE_LIMIT: u64 = 1 << 30;
+
 fn fail(code: Code, message: String) -> (i32, String) {
     (code as i32, message)
 }
 
 impl Core {
     /// Replays the version's warmup file if it has one; returns the number of requests
-    /// replayed. Errors carry TF Serving's code and a message naming the file.
+    /// replayed. Records are read and replayed one at a time, as TF Serving does. Errors carry
+    /// TF Serving's code and a message naming the file.
     pub fn warmup(&self, servable: &Arc<Servable>, dir: &Path) -> Result<u64, (i32, String)> {
         let path: PathBuf = dir.join(WARMUP_FILE);
-        if !path.is_file() {
-            return Ok(0);
-        }
         let started = Instant::now();
         let shown = path.display();
-        let records = tfrecord::read(&path)
-            .map_err(|e| {
-                fail(
-                    Code::DataLoss,
-                    format!("cannot read the warmup requests '{shown}': {e}"),
-                )
-            })
-            .and_then(|read| {
-                read.map_err(|e| {
-                    fail(
-                        Code::DataLoss,
-                        format!("the warmup requests '{shown}' are not a valid TFRecord file: {e}"),
-                    )
-                })
-            })
-            .inspect_err(|(_, message)| {
-                // TF Serving times a warmup whose file cannot be read, with the error.
-                self.metrics()
-                    .warmup_read(dir, Some((Code::DataLoss, message)), started.elapsed());
-            })?;
-        if records.len() > MAX_RECORDS {
-            return Err(fail(
-                Code::InvalidArgument,
-                format!("Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {shown}"),
-            ));
+        let unreadable = |message: String| {
+            // TF Serving times a warmup whose file cannot be read, with the error.
+            self.metrics()
+                .warmup_read(dir, Some((Code::DataLoss, &message)), started.elapsed());
+            fail(Code::DataLoss, message)
+        };
+        let (file, size) = match files::open_regular(&path) {
+            Ok(opened) => opened,
+            Err(e) if e.is_not_found() => return Ok(0),
+            Err(e) => return Err(unreadable(format!("cannot read the warmup requests: {e}"))),
+        };
+        if size > WARMUP_FILE_LIMIT {
+            let e = files::FileError::TooLarge {
+                path: path.clone(),
+                size,
+                limit: WARMUP_FILE_LIMIT,
+                what: "a warmup file",
+            };
+            return Err(fail(Code::ResourceExhausted, e.to_string()));
         }
-        for (i, record) in records.iter().enumerate() {
+        let mut reader = tfrecord::Reader::new(std::io::BufReader::new(file), size);
+        let mut n: u64 = 0;
+        loop {
+            let record = match reader.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(tfrecord::ReadError::Io(e)) => {
+                    return Err(unreadable(format!(
+                        "cannot read the warmup requests '{shown}': {e}"
+                    )))
+                }
+                Err(tfrecord::ReadError::Format(e)) => {
+                    return Err(unreadable(format!(
+                        "the warmup requests '{shown}' are not a valid TFRecord file: {e}"
+                    )))
+                }
+            };
+            if n == MAX_RECORDS as u64 {
+                return Err(fail(
+                    Code::InvalidArgument,
+                    format!(
+                        "Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {shown}"
+                    ),
+                ));
+            }
+            let i = n;
             let log = sv::PredictionLog::decode(record.as_slice()).map_err(|e| {
                 fail(
                     Code::DataLoss,
@@ -74,8 +98,8 @@ impl Core {
                     format!("warmup request {i} in '{shown}' failed: {}", e.message),
                 )
             })?;
+            n += 1;
         }
-        let n = records.len() as u64;
         self.metrics().warmup_read(dir, None, started.elapsed());
         self.metrics()
             .warmup_records(&servable.name, servable.version, n);
