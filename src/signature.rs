@@ -168,6 +168,9 @@ pub fn endpoints(key: &str, sig: &tf::SignatureDef) -> Vec<Endpoint> {
         .collect()
 }
 
+/// The problem `static_problems` names for a predict signature without inputs.
+pub const PREDICT_NEEDS_INPUT: &str = "a predict signature needs at least one input";
+
 /// Why TensorFlow's static rule (`signature_def_utils.is_valid_signature`) rejects the signature
 /// for the method it declares; empty when valid. An unknown method name is itself a problem.
 pub fn static_problems(sig: &tf::SignatureDef) -> Vec<String> {
@@ -185,7 +188,7 @@ pub fn static_problems(sig: &tf::SignatureDef) -> Vec<String> {
     match method {
         Endpoint::Predict => {
             if sig.inputs.is_empty() {
-                problems.push("a predict signature needs at least one input".into());
+                problems.push(PREDICT_NEEDS_INPUT.into());
             }
             if sig.outputs.is_empty() {
                 problems.push("a predict signature needs at least one output".into());

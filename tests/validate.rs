@@ -1256,3 +1256,283 @@ fn output_types_agree_with_tensorflow() {
     assert!(summary.contains("agree"), "{summary}");
     eprintln!("{summary}");
 }
+
+/// Index files a few bytes to a few hundred KiB long whose header, shared key prefixes, index
+/// entries or snappy length claims would make a naive reader allocate or work far beyond their
+/// size: each is a clear SM405 finding, and the run goes on.
+#[test]
+fn hostile_variables_index_files_are_findings() {
+    use common::sstable::{self, Raw, Table};
+    let long_key = vec![b'a'; 1 << 16];
+    let mut shared = vec![
+        Raw {
+            shared: 0,
+            unshared: b"",
+            value: &[],
+        },
+        Raw {
+            shared: 0,
+            unshared: &long_key,
+            value: &[],
+        },
+    ];
+    shared.extend((0..20_000).map(|_| Raw {
+        shared: 1 << 16,
+        unshared: b"",
+        value: &[],
+    }));
+    let header = prost::Message::encode_to_vec(&sstable::header(1));
+    let one_block = sstable::plain_block(&[(b"", &header)]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "huge num_shards",
+            sstable::index(&sstable::header(i32::MAX), &[]),
+            "header names 2147483647 data shards but it records only 0 tensors",
+        ),
+        (
+            "shared key prefixes",
+            {
+                let mut t = Table::default();
+                let data = t.push(&sstable::block(&shared), 0);
+                t.finish(&[data])
+            },
+            "expand to more than 64 times the file's size",
+        ),
+        (
+            "index entries sharing a data block",
+            {
+                let mut t = Table::default();
+                let data = t.push(&one_block, 0);
+                t.finish(&vec![data; 10_000])
+            },
+            "overlaps an earlier one",
+        ),
+        (
+            "snappy length claim",
+            {
+                let mut t = Table::default();
+                // A varint of 0xFFFF_FFF0, then a literal that does not matter.
+                let data = t.push(&[0xf0, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x61], 1);
+                t.finish(&[data])
+            },
+            "claims 4294967280 bytes",
+        ),
+        (
+            "block past the end",
+            {
+                let t = Table::default();
+                t.finish(&[(u64::MAX - 2, 10)])
+            },
+            "past the end of the file",
+        ),
+    ];
+    for (what, bytes, needle) in cases {
+        let (_tmp, model) = copied("half_plus_two/1");
+        std::fs::write(model.join("variables/variables.index"), &bytes).expect("write");
+        let (code, report) = validate(&[path_str(&model)]);
+        assert_eq!(code, 1, "{what}");
+        assert_eq!(rules(&report), ["SM405"], "{what}: {report:#}");
+        let m = message(of_rule(&report, "SM405")[0]);
+        assert!(
+            m.contains("not a valid variables index") && m.contains(needle),
+            "{what}: {needle:?} not in {m}"
+        );
+    }
+}
+
+/// A TF2 export with predict signatures that take no input (like TF Serving's test model
+/// `saved_model_counter`): TF Serving serves them, so each is a warning, not an error, and the
+/// report's `valid` still says what TensorFlow's is_valid_signature says (false).
+#[test]
+fn predict_signatures_without_inputs_are_a_warning() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let model = tmp.path().join("counter");
+    let out = common::run_python(&python, "make_counter_model.py", &[path_str(&model)]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(rules(&report), ["SM105"; 4], "{report:#}");
+    let keys: Vec<&str> = of_rule(&report, "SM105")
+        .iter()
+        .map(|f| f["signature"].as_str().expect("signature"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "get_counter",
+            "incr_counter",
+            "reset_counter",
+            "serving_default"
+        ]
+    );
+    assert!(message(of_rule(&report, "SM105")[0]).contains("TF Serving serves it"));
+    let sigs = report["models"][0]["signatures"].as_array().expect("sigs");
+    for s in sigs.iter().filter(|s| s["key"] != "__saved_model_init_op") {
+        assert_eq!(s["endpoints"], serde_json::json!(["predict"]), "{s}");
+        assert_eq!(s["valid"], s["key"] == "incr_counter_by", "{s}");
+    }
+    let (code, _) = validate(&[path_str(&model), "--strict"]);
+    assert_eq!(code, 1);
+    let file = tmp.path().join("report.json");
+    std::fs::write(&file, report.to_string()).expect("write report");
+    let out = common::run_python(&python, "check_validate.py", &[path_str(&file)]);
+    assert!(
+        out.status.success(),
+        "check_validate.py: {}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+}
+
+/// Nesting deeper than protobuf allows, in text and binary graph files, is SM400 with the reason;
+/// functions that call each other (by op name and through a func attr) and graph cycles are
+/// walked once, and what sits in them is still found.
+#[test]
+fn deep_nesting_recursive_functions_and_cycles() {
+    let tmp = common::tempdir();
+    let deep_text = tmp.path().join("deep_text");
+    std::fs::create_dir(&deep_text).expect("mkdir");
+    let n = 100_000;
+    let text = format!(
+        "meta_graphs {{ meta_info_def {{ tags: \"serve\" }} signature_def {{ key: \"x\" value {{ \
+         inputs {{ key: \"a\" value {{ {}name: \"x:0\"{} }} }} }} }} }}",
+        "composite_tensor { components { ".repeat(n),
+        " } }".repeat(n)
+    );
+    std::fs::write(deep_text.join("saved_model.pbtxt"), text).expect("write");
+    let deep_binary = tmp.path().join("deep_binary");
+    std::fs::create_dir(&deep_binary).expect("mkdir");
+    let mut info = tf::TensorInfo {
+        encoding: Some(Encoding::Name("x:0".into())),
+        ..Default::default()
+    };
+    for _ in 0..2_000 {
+        info = tf::TensorInfo {
+            encoding: Some(Encoding::CompositeTensor(
+                tf::tensor_info::CompositeTensor {
+                    components: vec![info],
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+    }
+    let mut sm = tf::SavedModel::default();
+    let mut mg = tf::MetaGraphDef::default();
+    let sig = tf::SignatureDef {
+        inputs: [("a".to_owned(), info)].into(),
+        ..Default::default()
+    };
+    mg.signature_def.insert("x".into(), sig);
+    sm.meta_graphs.push(mg);
+    std::fs::write(deep_binary.join("saved_model.pb"), sm.encode_to_vec()).expect("write");
+    for (dir, needle) in [
+        (&deep_text, "nest 200005 levels deep, more than the 100"),
+        (&deep_binary, "recursion limit"),
+    ] {
+        let (code, report) = validate(&[path_str(dir)]);
+        assert_eq!(code, 1);
+        assert_eq!(rules(&report), ["SM400"], "{report:#}");
+        let m = message(of_rule(&report, "SM400")[0]);
+        assert!(
+            m.contains(needle) && m.contains("corrupt"),
+            "{needle:?} not in {m}"
+        );
+        let out = common::run(&["inspect", path_str(dir)]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            common::stderr(&out).contains(needle),
+            "{}",
+            common::stderr(&out)
+        );
+    }
+
+    let func = |name: &str| tf::AttrValue {
+        value: Some(tf::attr_value::Value::Func(tf::NameAttrList {
+            name: name.into(),
+            attr: Default::default(),
+        })),
+    };
+    let (_tmp, model) = edited("broken/file_ops", |sm| {
+        let g = graph(sm);
+        let mut calls_b = node("calls_b", "rec_b", &[], None);
+        calls_b.attr.insert("unused".into(), func("rec_a"));
+        let mut calls_a = node("calls_a", "PartitionedCall", &[], None);
+        calls_a.attr.insert("f".into(), func("rec_a"));
+        let library = g.library.get_or_insert_with(Default::default);
+        for (name, body) in [
+            (
+                "rec_a",
+                vec![calls_b, node("read", "ReadFile", &["calls_b"], None)],
+            ),
+            ("rec_b", vec![calls_a]),
+        ] {
+            library.function.push(tf::FunctionDef {
+                signature: Some(tf::OpDef {
+                    name: name.into(),
+                    ..Default::default()
+                }),
+                node_def: body,
+                ..Default::default()
+            });
+        }
+        let mut call = node("call_rec", "StatefulPartitionedCall", &["cycle_a"], None);
+        call.attr.insert("f".into(), func("rec_a"));
+        g.node.extend([
+            node("cycle_a", "Identity", &["cycle_b"], None),
+            node("cycle_b", "Identity", &["cycle_a:0", "^call_rec"], None),
+            call,
+            node(
+                "table_init",
+                "InitializeTableFromTextFileV2",
+                &["t", "cycle_a"],
+                None,
+            ),
+        ]);
+        for n in &mut g.node {
+            if n.op == "NoOp" {
+                n.input.push("^table_init".into());
+            }
+        }
+        let info = tf::TensorInfo {
+            encoding: Some(Encoding::Name("cycle_b:0".into())),
+            ..Default::default()
+        };
+        meta(sm).signature_def.insert(
+            "cyclic".into(),
+            tf::SignatureDef {
+                inputs: [("x".to_owned(), info.clone())].into(),
+                outputs: [("y".to_owned(), info)].into(),
+                method_name: "tensorflow/serving/predict".into(),
+                ..Default::default()
+            },
+        );
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM501");
+    let read = found
+        .iter()
+        .find(|f| f["node"] == "read")
+        .unwrap_or_else(|| panic!("ReadFile in rec_a: {report:#}"));
+    assert_eq!(read["function"], "rec_a");
+    assert!(
+        message(read).contains("reachable from signature(s) 'cyclic'"),
+        "{}",
+        message(read)
+    );
+    let init = found
+        .iter()
+        .find(|f| f["node"] == "table_init")
+        .unwrap_or_else(|| panic!("table_init: {report:#}"));
+    assert!(
+        message(init).contains("its file is not a declared asset"),
+        "{}",
+        message(init)
+    );
+    let out = common::run(&["inspect", "--all", "--json", path_str(&model)]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}

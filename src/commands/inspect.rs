@@ -389,7 +389,7 @@ fn variables_report(dir: &Path) -> Result<VariablesReport, Error> {
     Ok(VariablesReport {
         present: true,
         num_shards: index.header.num_shards,
-        total_bytes: entries.iter().map(|e| e.bytes).sum(),
+        total_bytes: entries.iter().map(|e| e.bytes).fold(0, u64::saturating_add),
         entries,
     })
 }

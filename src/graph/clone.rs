@@ -36,15 +36,19 @@ fn dependent_nodes(
     let start = *index
         .get(out_node)
         .ok_or_else(|| GraphError::MissingNode(out_node.to_owned(), output.to_owned()))?;
-    let mut ancestors = BTreeSet::new();
+    let replaced =
+        |input: &str| !input.starts_with('^') && inputs.contains(&canonical_tensor(input));
+    let mut ancestor = vec![false; graph.node.len()];
+    let mut order = Vec::new();
     let mut stack = vec![start];
     while let Some(i) = stack.pop() {
-        if !ancestors.insert(i) {
+        if std::mem::replace(&mut ancestor[i], true) {
             continue;
         }
+        order.push(i);
         for input in &graph.node[i].input {
             // An input tensor is replaced, so whatever produced it is not needed.
-            if !input.starts_with('^') && inputs.contains(&canonical_tensor(input)) {
+            if replaced(input) {
                 continue;
             }
             let (name, _) = split_tensor_name(input);
@@ -54,34 +58,37 @@ fn dependent_nodes(
             stack.push(j);
         }
     }
-    // Among them, those that read an input or a node that does (fixed point: graphs with
-    // while loops have cycles).
-    let mut dependent: BTreeSet<usize> = BTreeSet::new();
-    loop {
-        let before = dependent.len();
-        for &i in &ancestors {
-            if dependent.contains(&i) {
+    // Among them, those that read an input or a node that does: spread forward from the readers
+    // along the ancestors' edges (graphs with while loops have cycles, so each node once).
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
+    let mut dependent = vec![false; graph.node.len()];
+    let mut queue = Vec::new();
+    for &i in &order {
+        for input in &graph.node[i].input {
+            if replaced(input) {
+                if !std::mem::replace(&mut dependent[i], true) {
+                    queue.push(i);
+                }
                 continue;
             }
-            let reads = graph.node[i].input.iter().any(|input| {
-                if !input.starts_with('^') && inputs.contains(&canonical_tensor(input)) {
-                    return true;
+            if let Some(&j) = index.get(split_tensor_name(input).0) {
+                if ancestor[j] {
+                    consumers[j].push(i);
                 }
-                let (name, _) = split_tensor_name(input);
-                index.get(name).is_some_and(|j| dependent.contains(j))
-            });
-            if reads {
-                dependent.insert(i);
             }
         }
-        if dependent.len() == before {
-            break;
+    }
+    while let Some(j) = queue.pop() {
+        for &i in &consumers[j] {
+            if !std::mem::replace(&mut dependent[i], true) {
+                queue.push(i);
+            }
         }
     }
-    if !dependent.contains(&start) {
+    if !dependent[start] {
         return Err(GraphError::NotDependent(output.to_owned()));
     }
-    Ok(dependent.into_iter().collect())
+    Ok((0..graph.node.len()).filter(|&i| dependent[i]).collect())
 }
 
 /// Clones into `editor`'s scope every node between `replace`'s keys and `output`, reading
@@ -210,5 +217,38 @@ mod tests {
         assert!(matches!(err, GraphError::NotDependent(_)), "{err}");
         let err = clone_between(&mut e, &replace, "nope:0").unwrap_err();
         assert!(matches!(err, GraphError::MissingNode(..)), "{err}");
+    }
+
+    #[test]
+    fn cycles_and_long_chains_are_walked_once() {
+        // A while-loop-like cycle (merge <-> next) and a chain of nodes listed output first,
+        // the order that made a fixed-point pass quadratic.
+        let n_chain = 20_000;
+        let mut nodes = vec![n("out", "Identity", &["c0"])];
+        for i in 0..n_chain {
+            let next = if i + 1 < n_chain {
+                format!("c{}", i + 1)
+            } else {
+                "merge".to_owned()
+            };
+            nodes.push(n(&format!("c{i}"), "Identity", &[&next]));
+        }
+        nodes.push(n("merge", "Merge", &["x", "next"]));
+        nodes.push(n("next", "NextIteration", &["merge"]));
+        nodes.push(n("x", "Placeholder", &[]));
+        let mut g = tf::GraphDef {
+            node: nodes,
+            ..Default::default()
+        };
+        let inputs = BTreeSet::from(["x:0".to_string()]);
+        let dependent = dependent_nodes(&g, &inputs, "out:0").unwrap();
+        assert_eq!(dependent.len(), n_chain + 3);
+        let mut e = GraphEditor::new(&mut g, "cls");
+        let replace = BTreeMap::from([("x:0".to_string(), "p:0".to_string())]);
+        let c = clone_between(&mut e, &replace, "out:0").unwrap();
+        assert_eq!(c.output, "cls/out:0");
+        let by_name = |name: &str| g.node.iter().find(|n| n.name == name).unwrap().clone();
+        assert_eq!(by_name("cls/merge").input, ["p:0", "cls/next"]);
+        assert_eq!(by_name("cls/next").input, ["cls/merge"]);
     }
 }

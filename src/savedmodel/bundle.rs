@@ -65,7 +65,18 @@ impl BundleIndex {
                 .map_err(|e| format!("bad entry for '{key}': {e}"))?;
             entries.push(BundleEntry { key, entry });
         }
-        let header = header.ok_or("no header entry")?;
+        let header: tf::BundleHeaderProto = header.ok_or("no header entry")?;
+        // Every shard TensorFlow writes holds at least one tensor (an index without variables
+        // names one empty shard), so a larger count is corrupt; checking it here keeps the work
+        // of listing and looking for the shards bounded by the index's size.
+        let max_shards = entries.len().saturating_add(1);
+        if usize::try_from(header.num_shards).is_ok_and(|n| n > max_shards) {
+            return Err(format!(
+                "its header names {} data shards but it records only {} tensors",
+                header.num_shards,
+                entries.len()
+            ));
+        }
         Ok(Self { header, entries })
     }
 
@@ -85,6 +96,43 @@ type KeyValue = (Vec<u8>, Vec<u8>);
 const FOOTER_LEN: usize = 48;
 const MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const BLOCK_TRAILER_LEN: usize = 5;
+
+/// Snappy's densest element, a 3-byte copy of 64 bytes, expands its input 21⅓ times: a block
+/// claiming more than this is corrupt, whatever its header says.
+const SNAPPY_MAX_EXPANSION: usize = 22;
+
+/// How many bytes reading a table may materialise (decompressed blocks, keys restored from
+/// their shared prefixes, values) per byte of the file, plus a fixed allowance. A real index
+/// stays far below this; a crafted one (keys that each share almost all of a long previous key,
+/// index entries that all point at one data block) is refused instead of costing memory and time
+/// quadratic in its size.
+const EXPANSION_PER_BYTE: usize = 64;
+const EXPANSION_ALLOWANCE: usize = 1 << 20;
+
+/// The bytes a read may still materialise.
+struct Budget {
+    left: usize,
+}
+
+impl Budget {
+    fn for_file(len: usize) -> Self {
+        Budget {
+            left: len
+                .saturating_mul(EXPANSION_PER_BYTE)
+                .saturating_add(EXPANSION_ALLOWANCE),
+        }
+    }
+
+    fn spend(&mut self, n: usize) -> Result<(), String> {
+        self.left = self.left.checked_sub(n).ok_or_else(|| {
+            format!(
+                "its blocks and keys expand to more than {EXPANSION_PER_BYTE} times the file's \
+                 size"
+            )
+        })?;
+        Ok(())
+    }
+}
 
 fn varint(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
     let mut value = 0u64;
@@ -117,7 +165,10 @@ fn handle(bytes: &[u8], pos: &mut usize) -> Result<Handle, String> {
 }
 
 fn u32_le(bytes: &[u8], at: usize) -> Result<u32, String> {
-    let b = bytes.get(at..at + 4).ok_or("truncated block")?;
+    let b = at
+        .checked_add(4)
+        .and_then(|end| bytes.get(at..end))
+        .ok_or("truncated block")?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
@@ -127,14 +178,18 @@ fn unmask_crc(masked: u32) -> u32 {
     rot.rotate_left(15)
 }
 
-/// Reads one block, checks its CRC32C and decompresses it.
-fn block(file: &[u8], h: Handle) -> Result<Vec<u8>, String> {
-    let end = h
-        .offset
+/// Where a block and its trailer end, when they lie inside the file.
+fn block_end(file: &[u8], h: Handle) -> Result<usize, String> {
+    h.offset
         .checked_add(h.size)
         .and_then(|e| e.checked_add(BLOCK_TRAILER_LEN))
         .filter(|&e| e <= file.len())
-        .ok_or("a block lies past the end of the file (truncated?)")?;
+        .ok_or_else(|| "a block lies past the end of the file (truncated?)".to_owned())
+}
+
+/// Reads one block, checks its CRC32C and decompresses it.
+fn block(file: &[u8], h: Handle, budget: &mut Budget) -> Result<Vec<u8>, String> {
+    let end = block_end(file, h)?;
     let data = &file[h.offset..h.offset + h.size];
     let kind = file[h.offset + h.size];
     let stored = unmask_crc(u32_le(file, end - 4)?);
@@ -146,23 +201,41 @@ fn block(file: &[u8], h: Handle) -> Result<Vec<u8>, String> {
         ));
     }
     match kind {
-        0 => Ok(data.to_vec()),
-        1 => snap::raw::Decoder::new()
-            .decompress_vec(data)
-            .map_err(|e| format!("bad snappy block: {e}")),
+        0 => {
+            budget.spend(data.len())?;
+            Ok(data.to_vec())
+        }
+        1 => {
+            // The decoder allocates the length the block claims before it looks further.
+            let claimed =
+                snap::raw::decompress_len(data).map_err(|e| format!("bad snappy block: {e}"))?;
+            if claimed > data.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
+                return Err(format!(
+                    "snappy block at offset {} claims {claimed} bytes, more than {} bytes of \
+                     compressed data can hold",
+                    h.offset,
+                    data.len()
+                ));
+            }
+            budget.spend(claimed)?;
+            snap::raw::Decoder::new()
+                .decompress_vec(data)
+                .map_err(|e| format!("bad snappy block: {e}"))
+        }
         other => Err(format!("unknown block compression {other}")),
     }
 }
 
 /// The key/value pairs of one block, restoring prefix-compressed keys.
-fn block_entries(block: &[u8]) -> Result<Vec<KeyValue>, String> {
+fn block_entries(block: &[u8], budget: &mut Budget) -> Result<Vec<KeyValue>, String> {
     if block.len() < 4 {
         return Err("block too short".into());
     }
     let restarts = u32_le(block, block.len() - 4)? as usize;
-    let limit = block
-        .len()
-        .checked_sub(4 * (restarts + 1))
+    let limit = restarts
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| block.len().checked_sub(n))
         .ok_or("bad restart count")?;
     let mut out = Vec::new();
     let mut key: Vec<u8> = Vec::new();
@@ -176,19 +249,22 @@ fn block_entries(block: &[u8]) -> Result<Vec<KeyValue>, String> {
         }
         let key_end = pos.checked_add(unshared).filter(|&e| e <= limit);
         let key_end = key_end.ok_or("key past block end")?;
-        key.truncate(shared);
-        key.extend_from_slice(&block[pos..key_end]);
         let value_end = key_end
             .checked_add(value_len)
             .filter(|&e| e <= limit)
             .ok_or("value past block end")?;
+        budget.spend(shared + unshared + value_len)?;
+        key.truncate(shared);
+        key.extend_from_slice(&block[pos..key_end]);
         out.push((key.clone(), block[key_end..value_end].to_vec()));
         pos = value_end;
     }
     Ok(out)
 }
 
-/// Every key/value pair of an SSTable, in order, values undecoded.
+/// Every key/value pair of an SSTable, in order, values undecoded. Memory and time are bounded
+/// by the file's size: data blocks must follow one another as LevelDB writes them (so none is
+/// read twice), and what they expand to is budgeted.
 pub fn table_entries(file: &[u8]) -> Result<Vec<KeyValue>, String> {
     if file.len() < FOOTER_LEN {
         return Err("file shorter than a table footer".into());
@@ -198,14 +274,26 @@ pub fn table_entries(file: &[u8]) -> Result<Vec<KeyValue>, String> {
     if magic != MAGIC {
         return Err("no table magic number at the end (truncated?)".into());
     }
+    let mut budget = Budget::for_file(file.len());
     let mut pos = 0;
     let _metaindex = handle(footer, &mut pos)?;
     let index = handle(footer, &mut pos)?;
     let mut out = Vec::new();
-    for (_, value) in block_entries(&block(file, index)?)? {
+    let mut next_free = 0;
+    for (_, value) in block_entries(&block(file, index, &mut budget)?, &mut budget)? {
         let mut p = 0;
         let data = handle(&value, &mut p)?;
-        out.extend(block_entries(&block(file, data)?)?);
+        if data.offset < next_free {
+            return Err(format!(
+                "the index points at a data block at offset {} that overlaps an earlier one",
+                data.offset
+            ));
+        }
+        next_free = block_end(file, data)?;
+        out.extend(block_entries(
+            &block(file, data, &mut budget)?,
+            &mut budget,
+        )?);
     }
     Ok(out)
 }

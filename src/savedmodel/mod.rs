@@ -217,8 +217,52 @@ pub fn descriptor_pool() -> &'static DescriptorPool {
     })
 }
 
+/// How deeply messages may nest, in text and binary alike: protobuf's own default, which prost
+/// applies when decoding and TensorFlow's parsers apply to both formats.
+pub const MAX_MESSAGE_DEPTH: usize = 100;
+
+/// The deepest nesting of `{...}` / `<...>` message blocks in protobuf text, outside strings and
+/// comments. The text parser recurses once per level, so this is checked before it runs.
+fn text_nesting_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'{' | b'<' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b'>' => depth = depth.saturating_sub(1),
+            b'#' => {
+                for c in bytes.by_ref() {
+                    if c == b'\n' {
+                        break;
+                    }
+                }
+            }
+            b'"' | b'\'' => {
+                while let Some(c) = bytes.next() {
+                    if c == b'\\' {
+                        bytes.next();
+                    } else if c == b || c == b'\n' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Parses a protobuf text-format message of type `full_name` into the prost type `M`.
 pub fn parse_text_format<M: Message + Default>(text: &str, full_name: &str) -> Result<M, String> {
+    let depth = text_nesting_depth(text);
+    if depth > MAX_MESSAGE_DEPTH {
+        return Err(format!(
+            "messages nest {depth} levels deep, more than the {MAX_MESSAGE_DEPTH} protobuf allows"
+        ));
+    }
     let desc = descriptor_pool()
         .get_message_by_name(full_name)
         .ok_or_else(|| format!("unknown message type {full_name}"))?;

@@ -56,7 +56,23 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
             );
             continue;
         };
-        let problems = signature::static_problems(sig);
+        let mut problems = signature::static_problems(sig);
+        // TF2 writes predict signatures without inputs for stateful tf.functions (a counter's
+        // `incr`), and TF Serving serves them: only TF1's static rule objects.
+        if method == Endpoint::Predict && sig.inputs.is_empty() && !sig.outputs.is_empty() {
+            problems.retain(|p| p != signature::PREDICT_NEEDS_INPUT);
+            findings.push(
+                Finding::new(
+                    Rule::PredictWithoutInputs,
+                    "is a predict signature without inputs: TF Serving serves it (TF2 writes \
+                     these for stateful tf.functions), but TF1's is_valid_signature rejects it, \
+                     so TF1 tools that check signatures may refuse the model; add an input if \
+                     such tools must accept it"
+                        .to_owned(),
+                )
+                .signature(key),
+            );
+        }
         if !problems.is_empty() {
             findings.push(
                 Finding::new(

@@ -108,6 +108,7 @@ rules! {
     MethodUnknown => ("SM102", "method-unknown", Warning, Method),
     EndpointMismatch => ("SM103", "endpoint-mismatch", Info, Method),
     RequiredSignature => ("SM104", "required-signature", Error, Method),
+    PredictWithoutInputs => ("SM105", "predict-without-inputs", Warning, Method),
     ClassifyShape => ("SM201", "classify-shape", Error, Shapes),
     RegressShape => ("SM202", "regress-shape", Error, Shapes),
     FixedBatch => ("SM203", "fixed-batch-dimension", Warning, Shapes),

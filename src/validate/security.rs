@@ -3,7 +3,8 @@
 //! saver (checkpoint ops reachable only from `saver_def`'s save and restore ops) and lookup tables
 //! the init op fills from a declared asset file.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::proto::tensorflow::{self as tf, attr_value::Value};
 use crate::proto_ext::split_tensor_name;
@@ -261,6 +262,11 @@ struct AssetTrace<'c, 'a> {
     assets: HashSet<String>,
     /// Callers of each library function: the function they sit in and the call node.
     callers: HashMap<&'a str, Vec<(Option<&'a str>, &'a tf::NodeDef)>>,
+    /// Top-level `AssignVariableOp`s by the variable handle they assign.
+    assigns: HashMap<&'a str, Vec<&'a tf::NodeDef>>,
+    /// Answers so far, by (function, input). A query in progress counts as "no", so a cycle of
+    /// calls or nodes ends, and each input is traced once however many paths lead to it.
+    memo: RefCell<HashMap<(Option<&'a str>, &'a str), bool>>,
 }
 
 const CALL_OPS: [&str; 2] = ["PartitionedCall", "StatefulPartitionedCall"];
@@ -281,10 +287,18 @@ impl<'c, 'a> AssetTrace<'c, 'a> {
                 callers.entry(f).or_default().push((r.function, r.node));
             }
         }
+        let mut assigns: HashMap<&str, Vec<_>> = HashMap::new();
+        for n in &ctx.graph.graph.node {
+            if let (true, Some(handle)) = (n.op == "AssignVariableOp", n.input.first()) {
+                assigns.entry(input_node(handle)).or_default().push(n);
+            }
+        }
         AssetTrace {
             ctx,
             assets,
             callers,
+            assigns,
+            memo: RefCell::default(),
         }
     }
 
@@ -294,6 +308,16 @@ impl<'c, 'a> AssetTrace<'c, 'a> {
         if depth > 64 || input.starts_with('^') {
             return false;
         }
+        if let Some(&known) = self.memo.borrow().get(&(function, input)) {
+            return known;
+        }
+        self.memo.borrow_mut().insert((function, input), false);
+        let found = self.trace(function, input, depth);
+        self.memo.borrow_mut().insert((function, input), found);
+        found
+    }
+
+    fn trace(&self, function: Option<&'a str>, input: &'a str, depth: usize) -> bool {
         let Some(fname) = function else {
             return self.top_is_asset(input, depth);
         };
@@ -351,17 +375,7 @@ impl<'c, 'a> AssetTrace<'c, 'a> {
                 let Some(handle) = first.map(|i| input_node(i)) else {
                     return false;
                 };
-                let assigns: Vec<&tf::NodeDef> = self
-                    .ctx
-                    .graph
-                    .graph
-                    .node
-                    .iter()
-                    .filter(|n| {
-                        n.op == "AssignVariableOp"
-                            && n.input.first().is_some_and(|i| input_node(i) == handle)
-                    })
-                    .collect();
+                let assigns = self.assigns.get(handle).map(Vec::as_slice).unwrap_or(&[]);
                 !assigns.is_empty()
                     && assigns.iter().all(|a| {
                         a.input
@@ -425,16 +439,12 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
             Some(f) => Reached::Function(f),
             None => Reached::Node(r.node.name.as_str()),
         };
-        let reached = match reaching.get(&key) {
-            Some(sigs) if !sigs.is_empty() => format!(
-                "reachable from signature(s) {}",
-                sigs.iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            _ => "not reachable from any signature, but loaded with the model".to_owned(),
-        };
+        let reached = reaching
+            .get(&key)
+            .and_then(Reaching::text)
+            .unwrap_or_else(|| {
+                "not reachable from any signature, but loaded with the model".to_owned()
+            });
         let context = if in_saver {
             "; it sits in the saver but is not a checkpoint op"
         } else if in_init && TABLE_FROM_FILE_OPS.contains(&op) {
@@ -466,28 +476,89 @@ enum Reached<'a> {
     Function(&'a str),
 }
 
-/// For each top-level node and each function: the signatures that reach it.
-fn reaching_signatures<'a>(ctx: &Context<'a>) -> HashMap<Reached<'a>, BTreeSet<&'a str>> {
-    let mut map: HashMap<Reached<'a>, BTreeSet<&str>> = HashMap::new();
+/// How many signatures a finding names before it says "and others".
+const NAMED_SIGNATURES: usize = 4;
+
+/// The signatures that reach a node or function: the first few by key, and whether there are
+/// more.
+#[derive(Debug, Default)]
+struct Reaching<'a> {
+    keys: Vec<&'a str>,
+    more: bool,
+}
+
+impl<'a> Reaching<'a> {
+    /// Adds `key`; false when nothing changed.
+    fn add(&mut self, key: &'a str) -> bool {
+        if self.more || self.keys.contains(&key) {
+            return false;
+        }
+        if self.keys.len() < NAMED_SIGNATURES {
+            self.keys.push(key);
+        } else {
+            self.more = true;
+        }
+        true
+    }
+
+    fn text(&self) -> Option<String> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self.keys.iter().map(|s| format!("'{s}'")).collect();
+        let more = if self.more { " and others" } else { "" };
+        Some(format!(
+            "reachable from signature(s) {}{more}",
+            names.join(", ")
+        ))
+    }
+}
+
+/// For each top-level node and each function: the signatures that reach it (the first few).
+/// Signatures are walked in key order; a walk stops where the node already has its key or is
+/// full, since everything it depends on then has the key too or is full. So every node and
+/// function is entered at most `NAMED_SIGNATURES + 1` times however many signatures share it,
+/// and the work stays linear in the graph and the signatures.
+fn reaching_signatures<'a>(ctx: &Context<'a>) -> HashMap<Reached<'a>, Reaching<'a>> {
+    let mut map: HashMap<Reached<'a>, Reaching<'a>> = HashMap::new();
+    let functions = &ctx.graph.functions;
+    let mut queue: Vec<Reached<'a>> = Vec::new();
     for (key, sig) in &ctx.meta_graph.signature_def {
         if crate::signature::RESERVED_KEYS.contains(&key.as_str()) {
             continue;
         }
-        let nodes = closure(ctx, signature_roots(sig));
-        let functions = functions_reached(
-            ctx,
-            ctx.graph
-                .graph
-                .node
-                .iter()
-                .filter(|n| nodes.contains(n.name.as_str())),
-        );
-        let reached = nodes
-            .into_iter()
-            .map(Reached::Node)
-            .chain(functions.into_iter().map(Reached::Function));
-        for r in reached {
-            map.entry(r).or_default().insert(key.as_str());
+        queue.extend(signature_roots(sig).filter_map(|n| {
+            let (&name, _) = ctx.graph.nodes.get_key_value(n)?;
+            Some(Reached::Node(name))
+        }));
+        while let Some(item) = queue.pop() {
+            if !map.entry(item).or_default().add(key.as_str()) {
+                continue;
+            }
+            match item {
+                Reached::Node(name) => {
+                    let Some(node) = ctx.graph.nodes.get(name) else {
+                        continue;
+                    };
+                    for input in &node.input {
+                        if let Some((&n, _)) = ctx.graph.nodes.get_key_value(input_node(input)) {
+                            queue.push(Reached::Node(n));
+                        }
+                    }
+                    queue.extend(callees(node, functions).into_iter().map(Reached::Function));
+                }
+                Reached::Function(name) => {
+                    let Some(f) = functions.get(name) else {
+                        continue;
+                    };
+                    queue.extend(
+                        f.node_def
+                            .iter()
+                            .flat_map(|n| callees(n, functions))
+                            .map(Reached::Function),
+                    );
+                }
+            }
         }
     }
     map

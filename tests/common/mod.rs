@@ -2,6 +2,8 @@
 //! finding the reference Python TensorFlow.
 #![allow(dead_code)]
 
+pub mod sstable;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
