@@ -16,6 +16,7 @@
 //! - [`render`]: reports as tables for people or JSON for machines.
 //! - [`serve`]: TensorFlow Serving's REST and gRPC APIs on the TensorFlow C API (loaded at run
 //!   time).
+//! - `fuzzing` (hidden): the decoders of untrusted bytes as fuzz targets.
 //!
 //! `unsafe` code is denied everywhere but in [`serve::tf`], the one module that talks to C.
 #![deny(unsafe_code)]
@@ -23,6 +24,8 @@
 pub mod cli;
 pub mod commands;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod ops;
 pub mod proto;

@@ -270,7 +270,7 @@ pub fn parse_text_format<M: Message + Default>(text: &str, full_name: &str) -> R
     M::decode(dynamic.encode_to_vec().as_slice()).map_err(|e| e.to_string())
 }
 
-fn decode_text(bytes: &[u8], path: &Path) -> Result<tf::SavedModel, Error> {
+pub(crate) fn decode_text(bytes: &[u8], path: &Path) -> Result<tf::SavedModel, Error> {
     let corrupt = |detail: String| Error::Corrupt {
         path: path.to_path_buf(),
         detail,

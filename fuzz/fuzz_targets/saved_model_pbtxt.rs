@@ -1,0 +1,2 @@
+#![no_main]
+smtool_fuzz::target!(saved_model_pbtxt);
