@@ -760,6 +760,17 @@ impl ServeArgs {
             named,
             config_file: config_file.cloned(),
         };
+        let fixed_models = if sources.path.is_some() || !sources.named.is_empty() {
+            crate::serve::resolve_models(&crate::serve::ModelSources {
+                config_file: None,
+                ..sources.clone()
+            })?
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+        } else {
+            Vec::new()
+        };
         if self.file_system_poll_wait_seconds < 0 {
             warnings.push(format!(
                 "--file_system_poll_wait_seconds={}: a negative value (TF Serving's testing setting) looks at the model directories once at start and never again",
@@ -776,16 +787,75 @@ impl ServeArgs {
             ),
             http: crate::serve::http::HttpOptions {
                 max_body_bytes: self.max_request_bytes,
+                timeout_ms: i64::from(self.rest_api_timeout_in_ms),
+                cors: self.rest_api_enable_cors_support == Some(true),
+                max_in_flight: self.rest_api_num_threads.and_then(positive),
             },
             poll_seconds: u64::try_from(self.file_system_poll_wait_seconds).unwrap_or(0),
             verbose: self.verbose,
             grpc_port: self.port,
-            grpc: crate::serve::grpc::GrpcOptions {
-                max_message_bytes: self.max_request_bytes,
-            },
+            grpc: self.grpc_options(&mut warnings)?,
+            grpc_socket_path: non_empty(&self.grpc_socket_path).cloned(),
+            config_poll_seconds: u64::try_from(self.model_config_file_poll_wait_seconds)
+                .unwrap_or(0),
+            config_file: config_file.cloned(),
+            fixed_models,
             server: self.server_options()?,
             warnings,
         })
+    }
+
+    /// gRPC settings from `--grpc_channel_arguments` (TF Serving's `KEY=VALUE,...`, handed to
+    /// gRPC's server builder), `--grpc_max_threads` and the service flags.
+    fn grpc_options(
+        &self,
+        warnings: &mut Vec<String>,
+    ) -> anyhow::Result<crate::serve::grpc::GrpcOptions> {
+        let mut options = crate::serve::grpc::GrpcOptions {
+            max_message_bytes: self.max_request_bytes,
+            max_in_flight: self.grpc_max_threads.and_then(positive),
+            tensor_content: self.enable_serialization_as_tensor_content == Some(true),
+            health: self.enable_grpc_healthcheck_service == Some(true),
+            ..Default::default()
+        };
+        let args = self.grpc_channel_arguments.as_deref().unwrap_or("");
+        for arg in args.split(',').filter(|a| !a.is_empty()) {
+            let Some((key, value)) = arg.split_once('=') else {
+                anyhow::bail!(
+                    "--grpc_channel_arguments: '{arg}' is not KEY=VALUE (e.g. grpc.max_receive_message_length=104857600)"
+                );
+            };
+            let number = || {
+                value.parse::<i64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--grpc_channel_arguments: {key} takes an integer, not '{value}'"
+                    )
+                })
+            };
+            // gRPC reads -1 (or any negative size) as "no limit".
+            let size = |n: i64| usize::try_from(n).ok();
+            let millis = |n: i64| {
+                u64::try_from(n)
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .map(std::time::Duration::from_millis)
+            };
+            match key {
+                "grpc.max_receive_message_length" => {
+                    options.max_message_bytes = size(number()?).unwrap_or(usize::MAX)
+                }
+                "grpc.max_send_message_length" => options.max_send_bytes = size(number()?),
+                "grpc.keepalive_time_ms" => options.keepalive_interval = millis(number()?),
+                "grpc.keepalive_timeout_ms" => options.keepalive_timeout = millis(number()?),
+                "grpc.max_concurrent_streams" => {
+                    options.max_concurrent_streams = u32::try_from(number()?).ok()
+                }
+                _ => warnings.push(format!(
+                    "--grpc_channel_arguments: {key} has no effect: smtool's gRPC server (tonic) acts on grpc.max_receive_message_length, grpc.max_send_message_length, grpc.keepalive_time_ms, grpc.keepalive_timeout_ms and grpc.max_concurrent_streams"
+                )),
+            }
+        }
+        Ok(options)
     }
 
     /// The TensorFlow Serving flags smtool accepts but cannot act on, when they are given:
@@ -852,42 +922,9 @@ impl ServeArgs {
         let pending = "not implemented in this version of smtool yet";
         for (flag, given) in [
             (
-                "grpc_socket_path",
-                non_empty(&self.grpc_socket_path).is_some(),
-            ),
-            (
-                "grpc_channel_arguments",
-                self.grpc_channel_arguments
-                    .as_deref()
-                    .is_some_and(|a| !a.is_empty()),
-            ),
-            ("grpc_max_threads", self.grpc_max_threads.is_some()),
-            (
                 "ssl_config_file",
                 non_empty(&self.ssl_config_file).is_some(),
             ),
-            (
-                "enable_grpc_healthcheck_service",
-                self.enable_grpc_healthcheck_service == Some(true),
-            ),
-            (
-                "enable_serialization_as_tensor_content",
-                self.enable_serialization_as_tensor_content == Some(true),
-            ),
-            ("rest_api_num_threads", self.rest_api_num_threads.is_some()),
-            (
-                "rest_api_timeout_in_ms",
-                self.rest_api_timeout_in_ms != 30000,
-            ),
-            (
-                "rest_api_enable_cors_support",
-                self.rest_api_enable_cors_support == Some(true),
-            ),
-            (
-                "model_config_file_poll_wait_seconds",
-                self.model_config_file_poll_wait_seconds > 0,
-            ),
-            ("saved_model_tags", self.saved_model_tags != "serve"),
             (
                 "allow_version_labels_for_unavailable_models",
                 self.allow_version_labels_for_unavailable_models == Some(true),
@@ -898,10 +935,6 @@ impl ServeArgs {
                 self.num_unload_threads.unwrap_or(0) > 0,
             ),
             (
-                "enable_signature_method_name_check",
-                self.enable_signature_method_name_check == Some(true),
-            ),
-            (
                 "num_request_iterations_for_warmup",
                 self.num_request_iterations_for_warmup.unwrap_or(0) > 0,
             ),
@@ -910,16 +943,8 @@ impl ServeArgs {
                 self.enable_per_model_batching_parameters == Some(true),
             ),
             (
-                "tensorflow_session_config_file",
-                non_empty(&self.tensorflow_session_config_file).is_some(),
-            ),
-            (
                 "platform_config_file",
                 non_empty(&self.platform_config_file).is_some(),
-            ),
-            (
-                "per_process_gpu_memory_fraction",
-                self.per_process_gpu_memory_fraction.unwrap_or(0.0) != 0.0,
             ),
             (
                 "xla_cpu_compilation_enabled",
@@ -959,6 +984,14 @@ impl ServeArgs {
             session: self.tensorflow_session_parallelism,
         };
         threads.check()?;
+        let session_base = non_empty(&self.tensorflow_session_config_file)
+            .map(|file| crate::serve::session_config_from_file(file))
+            .transpose()?;
+        let tags: Vec<String> = self
+            .saved_model_tags
+            .split(',')
+            .map(str::to_owned)
+            .collect();
         Ok(crate::serve::ServerOptions {
             warmup: self.enable_model_warmup,
             threads,
@@ -966,13 +999,22 @@ impl ServeArgs {
                 self.max_num_load_retries,
                 self.load_retry_interval_micros,
             ),
+            session_base,
+            gpu_memory_fraction: self.per_process_gpu_memory_fraction.unwrap_or(0.0),
+            tags,
             core: crate::serve::core::CoreOptions {
                 metrics_path,
                 batching,
                 limits: crate::serve::limits::Limits::from_request_bytes(self.max_request_bytes),
+                method_name_check: self.enable_signature_method_name_check == Some(true),
             },
         })
     }
+}
+
+/// A thread-count flag as a limit: `None` for 0 or less.
+fn positive(n: i32) -> Option<usize> {
+    usize::try_from(n).ok().filter(|&n| n > 0)
 }
 
 /// A path flag, `None` when absent or empty (TF Serving's "unset").
@@ -1083,9 +1125,6 @@ mod tests {
                 "num_tflite_pools",
                 "num_tflite_interpreters_per_pool",
                 "skip_initialize_tpu",
-                // Not yet acted on.
-                "rest_api_num_threads",
-                "grpc_max_threads",
             ];
             assert_eq!(
                 options.warnings.len(),

@@ -714,6 +714,7 @@ fn bodies_over_the_limit_get_413() {
         None,
         HttpOptions {
             max_body_bytes: 1024,
+            ..Default::default()
         },
     ) else {
         return;

@@ -138,7 +138,6 @@ fn with_metrics() -> ServerOptions {
         warmup: true,
         core: CoreOptions {
             metrics_path: Some(METRICS.to_owned()),
-            batching: None,
             ..Default::default()
         },
         ..Default::default()
@@ -1614,7 +1613,7 @@ fn binary_rejects_bad_monitoring_and_batching_files() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["serve", "fixtures/half_plus_two", &monitoring_flag],
-            "is not a MonitoringConfig in protobuf text format",
+            "Error parsing text-format tensorflow.serving.MonitoringConfig: ",
         ),
         (
             &["serve", "fixtures/half_plus_two", &path_flag],

@@ -90,6 +90,9 @@ pub struct CoreOptions {
     pub batching: Option<BatchingParameters>,
     /// What one request, and one response, may hold (from `--max-request-bytes`).
     pub limits: Limits,
+    /// Refuse a signature whose method_name is not the API's
+    /// (`--enable_signature_method_name_check`).
+    pub method_name_check: bool,
 }
 
 /// `Some(spec)` or TF Serving's error for a request without one.
@@ -149,9 +152,12 @@ fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
 
 /// The signature a Classify or Regress request names, with its single input checked (TF
 /// Serving's wording for both mistakes).
+/// With `method` (`--enable_signature_method_name_check`: the API's word and method name),
+/// a signature of another method is refused first, as TF Serving does.
 fn examples_signature<'a>(
     servable: &'a Servable,
     spec: Option<&'a sv::ModelSpec>,
+    method: Option<(&str, &str)>,
 ) -> Result<(&'a str, &'a tfp::SignatureDef)> {
     let name = signature_name(required_spec(spec)?);
     let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
@@ -160,6 +166,14 @@ fn examples_signature<'a>(
             quote_str(name)
         ))
     })?;
+    if let Some((api, method_name)) = method {
+        if signature.method_name != method_name {
+            return Err(ServeError::invalid(format!(
+                "Expected {api} signature method_name to be {method_name}. Was: {}",
+                signature.method_name
+            )));
+        }
+    }
     if signature.inputs.len() != 1 {
         return Err(ServeError::invalid("Expected one input Tensor."));
     }
@@ -267,6 +281,21 @@ impl Core {
         self.metrics
             .session_run(&servable.name, signature, started.elapsed());
         Ok(outputs?)
+    }
+
+    /// The models served now that have no version available (readiness: none).
+    pub fn unready_models(&self) -> Vec<String> {
+        self.models
+            .names()
+            .into_iter()
+            .filter(|name| {
+                !self.models.states(name).is_some_and(|states| {
+                    states
+                        .iter()
+                        .any(|(_, s)| matches!(s, super::models::VersionState::Available(_)))
+                })
+            })
+            .collect()
     }
 
     pub fn models(&self) -> &Arc<ModelManager> {
@@ -579,6 +608,19 @@ impl Core {
                 ),
             )
         })?;
+        use crate::signature::{CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD};
+        if self.options.method_name_check
+            && ![PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD]
+                .contains(&signature.method_name.as_str())
+        {
+            return Err(ServeError::new(
+                Code::Internal,
+                format!(
+                    "Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {}",
+                    signature.method_name
+                ),
+            ));
+        }
         let sent: Vec<&String> = request.inputs.keys().collect();
         let expected: Vec<&String> = signature.inputs.keys().collect();
         // Inputs the signature has defaults for may be left out.
@@ -725,7 +767,11 @@ impl Core {
         request: &sv::ClassificationRequest,
         observe: bool,
     ) -> Result<sv::ClassificationResponse> {
-        let (name, signature) = examples_signature(servable, request.model_spec.as_ref())?;
+        let check = self
+            .options
+            .method_name_check
+            .then_some(("classification", crate::signature::CLASSIFY_METHOD));
+        let (name, signature) = examples_signature(servable, request.model_spec.as_ref(), check)?;
         let n_out = signature.outputs.len();
         if n_out != 1 && n_out != 2 {
             return Err(ServeError::invalid(format!(
@@ -874,7 +920,11 @@ impl Core {
         request: &sv::RegressionRequest,
         observe: bool,
     ) -> Result<sv::RegressionResponse> {
-        let (name, signature) = examples_signature(servable, request.model_spec.as_ref())?;
+        let check = self
+            .options
+            .method_name_check
+            .then_some(("regression", crate::signature::REGRESS_METHOD));
+        let (name, signature) = examples_signature(servable, request.model_spec.as_ref(), check)?;
         if signature.outputs.len() != 1 {
             return Err(ServeError::invalid("Expected one output Tensor."));
         }
@@ -1230,6 +1280,50 @@ fn tensor_values(proto: &tfp::TensorProto, dims: Vec<i64>, n: usize) -> Option<T
         _ => return None,
     };
     Some(Tensor { dims, values })
+}
+
+/// A tensor as a `TensorProto` with its values in `tensor_content` (TensorFlow's
+/// `AsProtoTensorContent`): little-endian elements, booleans as one byte, strings as their
+/// varint32 lengths followed by their bytes.
+pub fn tensor_to_content_proto(t: &Tensor) -> tfp::TensorProto {
+    fn le<T: Copy, const N: usize>(v: &[T], bytes: fn(T) -> [u8; N]) -> Vec<u8> {
+        v.iter().flat_map(|&x| bytes(x)).collect()
+    }
+    let content = match &t.values {
+        Values::Float(v) => le(v, f32::to_le_bytes),
+        Values::Double(v) => le(v, f64::to_le_bytes),
+        Values::Int32(v) => le(v, i32::to_le_bytes),
+        Values::UInt8(v) => v.clone(),
+        Values::Int16(v) => le(v, i16::to_le_bytes),
+        Values::Int8(v) => le(v, i8::to_le_bytes),
+        Values::UInt16(v) => le(v, u16::to_le_bytes),
+        Values::Half(v) => le(v, u16::to_le_bytes),
+        Values::Int64(v) => le(v, i64::to_le_bytes),
+        Values::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
+        Values::UInt32(v) => le(v, u32::to_le_bytes),
+        Values::UInt64(v) => le(v, u64::to_le_bytes),
+        Values::String(v) => {
+            let mut out = Vec::with_capacity(v.iter().map(|s| s.len() + 5).sum());
+            for s in v {
+                let mut n = s.len() as u64;
+                while n >= 0x80 {
+                    out.push((n as u8) | 0x80);
+                    n >>= 7;
+                }
+                out.push(n as u8);
+            }
+            for s in v {
+                out.extend_from_slice(s);
+            }
+            out
+        }
+    };
+    tfp::TensorProto {
+        dtype: t.dtype(),
+        tensor_shape: Some(crate::proto_ext::shape_proto(&t.dims)),
+        tensor_content: content,
+        ..Default::default()
+    }
 }
 
 /// A tensor as a `TensorProto` with typed value fields (TensorFlow's `AsProtoField`).

@@ -20,14 +20,55 @@ use sv::prediction_service_server::{PredictionService, PredictionServiceServer};
 pub struct GrpcOptions {
     /// Largest request message accepted; larger ones get RESOURCE_EXHAUSTED.
     pub max_message_bytes: usize,
+    /// Largest response message sent (`grpc.max_send_message_length`; `None`: no limit).
+    pub max_send_bytes: Option<usize>,
+    /// HTTP/2 keepalive pings (`grpc.keepalive_time_ms`) and how long one may go unanswered
+    /// (`grpc.keepalive_timeout_ms`).
+    pub keepalive_interval: Option<std::time::Duration>,
+    pub keepalive_timeout: Option<std::time::Duration>,
+    /// Streams (calls) one connection may have open (`grpc.max_concurrent_streams`).
+    pub max_concurrent_streams: Option<u32>,
+    /// Most calls handled at once (`--grpc_max_threads`); the others wait their turn.
+    pub max_in_flight: Option<usize>,
+    /// Predict responses' tensors in `tensor_content` (`--enable_serialization_as_tensor_content`).
+    pub tensor_content: bool,
+    /// Serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`).
+    pub health: bool,
 }
 
 impl Default for GrpcOptions {
     fn default() -> Self {
         GrpcOptions {
             max_message_bytes: 64 << 20,
+            max_send_bytes: None,
+            keepalive_interval: None,
+            keepalive_timeout: None,
+            max_concurrent_streams: None,
+            max_in_flight: None,
+            tensor_content: false,
+            health: false,
         }
     }
+}
+
+/// A `grpc-timeout` header value (`100m`, `5S`, ...) in milliseconds, rounded up.
+fn timeout_ms(value: &str) -> Option<i64> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let per_ms: (u64, u64) = match unit {
+        "H" => (3_600_000, 1),
+        "M" => (60_000, 1),
+        "S" => (1000, 1),
+        "m" => (1, 1),
+        "u" => (1, 1000),
+        "n" => (1, 1_000_000),
+        _ => return None,
+    };
+    let ms = n.saturating_mul(per_ms.0).div_ceil(per_ms.1).max(1);
+    Some(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// The gRPC status of a request error: TF Serving's code and message.
@@ -39,11 +80,24 @@ pub fn status(e: ServeError) -> Status {
 #[derive(Clone)]
 pub struct Services {
     core: Arc<Core>,
+    tensor_content: bool,
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Services {
     pub fn new(core: Arc<Core>) -> Self {
-        Services { core }
+        Self::with_options(core, &GrpcOptions::default())
+    }
+
+    /// The services with `options`' per-call settings.
+    pub fn with_options(core: Arc<Core>, options: &GrpcOptions) -> Self {
+        Services {
+            core,
+            tensor_content: options.tensor_content,
+            in_flight: options
+                .max_in_flight
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+        }
     }
 
     /// Runs `f` on the blocking pool (it may run TensorFlow) with one log line per call.
@@ -59,15 +113,28 @@ impl Services {
     {
         let started = std::time::Instant::now();
         let core = self.core.clone();
+        // TF Serving limits the TensorFlow runs of a call by its deadline.
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(timeout_ms)
+            .unwrap_or(0);
         let request = request.into_inner();
-        let result = tokio::task::spawn_blocking(move || f(&core, &request))
-            .await
-            .unwrap_or_else(|e| {
-                Err(ServeError::new(
-                    Code::Internal,
-                    format!("request handler failed: {e}"),
-                ))
-            });
+        let _permit = match &self.in_flight {
+            Some(limit) => limit.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            super::tf::with_run_timeout(deadline, || f(&core, &request))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(ServeError::new(
+                Code::Internal,
+                format!("request handler failed: {e}"),
+            ))
+        });
         let code = match &result {
             Ok(_) => Code::Ok,
             Err(e) => e.code,
@@ -108,10 +175,21 @@ impl PredictionService for Services {
         &self,
         request: Request<sv::PredictRequest>,
     ) -> Result<Response<sv::PredictResponse>, Status> {
-        self.call("Predict", request, |core, r| {
-            core.predict_from(Entrypoint::Grpc, r)
-        })
-        .await
+        let mut response = self
+            .call("Predict", request, |core, r| {
+                core.predict_from(Entrypoint::Grpc, r)
+            })
+            .await?;
+        if self.tensor_content {
+            // The response was made here, within the response budget already.
+            let mut budget = super::limits::Limits::from_request_bytes(usize::MAX).budget();
+            for (alias, tensor) in response.get_mut().outputs.iter_mut() {
+                if let Ok(t) = super::core::tensor_from_proto(tensor, alias, &mut budget) {
+                    *tensor = super::core::tensor_to_content_proto(&t);
+                }
+            }
+        }
+        Ok(response)
     }
 
     async fn multi_inference(
@@ -148,6 +226,80 @@ impl ModelService for Services {
     }
 }
 
+/// The transport with `options`' connection settings and the services (and the health
+/// service when asked for, with its reporter).
+fn router<H>(
+    core: Arc<Core>,
+    options: &GrpcOptions,
+    health: Option<H>,
+) -> tonic::transport::server::Router
+where
+    H: tonic::codegen::Service<
+            axum::http::Request<tonic::body::Body>,
+            Response = axum::http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    H::Future: Send + 'static,
+{
+    let services = Services::with_options(core, options);
+    let limit = options.max_message_bytes;
+    let send = options.max_send_bytes.unwrap_or(usize::MAX);
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(options.keepalive_interval)
+        .http2_keepalive_timeout(options.keepalive_timeout)
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .add_optional_service(health)
+        .add_service(
+            PredictionServiceServer::new(services.clone())
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(send),
+        )
+        .add_service(
+            ModelServiceServer::new(services)
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(send),
+        )
+}
+
+/// The services' names as the health service reports them.
+const SERVICE_NAMES: [&str; 3] = [
+    "",
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+];
+
+/// Keeps the health service's answer in step with readiness: SERVING while every model has a
+/// version available, NOT_SERVING otherwise, for the server ("") and both services.
+async fn report_health(core: Arc<Core>, reporter: tonic_health::server::HealthReporter) {
+    let mut last = None;
+    loop {
+        let ready = core.unready_models().is_empty();
+        if last != Some(ready) {
+            let status = if ready {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            for name in SERVICE_NAMES {
+                reporter.set_service_status(name, status).await;
+            }
+            last = Some(ready);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Where gRPC listens: TCP, and a Unix socket with `--grpc_socket_path`.
+pub struct Listeners {
+    pub tcp: tokio::net::TcpListener,
+    #[cfg(unix)]
+    pub unix: Option<tokio::net::UnixListener>,
+}
+
 /// Serves both services on `listener` until `shutdown` completes; calls in flight finish
 /// before it returns.
 pub async fn serve(
@@ -156,29 +308,95 @@ pub async fn serve(
     options: GrpcOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let services = Services::new(core);
-    let limit = options.max_message_bytes;
-    tonic::transport::Server::builder()
-        .add_service(
-            PredictionServiceServer::new(services.clone())
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(
-            ModelServiceServer::new(services)
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
-        .await
+    serve_all(
+        Listeners {
+            tcp: listener,
+            #[cfg(unix)]
+            unix: None,
+        },
+        core,
+        options,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] on every listener of `listeners` at once, with one shutdown.
+pub async fn serve_all(
+    listeners: Listeners,
+    core: Arc<Core>,
+    options: GrpcOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health, reporter_task) = if options.health {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        let task = tokio::spawn(report_health(core.clone(), reporter));
+        (Some(service), Some(task))
+    } else {
+        (None, None)
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let tcp = router(core.clone(), &options, health.clone()).serve_with_incoming_shutdown(
+        tonic::transport::server::TcpIncoming::from(listeners.tcp),
+        stopped(),
+    );
+    #[cfg(unix)]
+    let unix = {
+        let unix = listeners.unix;
+        let router = router(core, &options, health);
+        let stopped = stopped();
+        async move {
+            match unix {
+                Some(listener) => {
+                    router
+                        .serve_with_incoming_shutdown(
+                            tokio_stream::wrappers::UnixListenerStream::new(listener),
+                            stopped,
+                        )
+                        .await
+                }
+                None => Ok(()),
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let unix = async { Ok::<(), tonic::transport::Error>(()) };
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let (_, tcp, unix) = tokio::join!(signal, tcp, unix);
+    if let Some(task) = reporter_task {
+        task.abort();
+    }
+    tcp.and(unix)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts_in_milliseconds() {
+        for (v, want) in [
+            ("100m", Some(100)),
+            ("2S", Some(2000)),
+            ("1M", Some(60_000)),
+            ("1500u", Some(2)),
+            ("1n", Some(1)),
+            ("x", None),
+            ("", None),
+            ("10k", None),
+        ] {
+            assert_eq!(timeout_ms(v), want, "{v}");
+        }
+    }
 
     #[test]
     fn errors_keep_their_canonical_code() {

@@ -22,15 +22,31 @@ use crate::proto::tensorflow::serving as sv;
 pub struct HttpOptions {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Time limit of the TensorFlow runs of one request, in milliseconds
+    /// (`--rest_api_timeout_in_ms`; 0 or less: none).
+    pub timeout_ms: i64,
+    /// Answer with CORS headers and to preflight requests (`--rest_api_enable_cors_support`).
+    pub cors: bool,
+    /// Most requests handled at once (`--rest_api_num_threads`, TF Serving's REST thread
+    /// pool); the others wait their turn. `None`: no limit beyond the runtime's.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             max_body_bytes: 64 << 20,
+            timeout_ms: 30_000,
+            cors: false,
+            max_in_flight: None,
         }
     }
 }
+
+/// The liveness path: 200 while the server answers.
+pub const LIVE_PATH: &str = "/healthz";
+/// The readiness path: 200 when every model has a version available, else 503.
+pub const READY_PATH: &str = "/readyz";
 
 /// Version part of a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +278,58 @@ fn error_response(e: &ServeError) -> Response {
 struct AppState {
     core: Arc<Core>,
     options: HttpOptions,
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// Adds the CORS headers of a response (any origin may read it).
+fn add_cors(response: &mut Response) {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+}
+
+/// The answer to a CORS preflight (`OPTIONS`) request: the methods TF Serving's API uses and
+/// the headers the browser asked to send.
+fn preflight(request: &Request) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    if let Some(asked) = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+    {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        header::HeaderValue::from_static("86400"),
+    );
+    add_cors(&mut response);
+    response
+}
+
+/// `/healthz` and `/readyz`.
+fn health(core: &Core, path: &str) -> Option<Response> {
+    if path == LIVE_PATH {
+        return Some(json_response(200, "{\"status\":\"live\"}".to_owned()));
+    }
+    if path != READY_PATH {
+        return None;
+    }
+    let unready = core.unready_models();
+    Some(if unready.is_empty() {
+        json_response(200, "{\"status\":\"ready\"}".to_owned())
+    } else {
+        let names = serde_json::to_string(&unready).unwrap_or_else(|_| "[]".to_owned());
+        json_response(
+            503,
+            format!("{{\"status\":\"not ready\",\"models_without_an_available_version\":{names}}}"),
+        )
+    })
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {
@@ -279,7 +347,19 @@ async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = respond(&state, request).await;
+    let mut response = if state.options.cors && method == Method::OPTIONS {
+        preflight(&request)
+    } else {
+        // Held until the answer is ready: at most --rest_api_num_threads at once.
+        let _permit = match &state.in_flight {
+            Some(limit) => limit.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        respond(&state, request).await
+    };
+    if state.options.cors {
+        add_cors(&mut response);
+    }
     tracing::info!(
         target: "smtool::serve::request",
         "{} {} {} {:.3}ms",
@@ -305,7 +385,14 @@ async fn respond(state: &Arc<AppState>, request: Request) -> Response {
     }
     let route = route(&method, &path);
     match route {
-        Route::NotFound => return StatusCode::NOT_FOUND.into_response(),
+        Route::NotFound => {
+            if method == Method::GET {
+                if let Some(response) = health(&state.core, &path) {
+                    return response;
+                }
+            }
+            return StatusCode::NOT_FOUND.into_response();
+        }
         Route::Malformed => {
             return error_response(&ServeError::invalid(format!(
                 "Malformed request: {method} {path}"
@@ -345,10 +432,12 @@ async fn respond(state: &Arc<AppState>, request: Request) -> Response {
     // saving the two thread switches of `spawn_blocking` (about 0.1 ms per request).
     let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::MultiThread;
+    let timeout = state.options.timeout_ms;
+    let run = move || super::tf::with_run_timeout(timeout, || handle(&core, route, &body));
     let result = if multi_thread {
-        Ok(tokio::task::block_in_place(|| handle(&core, route, &body)))
+        Ok(tokio::task::block_in_place(run))
     } else {
-        tokio::task::spawn_blocking(move || handle(&core, route, &body)).await
+        tokio::task::spawn_blocking(run).await
     };
     match result {
         Ok(Ok(json)) => json_response(200, json),
@@ -368,7 +457,14 @@ pub async fn serve(
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState { core, options });
+    let in_flight = options
+        .max_in_flight
+        .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+    let state = Arc::new(AppState {
+        core,
+        options,
+        in_flight,
+    });
     let app = axum::Router::new()
         .fallback(dispatch)
         .with_state(state)

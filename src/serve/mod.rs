@@ -61,6 +61,16 @@ pub struct ServeOptions {
     pub server: ServerOptions,
     /// One line per flag accepted without effect, printed before serving.
     pub warnings: Vec<String>,
+    /// `--grpc_socket_path`: gRPC on this Unix socket too.
+    pub grpc_socket_path: Option<PathBuf>,
+    /// `--model_config_file_poll_wait_seconds`: seconds between re-reads of the model config
+    /// file (0: read once).
+    pub config_poll_seconds: u64,
+    /// `--model_config_file`, re-read every `config_poll_seconds`.
+    pub config_file: Option<PathBuf>,
+    /// The models named on the command line (PATH, `--model`), kept when the config file is
+    /// re-read.
+    pub fixed_models: Vec<String>,
 }
 
 /// What a server does besides loading and answering: warmup, metrics exposure, batching.
@@ -73,6 +83,12 @@ pub struct ServerOptions {
     pub threads: SessionThreads,
     /// How versions that failed to load are tried again.
     pub load_retries: models::LoadRetries,
+    /// `--tensorflow_session_config_file`: the session config the flags start from.
+    pub session_base: Option<tfp::ConfigProto>,
+    /// `--per_process_gpu_memory_fraction` (0: TensorFlow chooses).
+    pub gpu_memory_fraction: f32,
+    /// `--saved_model_tags`: the tag-set of the meta graph loaded from every SavedModel.
+    pub tags: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -82,7 +98,26 @@ impl Default for ServerOptions {
             core: core::CoreOptions::default(),
             threads: SessionThreads::default(),
             load_retries: models::LoadRetries::default(),
+            session_base: None,
+            gpu_memory_fraction: 0.0,
+            tags: vec![models::SERVE_TAG.to_owned()],
         }
+    }
+}
+
+impl ServerOptions {
+    /// The `ConfigProto` every session is created with: the session config file's, with the
+    /// thread flags and the GPU memory fraction over it when they are given.
+    pub fn session_config(&self) -> tfp::ConfigProto {
+        let mut config = self.session_base.clone().unwrap_or_default();
+        self.threads.apply(&mut config);
+        if self.gpu_memory_fraction != 0.0 {
+            config
+                .gpu_options
+                .get_or_insert_with(Default::default)
+                .per_process_gpu_memory_fraction = f64::from(self.gpu_memory_fraction);
+        }
+        config
     }
 }
 
@@ -108,34 +143,62 @@ impl SessionThreads {
     /// positive (a negative one then runs ops on the calling thread), else the session
     /// parallelism for both.
     pub fn config(self) -> tfp::ConfigProto {
+        let mut config = tfp::ConfigProto::default();
+        self.apply(&mut config);
+        config
+    }
+
+    /// Sets `config`'s pool sizes as [`SessionThreads::config`] does, leaving them as they are
+    /// when all three flags are 0.
+    pub fn apply(self, config: &mut tfp::ConfigProto) {
         let (intra, inter) = if self.intra_op > 0 || self.inter_op > 0 {
             (self.intra_op, self.inter_op)
-        } else {
+        } else if self.session != 0 {
             (self.session, self.session)
+        } else {
+            return;
         };
-        tfp::ConfigProto {
-            intra_op_parallelism_threads: intra,
-            inter_op_parallelism_threads: inter,
-            ..Default::default()
-        }
+        config.intra_op_parallelism_threads = intra;
+        config.inter_op_parallelism_threads = inter;
     }
+}
+
+/// Reads a protobuf text file as TF Serving's `ParseProtoTextFile` does, with its wording
+/// (protobuf's `Error parsing text-format TYPE: ...`, then `Invalid protobuf file: 'PATH'`),
+/// which scripts grep for.
+pub fn read_text_proto<M: prost::Message + Default>(
+    path: &Path,
+    full_name: &str,
+    what: &str,
+) -> Result<M> {
+    let text =
+        crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
+            .with_context(|| format!("reading the {what}"))?;
+    savedmodel::parse_text_format(&text, full_name).map_err(|e| {
+        anyhow::anyhow!(
+            "Invalid protobuf file: '{}': Error parsing text-format {full_name}: {e}",
+            path.display()
+        )
+    })
+}
+
+/// TF Serving's `--tensorflow_session_config_file`: a `ConfigProto` in protobuf text format.
+pub fn session_config_from_file(path: &Path) -> Result<tfp::ConfigProto> {
+    read_text_proto(
+        path,
+        "tensorflow.ConfigProto",
+        "TensorFlow session config file",
+    )
 }
 
 /// The metrics path from TF Serving's `--monitoring_config_file` (a `MonitoringConfig` in
 /// protobuf text format); `None` when Prometheus export is not enabled.
 pub fn monitoring_from_file(path: &Path) -> Result<Option<String>> {
-    let text =
-        crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
-            .context("reading the monitoring config file")?;
-    let config: sv::MonitoringConfig =
-        savedmodel::parse_text_format(&text, "tensorflow.serving.MonitoringConfig").map_err(
-            |e| {
-                anyhow::anyhow!(
-                    "'{}' is not a MonitoringConfig in protobuf text format: {e}",
-                    path.display()
-                )
-            },
-        )?;
+    let config: sv::MonitoringConfig = read_text_proto(
+        path,
+        "tensorflow.serving.MonitoringConfig",
+        "monitoring config file",
+    )?;
     let Some(prometheus) = config.prometheus_config.filter(|p| p.enable) else {
         return Ok(None);
     };
@@ -195,18 +258,11 @@ pub fn model_from_path(name: &str, path: &Path) -> Result<ModelConfig> {
 
 /// Models from TF Serving's `--model_config_file` (a `ModelServerConfig` in text format).
 pub fn models_from_config_file(path: &Path) -> Result<Vec<ModelConfig>> {
-    let text =
-        crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
-            .context("reading the model config file")?;
-    let config: sv::ModelServerConfig =
-        savedmodel::parse_text_format(&text, "tensorflow.serving.ModelServerConfig").map_err(
-            |e| {
-                anyhow::anyhow!(
-                    "'{}' is not a ModelServerConfig in protobuf text format: {e}",
-                    path.display()
-                )
-            },
-        )?;
+    let config: sv::ModelServerConfig = read_text_proto(
+        path,
+        "tensorflow.serving.ModelServerConfig",
+        "model config file",
+    )?;
     let list = match config.config {
         Some(sv::model_server_config::Config::ModelConfigList(list)) => list.config,
         Some(sv::model_server_config::Config::CustomModelConfig(_)) => bail!(
@@ -353,7 +409,8 @@ impl Server {
         options: ServerOptions,
     ) -> Self {
         let manager = Arc::new(ModelManager::new(tf, models));
-        manager.set_session_config(&options.threads.config());
+        manager.set_session_config(&options.session_config());
+        manager.set_tags(options.tags.clone());
         let core = Arc::new(core::Core::with_options(manager.clone(), options.core));
         if options.warmup {
             // Weak: the core owns the manager, which owns this hook.
@@ -439,6 +496,80 @@ fn init_logging(verbose: bool) {
         .try_init();
 }
 
+/// Re-reads the model config file every `every` and applies it as HandleReloadConfigRequest
+/// does (TF Serving's `--model_config_file_poll_wait_seconds`); models named on the command
+/// line besides the file stay. Errors are logged with TF Serving's wording and the served
+/// models stay as they are. Stops when `stop` is set.
+fn poll_config_file(
+    core: Arc<core::Core>,
+    file: PathBuf,
+    fixed: Vec<sv::ModelConfig>,
+    every: Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let tick = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(tick);
+        waited += tick;
+        if waited < every {
+            continue;
+        }
+        waited = Duration::ZERO;
+        let config: sv::ModelServerConfig = match read_text_proto(
+            &file,
+            "tensorflow.serving.ModelServerConfig",
+            "model config file",
+        ) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("smtool serve: Failed to read ModelServerConfig file: {e:#}");
+                continue;
+            }
+        };
+        let config = match config.config {
+            Some(sv::model_server_config::Config::ModelConfigList(mut list)) => {
+                list.config.extend(fixed.iter().cloned());
+                sv::ModelServerConfig {
+                    config: Some(sv::model_server_config::Config::ModelConfigList(list)),
+                }
+            }
+            other => sv::ModelServerConfig { config: other },
+        };
+        let request = sv::ReloadConfigRequest {
+            config: Some(config),
+            ..Default::default()
+        };
+        if let Err(e) = core.reload_config(&request) {
+            eprintln!(
+                "smtool serve: PollFilesystemAndReloadConfig failed to ReloadConfig: {}",
+                e.message
+            );
+        }
+    }
+}
+
+/// Binds `--grpc_socket_path`, replacing a socket left by an earlier run (never another kind
+/// of file).
+#[cfg(unix)]
+fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            bail!(
+                "--grpc_socket_path '{}' exists and is not a socket; choose another path",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the old socket '{}'", path.display()))?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on the Unix socket '{}'", path.display()))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 /// Runs `smtool serve` until SIGINT / SIGTERM.
 pub fn run(options: ServeOptions) -> Result<()> {
     init_logging(options.verbose);
@@ -460,6 +591,16 @@ pub fn run(options: ServeOptions) -> Result<()> {
         format!("cannot listen on {grpc_addr} for gRPC (choose another --port or --host)")
     })?;
     grpc_listener.set_nonblocking(true)?;
+    #[cfg(unix)]
+    let unix_listener = options
+        .grpc_socket_path
+        .as_deref()
+        .map(bind_unix)
+        .transpose()?;
+    #[cfg(not(unix))]
+    if options.grpc_socket_path.is_some() {
+        bail!("--grpc_socket_path needs a system with Unix sockets");
+    }
     let tf = load_tensorflow(&options.library, options.verbose)?;
     let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
     let server = Server::start_with(tf, options.models.clone(), poll, options.server.clone());
@@ -481,6 +622,28 @@ pub fn run(options: ServeOptions) -> Result<()> {
             }
         }
     }
+    let config_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config_poller = match (&options.config_file, options.config_poll_seconds) {
+        (Some(file), seconds) if seconds > 0 => {
+            let fixed: Vec<sv::ModelConfig> = options
+                .models
+                .iter()
+                .filter(|m| options.fixed_models.contains(&m.name))
+                .map(|m| sv::ModelConfig {
+                    name: m.name.clone(),
+                    base_path: m.path.to_string_lossy().into_owned(),
+                    ..Default::default()
+                })
+                .collect();
+            let core = server.core.clone();
+            let file = file.clone();
+            let stop = config_stop.clone();
+            Some(std::thread::spawn(move || {
+                poll_config_file(core, file, fixed, Duration::from_secs(seconds), stop)
+            }))
+        }
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -488,6 +651,14 @@ pub fn run(options: ServeOptions) -> Result<()> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
+        #[cfg(unix)]
+        let unix_listener = unix_listener
+            .map(tokio::net::UnixListener::from_std)
+            .transpose()?;
+        #[cfg(unix)]
+        if let Some(path) = &options.grpc_socket_path {
+            eprintln!("smtool serve: gRPC API on Unix socket {}", path.display());
+        }
         let local: SocketAddr = listener.local_addr()?;
         let grpc_local: SocketAddr = grpc_listener.local_addr()?;
         eprintln!("smtool serve: gRPC API on {grpc_local} (tensorflow.serving.PredictionService, ModelService)");
@@ -504,8 +675,13 @@ pub fn run(options: ServeOptions) -> Result<()> {
             }
         };
         let grpc = async {
-            let result = grpc::serve(
-                grpc_listener,
+            let listeners = grpc::Listeners {
+                tcp: grpc_listener,
+                #[cfg(unix)]
+                unix: unix_listener,
+            };
+            let result = grpc::serve_all(
+                listeners,
                 server.core.clone(),
                 options.grpc.clone(),
                 stopped(),
@@ -537,6 +713,10 @@ pub fn run(options: ServeOptions) -> Result<()> {
         grpc.context("serving gRPC")?;
         rest.context("serving HTTP")
     })?;
+    config_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(poller) = config_poller {
+        let _ = poller.join();
+    }
     drop(server);
     Ok(())
 }

@@ -197,6 +197,8 @@ pub struct ModelManager {
     /// Serialized `ConfigProto` for every session (empty: TensorFlow's defaults).
     session_config: std::sync::OnceLock<Vec<u8>>,
     retries: std::sync::OnceLock<LoadRetries>,
+    /// The tag-set loaded from every SavedModel (unset: `serve`).
+    tags: std::sync::OnceLock<Vec<String>>,
     /// Held while the versions on disk are compared with the loaded ones and the difference
     /// loaded and unloaded, so the poller and a config reload never do it at once.
     polling: std::sync::Mutex<()>,
@@ -261,8 +263,19 @@ pub fn load_servable(
     dir: &Path,
     config: &[u8],
 ) -> Result<Servable, (i32, String)> {
-    let (session, meta) =
-        Session::load(tf, dir, &[SERVE_TAG], config).map_err(|e| (e.code, e.message))?;
+    load_servable_tagged(tf, name, version, dir, config, &[SERVE_TAG])
+}
+
+/// [`load_servable`] of the meta graph with exactly the tag-set `tags`.
+pub fn load_servable_tagged(
+    tf: &'static TensorFlow,
+    name: &str,
+    version: i64,
+    dir: &Path,
+    config: &[u8],
+    tags: &[&str],
+) -> Result<Servable, (i32, String)> {
+    let (session, meta) = Session::load(tf, dir, tags, config).map_err(|e| (e.code, e.message))?;
     let meta_graph = tfp::MetaGraphDef::decode(meta.as_slice()).map_err(|e| {
         (
             13,
@@ -297,6 +310,7 @@ impl ModelManager {
             warmup: std::sync::OnceLock::new(),
             session_config: std::sync::OnceLock::new(),
             retries: std::sync::OnceLock::new(),
+            tags: std::sync::OnceLock::new(),
             polling: std::sync::Mutex::new(()),
         }
     }
@@ -308,6 +322,12 @@ impl ModelManager {
 
     fn load_retries(&self) -> LoadRetries {
         self.retries.get().copied().unwrap_or_default()
+    }
+
+    /// Sets the tag-set of the meta graph loaded from each SavedModel from now on (once;
+    /// default `serve`).
+    pub fn set_tags(&self, tags: Vec<String>) {
+        let _ = self.tags.set(tags);
     }
 
     /// Sets the `ConfigProto` of the sessions loaded from now on (once).
@@ -658,12 +678,17 @@ impl ModelManager {
             return Err((CODE_FAILED_PRECONDITION, why.clone()));
         }
         let started = Instant::now();
-        let loaded = load_servable(
+        let tags: Vec<&str> = match self.tags.get() {
+            Some(tags) => tags.iter().map(String::as_str).collect(),
+            None => vec![SERVE_TAG],
+        };
+        let loaded = load_servable_tagged(
             self.tf,
             name,
             c.version,
             &c.dir,
             self.session_config.get().map_or(&[][..], Vec::as_slice),
+            &tags,
         );
         self.metrics.load(&c.dir, loaded.is_ok(), started.elapsed());
         let checked = loaded.and_then(|servable| {

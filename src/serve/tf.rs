@@ -715,6 +715,29 @@ pub struct Session {
 unsafe impl Send for Session {}
 unsafe impl Sync for Session {}
 
+thread_local! {
+    /// The time limit of the session runs made on this thread, from the request being
+    /// handled (see [`with_run_timeout`]).
+    static RUN_TIMEOUT_MS: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every session run it makes on this thread limited to `ms` milliseconds
+/// (TensorFlow's `RunOptions.timeout_in_ms`; a run past it fails with DEADLINE_EXCEEDED), as
+/// TF Serving limits a REST request's runs by `--rest_api_timeout_in_ms`. The limit travels
+/// with the thread so the request layers between the transport and the session need not carry
+/// it; `ms <= 0` sets none.
+pub fn with_run_timeout<R>(ms: i64, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous limit back, also when `f` panics.
+    struct Restore(Option<i64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RUN_TIMEOUT_MS.with(|t| t.set(self.0));
+        }
+    }
+    let _restore = Restore(RUN_TIMEOUT_MS.with(|t| t.replace((ms > 0).then_some(ms))));
+    f()
+}
+
 impl Session {
     /// Loads the meta graph with exactly `tags` from the SavedModel at `dir`, restoring its
     /// variables and running its init op. Returns the session and the serialized
@@ -831,12 +854,26 @@ impl Session {
         let input_ptrs: Vec<*mut TfTensor> = input_tensors.iter().map(|t| t.ptr).collect();
         let mut output_ptrs: Vec<*mut TfTensor> = vec![std::ptr::null_mut(); outputs.len()];
         let status = StatusBox::new(api);
+        let run_options = RUN_TIMEOUT_MS.with(std::cell::Cell::get).map(|ms| {
+            prost::Message::encode_to_vec(&crate::proto::tensorflow::RunOptions {
+                timeout_in_ms: ms,
+                ..Default::default()
+            })
+        });
+        let run_options_buffer = run_options.as_ref().map(|bytes| TfBuffer {
+            data: bytes.as_ptr() as *const c_void,
+            length: bytes.len(),
+            data_deallocator: None,
+        });
         // SAFETY: arrays have the lengths passed; outputs are written by TensorFlow and owned
-        // (then deleted) by OwnedTensor below.
+        // (then deleted) by OwnedTensor below; the run options buffer borrows `run_options`,
+        // alive for the call, and has no deallocator.
         unsafe {
             (api.TF_SessionRun)(
                 self.session,
-                std::ptr::null(),
+                run_options_buffer
+                    .as_ref()
+                    .map_or(std::ptr::null(), |b| b as *const TfBuffer),
                 inputs.as_ptr(),
                 input_ptrs.as_ptr(),
                 inputs.len() as c_int,
