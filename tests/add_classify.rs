@@ -1257,3 +1257,100 @@ fn base_path_problems_are_refused_naming_the_path() {
     }
     assert!(entries(&unfinished.join("2")).is_empty());
 }
+
+/// add-classify never brings a file from outside the model into the edited one: a variables or
+/// asset file (or directory) that is a symlink leading out, or a labels asset that is one, stops
+/// it before anything is written. Links within the model are followed as before.
+#[test]
+fn symlinks_leading_out_of_the_model_are_refused() {
+    let tmp = common::tempdir();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+    std::fs::write(outside.join("secret.txt"), "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n").expect("write");
+    let model = |name: &str| {
+        let dir = tmp.path().join(name);
+        common::copy_dir(&common::fixture("digits/model"), &dir);
+        std::fs::create_dir_all(dir.join("assets")).expect("mkdir");
+        dir
+    };
+    let file_link = model("file_link");
+    std::os::unix::fs::symlink(
+        outside.join("secret.txt"),
+        file_link.join("assets/secret.txt"),
+    )
+    .expect("symlink");
+    let dir_link = model("dir_link");
+    std::os::unix::fs::symlink(&outside, dir_link.join("assets.extra")).expect("symlink");
+    let shard = model("shard_link");
+    let data = shard.join("variables/variables.data-00000-of-00001");
+    std::fs::rename(&data, outside.join("shard")).expect("move");
+    std::os::unix::fs::symlink("../../outside/shard", &data).expect("symlink");
+    for (src, labels, needle) in [
+        (
+            &file_link,
+            "fixtures/digits/labels.txt",
+            "assets/secret.txt' is a symlink to",
+        ),
+        (
+            &dir_link,
+            "fixtures/digits/labels.txt",
+            "assets.extra' is a symlink to",
+        ),
+        (
+            &shard,
+            "fixtures/digits/labels.txt",
+            "variables.data-00000-of-00001' is a symlink to",
+        ),
+    ] {
+        let dst = tmp.path().join("out");
+        let out = common::run(&[
+            "add-classify",
+            path_str(src),
+            "--labels",
+            labels,
+            "--feature",
+            "x=float:pixels",
+            "--out",
+            path_str(&dst),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+        let err = common::stderr(&out);
+        assert!(
+            err.contains(needle) && err.contains("outside the model directory"),
+            "{needle:?} not in {err}"
+        );
+        assert!(!dst.exists(), "nothing is written");
+    }
+    // A labels asset that leads out of the model is refused as such.
+    let out = common::run(&[
+        "add-classify",
+        path_str(&file_link),
+        "--labels-from-asset",
+        "secret.txt",
+        "--feature",
+        "x=float:pixels",
+        "--out",
+        path_str(&tmp.path().join("out")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("asset 'secret.txt'") && err.contains("outside the model directory"),
+        "{err}"
+    );
+    // A link within the model is fine.
+    let inside = model("inside_link");
+    std::os::unix::fs::symlink("../variables/variables.index", inside.join("assets/index"))
+        .expect("symlink");
+    let dst = tmp.path().join("inside_out");
+    add_classify(&[
+        path_str(&inside),
+        "--labels",
+        "fixtures/digits/labels.txt",
+        "--feature",
+        "x=float:pixels",
+        "--out",
+        path_str(&dst),
+    ]);
+    assert!(dst.join("assets/index").is_file());
+}

@@ -1536,3 +1536,76 @@ fn deep_nesting_recursive_functions_and_cycles() {
     let out = common::run(&["inspect", "--all", "--json", path_str(&model)]);
     assert!(out.status.success(), "{}", common::stderr(&out));
 }
+
+/// Asset names that are absolute or climb with `..` (SM502) and variables or asset files that
+/// are symlinks leading out of the model (SM503) are security findings; links within the model
+/// are not.
+#[test]
+fn paths_leading_out_of_the_model_are_security_findings() {
+    for (name, why) in [
+        ("../../../../etc/passwd", "climbs out of assets/ with '..'"),
+        ("/etc/passwd", "is an absolute path"),
+        ("sub/../../x.txt", "climbs out"),
+    ] {
+        let (_tmp, model) = edited("vocab_assets", |sm| {
+            let mg = meta(sm);
+            assert!(
+                !mg.asset_file_def.is_empty(),
+                "vocab_assets declares assets"
+            );
+            mg.asset_file_def[0].filename = name.into();
+        });
+        let (code, report) = validate(&[path_str(&model)]);
+        assert_eq!(code, 1, "{name}");
+        assert_eq!(rules(&report), ["SM502"], "{name}: {report:#}");
+        let m = message(of_rule(&report, "SM502")[0]);
+        assert!(m.contains(name) && m.contains(why), "{name}: {m}");
+    }
+
+    let (tmp, model) = copied("vocab_assets");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+    let vocab = std::fs::read_dir(model.join("assets"))
+        .expect("assets")
+        .next()
+        .expect("an asset")
+        .expect("entry")
+        .path();
+    let vocab_name = vocab.file_name().expect("name").to_owned();
+    std::fs::rename(&vocab, outside.join(&vocab_name)).expect("move");
+    std::os::unix::fs::symlink(outside.join(&vocab_name), &vocab).expect("symlink");
+    let shard = model.join("variables/variables.data-00000-of-00001");
+    std::fs::rename(&shard, outside.join("shard")).expect("move");
+    std::os::unix::fs::symlink("../../outside/shard", &shard).expect("symlink");
+    std::os::unix::fs::symlink("/nonexistent/file", model.join("assets/dangling")).expect("ln");
+    std::fs::rename(model.join("assets.extra"), outside.join("extra")).expect("move");
+    std::os::unix::fs::symlink(outside.join("extra"), model.join("assets.extra")).expect("ln");
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&report), ["SM503"; 4], "{report:#}");
+    let messages: Vec<&str> = of_rule(&report, "SM503").into_iter().map(message).collect();
+    for (link, target) in [
+        ("'assets.extra'", "outside/extra"),
+        ("'assets/dangling'", "/nonexistent/file"),
+        (
+            &format!("'assets/{}'", vocab_name.to_string_lossy()),
+            "outside",
+        ),
+        ("'variables/variables.data-00000-of-00001'", "outside/shard"),
+    ] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains(link) && m.contains(target) && m.contains("outside the model")),
+            "{link} -> {target} not in {messages:#?}"
+        );
+    }
+
+    // Links that stay inside the model are fine.
+    let (_tmp, model) = copied("vocab_assets");
+    std::os::unix::fs::symlink("../variables/variables.index", model.join("assets/index"))
+        .expect("symlink");
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_clean(&report, "a symlink within the model");
+}

@@ -875,6 +875,16 @@ fn read_labels(source: &LabelSource, model_dir: &Path) -> Result<(Vec<String>, S
                     ),
                 });
             }
+            if let Some(target) = savedmodel::escapes_model(model_dir, &path) {
+                return Err(Error::Labels {
+                    origin: described,
+                    detail: format!(
+                        "it is a symlink to '{}', outside the model directory; copy the file \
+                         into assets/ or use --labels FILE",
+                        target.display()
+                    ),
+                });
+            }
             (path, described)
         }
     };

@@ -339,6 +339,42 @@ pub fn list_files(dir: &Path, sub: &str) -> Result<Vec<FileEntry>, Error> {
     Ok(files)
 }
 
+/// Where `path`, a path inside the model directory `dir`, really leads when symlinks take it
+/// outside `dir`; `None` when it stays inside or does not exist. A dangling link counts as leading
+/// out when its target is absolute or climbs with `..`.
+pub fn escapes_model(dir: &Path, path: &Path) -> Option<PathBuf> {
+    let root = dir.canonicalize().ok()?;
+    match path.canonicalize() {
+        Ok(real) => (!real.starts_with(&root)).then_some(real),
+        Err(_) => {
+            let target = std::fs::read_link(path).ok()?;
+            let climbs = target.is_absolute()
+                || target
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            climbs.then(|| path.parent().map_or(target.clone(), |p| p.join(&target)))
+        }
+    }
+}
+
+/// Why an asset file name from a meta graph is not a plain relative path under `assets/`
+/// (absolute, or climbing out with `..`); `None` when it is one.
+pub fn unsafe_asset_name(name: &str) -> Option<&'static str> {
+    use std::path::Component;
+    let path = Path::new(name);
+    // Both separators count: a model may be written on one system and served on another.
+    if path.has_root()
+        || name.starts_with(['/', '\\'])
+        || path.components().any(|c| matches!(c, Component::Prefix(_)))
+    {
+        return Some("is an absolute path");
+    }
+    if name.split(['/', '\\']).any(|part| part == "..") {
+        return Some("climbs out of assets/ with '..'");
+    }
+    None
+}
+
 /// The asset files a meta graph names: `asset_file_def`, else the legacy `saved_model_assets`
 /// collection. Keyed by the graph tensor that receives the path.
 pub fn declared_assets(graph: &tf::MetaGraphDef) -> BTreeMap<String, String> {
@@ -426,4 +462,37 @@ pub fn init_op(graph: &tf::MetaGraphDef) -> Option<InitOp> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_names_must_stay_under_assets() {
+        for (name, bad) in [
+            ("vocab.txt", None),
+            ("sub/vocab.txt", None),
+            ("./vocab.txt", None),
+            ("a..b.txt", None),
+            ("/etc/passwd", Some("absolute")),
+            ("\\\\share\\x", Some("absolute")),
+            ("../x", Some("..")),
+            ("sub/../../x", Some("..")),
+            ("sub\\..\\..\\x", Some("..")),
+        ] {
+            let got = unsafe_asset_name(name);
+            match bad {
+                None => assert_eq!(got, None, "{name}"),
+                Some(word) => assert!(got.is_some_and(|g| g.contains(word)), "{name}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn text_nesting_ignores_strings_and_comments() {
+        assert_eq!(text_nesting_depth("a { b < c: 1 > } d {}"), 2);
+        assert_eq!(text_nesting_depth("s: \"{{{\\\"{{\" # {{{{\n t: '<<'"), 0);
+        assert_eq!(text_nesting_depth(&"x { ".repeat(150)), 150);
+    }
 }

@@ -32,6 +32,14 @@ pub enum WriteError {
         .0.display()
     )]
     NotAModel(PathBuf),
+    #[error(
+        "'{}' is a symlink to '{}', outside the model directory; the edited model would carry a \
+         file from elsewhere on this machine, so nothing was written: replace the link with the \
+         file itself, or remove it",
+        path.display(),
+        target.display()
+    )]
+    OutsideModel { path: PathBuf, target: PathBuf },
     #[error("{action} '{}': {source}", path.display())]
     Io {
         action: &'static str,
@@ -105,7 +113,8 @@ struct SourceEntry {
 }
 
 /// Files of `src` to bring over: everything but the graph files and the fingerprint. Symlinks
-/// are followed, so the new model holds the files they point to.
+/// within the model are followed, so the new model holds the files they point to; a symlink that
+/// leads out of the model is an error.
 fn source_files(src: &Path) -> Result<Vec<SourceEntry>, WriteError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(src)
@@ -128,6 +137,15 @@ fn source_files(src: &Path) -> Result<Vec<SourceEntry>, WriteError> {
             || rel == Path::new(FINGERPRINT_FILE)
         {
             continue;
+        }
+        if entry.path_is_symlink() {
+            // Checked before the walk descends into a linked directory.
+            if let Some(target) = super::escapes_model(src, entry.path()) {
+                return Err(WriteError::OutsideModel {
+                    path: entry.path().to_path_buf(),
+                    target,
+                });
+            }
         }
         if entry.file_type().is_file() || entry.file_type().is_dir() {
             let bytes = if entry.file_type().is_file() {
@@ -368,10 +386,10 @@ mod tests {
     #[test]
     fn symlinked_files_are_copied_with_their_contents() {
         let src = src_dir();
-        let elsewhere = tempfile::tempdir().unwrap();
-        std::fs::write(elsewhere.path().join("shard"), b"weights").unwrap();
+        std::fs::create_dir(src.path().join("store")).unwrap();
+        std::fs::write(src.path().join("store/shard"), b"weights").unwrap();
         std::os::unix::fs::symlink(
-            elsewhere.path().join("shard"),
+            "../store/shard",
             src.path().join("variables/variables.data-00000-of-00001"),
         )
         .unwrap();
@@ -388,6 +406,29 @@ mod tests {
         assert!(!shard.symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read(&shard).unwrap(), b"weights");
         assert_eq!(s.files_copied, 1, "{s:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_model_are_refused() {
+        let src = src_dir();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("shard"), b"weights").unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("shard"),
+            src.path().join("variables/variables.data-00000-of-00001"),
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dst = out.path().join("m");
+        let err = write_saved_model(src.path(), &model(), &dst, &opts(false, Transfer::Copy))
+            .unwrap_err();
+        assert!(matches!(err, WriteError::OutsideModel { .. }), "{err}");
+        assert!(
+            err.to_string().contains("outside the model directory"),
+            "{err}"
+        );
+        assert!(!dst.exists());
     }
 
     #[test]

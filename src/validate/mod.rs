@@ -2,12 +2,14 @@
 //!
 //! Each rule family has its own module: `method` (TensorFlow's and TF Serving's signature rules),
 //! `shapes`, `binding` (signatures against the graph), `savedmodel_level` (tag-sets, init op,
-//! variables, assets, warmup), `security` (ops that touch files or print) and `op_registry`
+//! variables, assets, warmup), `security` (ops that touch files or print), `paths` (asset names
+//! and symlinks that lead out of the model) and `op_registry`
 //! (ops TensorFlow 2.21 does not register). `walk` finds the models under the given paths.
 
 pub mod binding;
 pub mod method;
 pub mod op_registry;
+pub mod paths;
 pub mod savedmodel_level;
 pub mod security;
 pub mod shapes;
@@ -117,6 +119,8 @@ rules! {
     DtypeMismatch => ("SM303", "dtype-mismatch", Error, Binding),
     TensorInfoMalformed => ("SM304", "tensor-info-malformed", Error, Binding),
     UnsafeOp => ("SM501", "unsafe-op", Error, Security),
+    AssetPath => ("SM502", "asset-path", Error, Security),
+    SymlinkEscape => ("SM503", "symlink-escape", Error, Security),
     UnknownOp => ("SM601", "unknown-op", Error, Ops),
 }
 
@@ -566,6 +570,7 @@ fn validate_model(
     findings.extend(shapes::check(&ctx));
     findings.extend(binding::check(&ctx));
     findings.extend(security::check(&ctx));
+    findings.extend(paths::check(&ctx));
     findings.extend(op_registry::check(&ctx.graph, &opts.allow_ops));
     (Some(tags), signatures, findings)
 }
