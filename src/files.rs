@@ -21,6 +21,20 @@ pub const CONFIG_FILE_LIMIT: u64 = 64 * MIB;
 /// The largest label file (`add-classify --labels`): one line per class.
 pub const LABEL_FILE_LIMIT: u64 = 64 * MIB;
 
+/// The largest `saved_model.pb` / `saved_model.pbtxt` read: protobuf's (and TensorFlow's)
+/// 2 GiB limit on one message.
+pub const GRAPH_FILE_LIMIT: u64 = 2 << 30;
+
+/// The largest `variables/variables.index` read (the index of a model with a million
+/// variables is tens of megabytes).
+pub const BUNDLE_INDEX_LIMIT: u64 = 1 << 30;
+
+/// The largest `fingerprint.pb` read (it holds a few hashes).
+pub const FINGERPRINT_FILE_LIMIT: u64 = MIB;
+
+/// The largest warmup file (`assets.extra/tf_serving_warmup_requests`) read.
+pub const WARMUP_FILE_LIMIT: u64 = 1 << 30;
+
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -1617,14 +1617,6 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
     assert_eq!(version_status(s.addr, "broken", 1)["state"], "END");
 }
 
-fn mkfifo(path: &Path) {
-    let made = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(made.success(), "mkfifo {}", path.display());
-}
-
 #[test]
 fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
     let dir = common::tempdir();
@@ -1634,7 +1626,7 @@ fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
     let data = base.join("2/variables/variables.data-00000-of-00001");
     std::fs::remove_file(&data).expect("remove");
-    mkfifo(&data);
+    common::mkfifo(&data);
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("3"));
     std::fs::remove_file(base.join("3/saved_model.pb")).expect("remove");
     std::os::unix::fs::symlink("/dev/zero", base.join("3/saved_model.pb")).expect("symlink");
@@ -1663,39 +1655,11 @@ fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
     assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
 }
 
-/// Runs the smtool binary; a run that has not ended after a minute is killed and fails the
-/// test (it would have blocked).
-fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = common::smtool()
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start smtool");
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                e.read_to_string(&mut err).expect("stderr");
-            }
-            return (status.code(), err);
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("smtool {args:?} blocked");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn config_files_that_are_fifos_devices_or_huge_are_refused_at_once() {
     let dir = common::tempdir();
     let fifo = dir.path().join("fifo");
-    mkfifo(&fifo);
+    common::mkfifo(&fifo);
     let huge = dir.path().join("huge.config");
     std::fs::File::create(&huge)
         .and_then(|f| f.set_len(65 << 20))
@@ -1727,8 +1691,9 @@ fn config_files_that_are_fifos_devices_or_huge_are_refused_at_once() {
         ),
     ];
     for (args, want) in cases {
-        let (code, err) = run_to_end(args);
-        assert_eq!(code, Some(2), "{args:?}: {err}");
+        let out = common::run_to_end(args);
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(&want), "{args:?}: {err}");
     }
 }

@@ -888,10 +888,12 @@ fn read_labels(source: &LabelSource, model_dir: &Path) -> Result<(Vec<String>, S
             (path, described)
         }
     };
-    let bytes = std::fs::read(&path).map_err(|e| Error::Labels {
-        origin: described.clone(),
-        detail: format!("cannot read it: {e}"),
-    })?;
+    let limit = crate::files::LABEL_FILE_LIMIT;
+    let bytes =
+        crate::files::read_capped(&path, limit, "a label file").map_err(|e| Error::Labels {
+            origin: described.clone(),
+            detail: format!("cannot read it: {e}"),
+        })?;
     let text = String::from_utf8(bytes).map_err(|e| Error::Labels {
         origin: described.clone(),
         detail: format!("not UTF-8 text ({e})"),

@@ -19,6 +19,9 @@ pub enum BundleError {
     },
     #[error("'{}' is not a valid variables index ({detail}); re-export the model or restore the file", path.display())]
     Corrupt { path: PathBuf, detail: String },
+    /// Not a regular file, or larger than smtool reads.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
 }
 
 /// One tensor recorded in the index.
@@ -38,10 +41,8 @@ pub struct BundleIndex {
 impl BundleIndex {
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<Self, BundleError> {
-        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            crate::files::read_capped(path, crate::files::BUNDLE_INDEX_LIMIT, "a variables index")?;
         Self::parse(&bytes).map_err(|detail| BundleError::Corrupt {
             path: path.to_path_buf(),
             detail,

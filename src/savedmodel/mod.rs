@@ -46,6 +46,9 @@ pub enum Error {
     },
     #[error("'{}' is truncated or corrupt ({detail}); re-export the model or restore the file", path.display())]
     Corrupt { path: PathBuf, detail: String },
+    /// Not a regular file, or larger than smtool reads.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     #[error("no version {wanted} in model base path '{}' (available: {})", path.display(), list(available))]
     NoVersion {
         path: PathBuf,
@@ -132,7 +135,8 @@ impl SavedModelDir {
             Some(f) => (f.to_path_buf(), GraphFormat::Binary),
             None => Self::graph_file(dir).ok_or_else(|| Error::NoGraph(dir.to_path_buf()))?,
         };
-        let bytes = std::fs::read(&graph_file).map_err(io_error(&graph_file))?;
+        let bytes =
+            crate::files::read_capped(&graph_file, crate::files::GRAPH_FILE_LIMIT, "a graph file")?;
         let saved_model = match format {
             GraphFormat::Binary => decode_binary(&bytes, &graph_file)?,
             GraphFormat::Text => decode_text(&bytes, &graph_file)?,
@@ -290,7 +294,11 @@ pub fn read_fingerprint(dir: &Path) -> Result<Option<tf::FingerprintDef>, Error>
     if !path.is_file() {
         return Ok(None);
     }
-    let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+    let bytes = crate::files::read_capped(
+        &path,
+        crate::files::FINGERPRINT_FILE_LIMIT,
+        "a fingerprint file",
+    )?;
     tf::FingerprintDef::decode(bytes.as_slice())
         .map(Some)
         .map_err(|e| Error::Corrupt {

@@ -2,7 +2,7 @@
 //! available, the requests in its `assets.extra/tf_serving_warmup_requests` (a TFRecord file of
 //! `PredictionLog`s, at most 1000) are replayed on it, so the first real requests do not pay
 //! for TensorFlow's lazy initialisation. A warmup request that fails makes the load fail. The
-//! file must be a regular file of at most [`WARMUP_FILE_LIMIT`] bytes (a FIFO or a device in
+//! file must be a regular file of at most [`files::WARMUP_FILE_LIMIT`] bytes (a FIFO or a device in
 //! its place fails the load instead of blocking it).
 
 use std::path::{Path, PathBuf};
@@ -23,10 +23,6 @@ pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";
 
 /// The most records TF Serving replays; a file with more is an error.
 pub const MAX_RECORDS: usize = 1000;
-
-/// The largest warmup file read. Records are read one at a time, so memory holds one record;
-/// the limit bounds the time a version spends in warmup.
-pub const WARMUP_FILE_LIMIT: u64 = 1 << 30;
 
 fn fail(code: Code, message: String) -> (i32, String) {
     (code as i32, message)
@@ -51,11 +47,11 @@ impl Core {
             Err(e) if e.is_not_found() => return Ok(0),
             Err(e) => return Err(unreadable(format!("cannot read the warmup requests: {e}"))),
         };
-        if size > WARMUP_FILE_LIMIT {
+        if size > files::WARMUP_FILE_LIMIT {
             let e = files::FileError::TooLarge {
                 path: path.clone(),
                 size,
-                limit: WARMUP_FILE_LIMIT,
+                limit: files::WARMUP_FILE_LIMIT,
                 what: "a warmup file",
             };
             return Err(fail(Code::ResourceExhausted, e.to_string()));

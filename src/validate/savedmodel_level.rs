@@ -233,7 +233,8 @@ fn warmup(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             ),
         )
     };
-    let bytes = match std::fs::read(&path) {
+    let limit = crate::files::WARMUP_FILE_LIMIT;
+    let bytes = match crate::files::read_capped(&path, limit, "a warmup file") {
         Ok(b) => b,
         Err(e) => return out.push(bad(format!("cannot be read ({e})"))),
     };

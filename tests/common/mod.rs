@@ -40,6 +40,43 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs smtool with `args` and returns its output; a run that has not ended after a minute is
+/// killed and fails the test (it would have blocked).
+pub fn run_to_end(args: &[&str]) -> Output {
+    let child = smtool()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start smtool: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        let _ = waiter.join();
+        panic!("smtool {args:?} blocked");
+    }
+    waiter
+        .join()
+        .expect("waiter thread")
+        .expect("smtool output")
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run mkfifo: {e}"));
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 /// Runs smtool with `args`, expects success, parses stdout as JSON.
 pub fn run_json(args: &[&str]) -> serde_json::Value {
     let out = run(args);
