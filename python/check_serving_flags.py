@@ -54,11 +54,12 @@ def main():
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--server-name")
+    parser.add_argument("--connect-timeout", type=float, default=TIMEOUT)
     args = parser.parse_args()
 
     summary = {}
     with channel(args) as ch:
-        grpc.channel_ready_future(ch).result(timeout=TIMEOUT)
+        grpc.channel_ready_future(ch).result(timeout=args.connect_timeout)
         if args.health:
             health = health_pb2_grpc.HealthStub(ch)
             for service in ["", "tensorflow.serving.PredictionService"]:

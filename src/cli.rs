@@ -818,6 +818,17 @@ impl ServeArgs {
             health: self.enable_grpc_healthcheck_service == Some(true),
             ..Default::default()
         };
+        if let Some(file) = non_empty(&self.ssl_config_file) {
+            let ssl: crate::proto::tensorflow::serving::SslConfig = crate::serve::read_text_proto(
+                file,
+                "tensorflow.serving.SSLConfig",
+                "SSL config file",
+            )?;
+            options.tls = Some(
+                crate::serve::grpc::tls_config(&ssl)
+                    .map_err(|e| anyhow::anyhow!("--ssl_config_file '{}': {e}", file.display()))?,
+            );
+        }
         let args = self.grpc_channel_arguments.as_deref().unwrap_or("");
         for arg in args.split(',').filter(|a| !a.is_empty()) {
             let Some((key, value)) = arg.split_once('=') else {
@@ -921,10 +932,6 @@ impl ServeArgs {
         }
         let pending = "not implemented in this version of smtool yet";
         for (flag, given) in [
-            (
-                "ssl_config_file",
-                non_empty(&self.ssl_config_file).is_some(),
-            ),
             (
                 "allow_version_labels_for_unavailable_models",
                 self.allow_version_labels_for_unavailable_models == Some(true),

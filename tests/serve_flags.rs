@@ -127,10 +127,11 @@ fn tf_serving_command_line_over_tcp_unix_socket_and_rest() {
     } = common::spawn_serve(&args, &venv);
     let grpc = grpc.expect("gRPC address printed");
 
-    let target = grpc.to_string();
-    let summary = python_client(&python, &target, &["--health", "--expect-tensor-content"]);
-    assert_eq!(summary["health"], "SERVING", "{target}");
-    assert_eq!(summary["tensor_content"], true, "{target}");
+    for target in [grpc.to_string(), format!("unix:{}", socket.display())] {
+        let summary = python_client(&python, &target, &["--health", "--expect-tensor-content"]);
+        assert_eq!(summary["health"], "SERVING", "{target}");
+        assert_eq!(summary["tensor_content"], true, "{target}");
+    }
 
     let (code, head, body) = post(
         rest,
@@ -180,4 +181,187 @@ fn tf_serving_command_line_over_tcp_unix_socket_and_rest() {
         warned[0].contains("grpc.max_connection_age_ms has no effect"),
         "{stderr}"
     );
+}
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (needed to make the test certificates)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        common::stderr(&out)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
+fn make_certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=smtool test CA"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let mut req = vec!["req", "-subj"];
+        let subject = format!("/CN=smtool test {name}");
+        req.push(&subject);
+        req.extend(ec);
+        let (key, csr, pem, extfile) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        req.extend(["-keyout", &key, "-out", &csr]);
+        openssl(dir, &req);
+        std::fs::write(dir.join(&extfile), ext).expect("write extensions");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+                "-out",
+                &pem,
+            ],
+        );
+    }
+}
+
+/// A protobuf text-format string literal.
+fn text_string(s: &str) -> String {
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    )
+}
+
+/// `--ssl_config_file` with `client_verify`: TF Serving's client with a certificate signed by
+/// `custom_ca` is served over TLS; without a certificate it is turned away.
+#[test]
+fn tls_with_client_certificates() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let venv = common::venv_of(&python);
+    let dir = common::tempdir();
+    make_certificates(dir.path());
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("read PEM");
+    let ssl = dir.path().join("ssl.config");
+    std::fs::write(
+        &ssl,
+        format!(
+            "server_key: {}\nserver_cert: {}\ncustom_ca: {}\nclient_verify: true\n",
+            text_string(&read("server.key")),
+            text_string(&read("server.pem")),
+            text_string(&read("ca.pem")),
+        ),
+    )
+    .expect("write ssl config");
+    let base = common::fixture("half_plus_two");
+    let args = [
+        "serve".to_owned(),
+        "--port=0".to_owned(),
+        "--rest_api_port=0".to_owned(),
+        "--model_name=half_plus_two".to_owned(),
+        format!("--model_base_path={}", base.display()),
+        format!("--ssl_config_file={}", ssl.display()),
+        "--file_system_poll_wait_seconds=0".to_owned(),
+        "--no-fetch".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let common::Served {
+        mut child, grpc, ..
+    } = common::spawn_serve(&args, &venv);
+    let target = grpc.expect("gRPC address printed").to_string();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (ca, cert, key) = (path("ca.pem"), path("client.pem"), path("client.key"));
+    let summary = python_client(
+        &python,
+        &target,
+        &["--ca", &ca, "--cert", &cert, "--key", &key],
+    );
+    assert_eq!(summary["status"], "AVAILABLE");
+    // No client certificate: the handshake fails, the call never reaches the model.
+    let out = common::run_python(
+        &python,
+        "check_serving_flags.py",
+        &[
+            "--target",
+            &target,
+            "--model",
+            "half_plus_two",
+            "--want",
+            "3.5,4,5.5",
+            "--ca",
+            &ca,
+            "--connect-timeout",
+            "5",
+        ],
+    );
+    assert!(!out.status.success(), "served without a client certificate");
+    signal(&child, "TERM");
+    assert!(child.wait().expect("wait").success());
+}
+
+#[test]
+fn bad_ssl_config_is_refused_before_loading() {
+    let dir = common::tempdir();
+    let ssl = dir.path().join("ssl.config");
+    for (text, says) in [
+        (
+            "server_key: \"x\"\nserver_cert: \"y\"\n",
+            "--ssl_config_file",
+        ),
+        (
+            "server_key: \"x\"\nserver_cert: \"y\"\nclient_verify: true\n",
+            "client_verify needs custom_ca",
+        ),
+        (
+            "server_cert: 3\n",
+            "Error parsing text-format tensorflow.serving.SSLConfig: ",
+        ),
+    ] {
+        std::fs::write(&ssl, text).expect("write");
+        let out = common::run(&[
+            "serve",
+            "fixtures/half_plus_two",
+            &format!("--ssl_config_file={}", ssl.display()),
+            "--tensorflow-dir",
+            "fixtures",
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = common::stderr(&out);
+        assert!(
+            err.contains(says) && !err.contains("TensorFlow 2"),
+            "{text}: {err}"
+        );
+    }
 }

@@ -34,6 +34,42 @@ pub struct GrpcOptions {
     pub tensor_content: bool,
     /// Serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`).
     pub health: bool,
+    /// TLS on every gRPC listener (`--ssl_config_file`).
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+}
+
+/// TF Serving's `SSLConfig` as tonic's TLS settings: the server's key and certificate; with
+/// `client_verify`, clients must present a certificate that chains to `custom_ca` (TF
+/// Serving's REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY); without it, none is asked for.
+/// Checked here, so a bad key or certificate stops the server before it loads anything.
+pub fn tls_config(ssl: &sv::SslConfig) -> Result<tonic::transport::ServerTlsConfig, String> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    if ssl.server_key.is_empty() || ssl.server_cert.is_empty() {
+        return Err("server_key and server_cert (PEM text) are both needed".to_owned());
+    }
+    let mut tls =
+        ServerTlsConfig::new().identity(Identity::from_pem(&ssl.server_cert, &ssl.server_key));
+    if ssl.client_verify {
+        if ssl.custom_ca.is_empty() {
+            return Err(
+                "client_verify needs custom_ca: the PEM certificate(s) client certificates must chain to"
+                    .to_owned(),
+            );
+        }
+        tls = tls.client_ca_root(Certificate::from_pem(&ssl.custom_ca));
+    }
+    tonic::transport::Server::builder()
+        .tls_config(tls.clone())
+        .map_err(|e| {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        })?;
+    Ok(tls)
 }
 
 impl Default for GrpcOptions {
@@ -47,6 +83,7 @@ impl Default for GrpcOptions {
             max_in_flight: None,
             tensor_content: false,
             health: false,
+            tls: None,
         }
     }
 }
@@ -232,7 +269,7 @@ fn router<H>(
     core: Arc<Core>,
     options: &GrpcOptions,
     health: Option<H>,
-) -> tonic::transport::server::Router
+) -> Result<tonic::transport::server::Router, tonic::transport::Error>
 where
     H: tonic::codegen::Service<
             axum::http::Request<tonic::body::Body>,
@@ -248,7 +285,11 @@ where
     let services = Services::with_options(core, options);
     let limit = options.max_message_bytes;
     let send = options.max_send_bytes.unwrap_or(usize::MAX);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tls.clone())?;
+    }
+    Ok(builder
         .http2_keepalive_interval(options.keepalive_interval)
         .http2_keepalive_timeout(options.keepalive_timeout)
         .max_concurrent_streams(options.max_concurrent_streams)
@@ -262,7 +303,7 @@ where
             ModelServiceServer::new(services)
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(send),
-        )
+        ))
 }
 
 /// The services' names as the health service reports them.
@@ -342,26 +383,31 @@ pub async fn serve_all(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let tcp = router(core.clone(), &options, health.clone()).serve_with_incoming_shutdown(
+    let tcp = router(core.clone(), &options, health.clone())?.serve_with_incoming_shutdown(
         tonic::transport::server::TcpIncoming::from(listeners.tcp),
         stopped(),
     );
     #[cfg(unix)]
     let unix = {
         let unix = listeners.unix;
-        let router = router(core, &options, health);
+        let router = router(core, &options, health)?;
         let stopped = stopped();
+        let tls = options.tls.is_some();
         async move {
-            match unix {
-                Some(listener) => {
-                    router
-                        .serve_with_incoming_shutdown(
-                            tokio_stream::wrappers::UnixListenerStream::new(listener),
-                            stopped,
-                        )
-                        .await
-                }
-                None => Ok(()),
+            let Some(listener) = unix else {
+                return Ok(());
+            };
+            let connections = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            if tls {
+                // The authority travels encrypted; TLS clients name the server themselves.
+                router
+                    .serve_with_incoming_shutdown(connections, stopped)
+                    .await
+            } else {
+                let fixed = tokio_stream::StreamExt::map(connections, |conn| {
+                    conn.map(super::unix_authority::AuthorityFix::new)
+                });
+                router.serve_with_incoming_shutdown(fixed, stopped).await
             }
         }
     };

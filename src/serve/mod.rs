@@ -8,7 +8,8 @@
 //! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
 //! - [`codec`] and [`json`]: TF Serving's REST JSON.
 //! - [`http`]: the REST transport.
-//! - [`grpc`]: the gRPC transport (PredictionService, ModelService).
+//! - [`grpc`]: the gRPC transport (PredictionService, ModelService), over TCP and a Unix
+//!   socket ([`unix_authority`] makes gRPC's Unix-socket `:authority` acceptable).
 //! - [`warmup`]: replaying `assets.extra/tf_serving_warmup_requests` before a version is
 //!   available.
 //! - [`limits`]: the shape checks and size budget every request and response passes.
@@ -26,6 +27,8 @@ pub mod metrics;
 pub mod models;
 #[allow(unsafe_code)]
 pub mod tf;
+#[cfg(unix)]
+pub mod unix_authority;
 pub mod version_dir;
 pub mod warmup;
 
