@@ -10,6 +10,7 @@ use crate::commands::add_classify::{
 use crate::commands::diff::DiffOptions;
 use crate::commands::inspect::{InspectOptions, VersionSelect};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
+use crate::commands::warmup::{RequestFile, Requests, WarmupOptions};
 use crate::savedmodel::parse_tag_set;
 
 mod help;
@@ -51,6 +52,12 @@ pub enum Command {
     /// Without TensorFlow: signatures, endpoints, inputs, outputs, dtypes, shapes, classify
     /// labels, ops and variables, every change graded breaking or compatible.
     Diff(DiffArgs),
+    /// Write a copy of a SavedModel with TF Serving warmup requests (assets.extra).
+    ///
+    /// From REST request bodies (predict, classify, regress; read as `smtool serve` reads them)
+    /// or synthetic requests built from the signatures' dtypes and shapes; the source model is
+    /// never modified.
+    Warmup(WarmupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +230,93 @@ impl DiffArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    after_help = "Examples:\n  smtool warmup models/digits --request predict.json --as-next-version\n  smtool warmup models/digits/1 --from-signature --batch 4 --out models/digits-warm/1"
+)]
+pub struct WarmupArgs {
+    /// The SavedModel directory to read, or a model base path whose numbered subdirectories are
+    /// versions (the latest is read). Existing files are never modified.
+    pub src: PathBuf,
+    /// A REST request body to record, [predict=|classify=|regress=]FILE: `instances` or
+    /// `inputs` for :predict, `examples` for :classify or :regress (which one follows from the
+    /// signature unless given). Repeatable; replayed in this order.
+    #[arg(
+        long = "request",
+        value_name = "[METHOD=]FILE",
+        required_unless_present = "from_signature",
+        conflicts_with = "from_signature"
+    )]
+    pub requests: Vec<RequestFile>,
+    /// Instead of request files, record one predict request per signature, of zeros (empty
+    /// strings for DT_STRING) shaped like its inputs.
+    #[arg(long)]
+    pub from_signature: bool,
+    /// With --from-signature: only this signature (repeatable) [default: every signature that
+    /// does not take serialized tf.Examples].
+    #[arg(long, value_name = "KEY", requires = "from_signature")]
+    pub signature: Vec<String>,
+    /// With --from-signature: rows per request (the size of an unknown batch dimension).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "from_signature"
+    )]
+    pub batch: usize,
+    /// Where to write the new SavedModel (a new directory).
+    #[arg(long, value_name = "DST", required_unless_present = "as_next_version")]
+    pub out: Option<PathBuf>,
+    /// With a model base path: write the new model as its next version (the latest number plus
+    /// one), atomically; existing versions are left as they are.
+    #[arg(long, conflicts_with = "out")]
+    pub as_next_version: bool,
+    /// With a model base path: read this version instead of the latest.
+    #[arg(long, value_name = "N")]
+    pub version: Option<i64>,
+    /// The meta graph whose signatures are used, by its exact tag-set (comma-separated)
+    /// [default: the only one, else `serve`].
+    #[arg(long, value_name = "TAGS")]
+    pub tag_set: Option<String>,
+    /// The model name recorded in the requests [default: the directory name of SRC].
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
+    /// Replace an existing --out directory that holds a SavedModel (or is empty). Never
+    /// replaces anything with --as-next-version.
+    #[arg(long)]
+    pub force: bool,
+    /// Copy variables and assets instead of hard-linking them.
+    #[arg(long)]
+    pub copy: bool,
+    /// Print what was written as a JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl WarmupArgs {
+    /// The core options.
+    pub fn options(&self) -> WarmupOptions {
+        WarmupOptions {
+            src: self.src.clone(),
+            version: self.version,
+            dst: destination(self.out.as_ref()),
+            tag_set: self.tag_set.as_deref().map(parse_tag_set),
+            requests: if self.from_signature {
+                Requests::FromSignatures {
+                    keys: self.signature.clone(),
+                    batch: self.batch,
+                }
+            } else {
+                Requests::Files(self.requests.clone())
+            },
+            model_name: self.model_name.clone(),
+            force: self.force,
+            copy: self.copy,
+            progress: true,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
     after_help = "Examples:\n  smtool add-classify models/digits/1 --labels labels.txt --feature x=image --out models/digits-classify\n  smtool add-classify models/digits --labels labels.txt --feature x=image --as-next-version"
 )]
 pub struct AddClassifyArgs {
@@ -304,6 +398,14 @@ pub struct AddClassifyArgs {
     pub json: bool,
 }
 
+/// `--out DST`, or the next version (clap requires --out unless --as-next-version is given).
+fn destination(out: Option<&PathBuf>) -> Destination {
+    match out {
+        Some(out) => Destination::Dir(out.clone()),
+        None => Destination::NextVersion,
+    }
+}
+
 fn parse_image_scale(s: &str) -> Result<ImageScale, String> {
     match s {
         "1" => Ok(ImageScale::Unit),
@@ -320,11 +422,7 @@ impl AddClassifyArgs {
         AddClassifyOptions {
             src: self.src.clone(),
             version: self.version,
-            dst: match &self.out {
-                Some(out) => Destination::Dir(out.clone()),
-                // clap requires --out unless --as-next-version is given.
-                None => Destination::NextVersion,
-            },
+            dst: destination(self.out.as_ref()),
             tag_set: self.tag_set.as_deref().map(parse_tag_set),
             signature: self.signature.clone(),
             output: self.output.clone(),

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use smtool::cli::{Cli, Command, ValidateFormat};
-use smtool::commands::{add_classify, diff, inspect, validate};
+use smtool::commands::{add_classify, diff, inspect, validate, warmup};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -51,6 +51,15 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
                 ValidateFormat::Junit => render::diff::junit(out, &report)?,
             }
             Ok(diff::exit_code(&report))
+        }
+        Command::Warmup(args) => {
+            let report = warmup::run(&args.options())?;
+            if args.json {
+                render::json::write(out, &report)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+            Ok(0)
         }
         Command::Serve(args) if args.version => {
             let library = smtool::serve::library::LibraryOptions::from_env(

@@ -1210,7 +1210,7 @@ fn base_path_problems_are_refused_naming_the_path() {
         (
             vec![p(&taken), next.clone(), "--force".into()],
             format!(
-                "'{}' already exists, so version 2 cannot be added to '{}'; add-classify never \
+                "'{}' already exists, so version 2 cannot be added to '{}'; smtool never \
                  replaces anything in a base path",
                 taken.join("2").display(),
                 taken.display()

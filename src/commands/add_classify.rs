@@ -13,7 +13,7 @@ use crate::graph::{
 };
 use crate::proto::tensorflow::{self as tf, tensor_info::Encoding, DataType};
 use crate::proto_ext::{dims, dtype_name, shape_text, tensor_name};
-use crate::savedmodel::write::{self, Transfer, WriteError, WriteOptions, WriteSummary};
+use crate::savedmodel::write::{self, WriteError, WriteOptions, WriteSummary};
 use crate::savedmodel::{self, Location, SavedModelDir};
 use crate::signature::{
     self, CLASSIFY_CLASSES, CLASSIFY_INPUTS, CLASSIFY_METHOD, CLASSIFY_SCORES,
@@ -310,7 +310,7 @@ pub enum Error {
         available: Vec<i64>,
     },
     #[error(
-        "'{}' already exists, so version {number} cannot be added to '{}'; add-classify never \
+        "'{}' already exists, so version {number} cannot be added to '{}'; smtool never \
          replaces anything in a base path: move it away, or write elsewhere with --out DST",
         target.display(), base.display()
     )]
@@ -503,27 +503,29 @@ struct Plan {
 }
 
 /// The model to edit, picked from what `src` is, and where the result goes.
-struct Source {
-    model: SavedModelDir,
-    version: Option<i64>,
-    dst: PathBuf,
-    new_version: Option<i64>,
+pub(crate) struct Source {
+    pub model: SavedModelDir,
+    pub version: Option<i64>,
+    pub dst: PathBuf,
+    pub new_version: Option<i64>,
 }
 
-fn source(opts: &AddClassifyOptions) -> Result<Source, Error> {
-    let located = match savedmodel::locate(&opts.src) {
-        Err(savedmodel::Error::NoGraph(dir)) if opts.dst == Destination::NextVersion => {
+/// The model to read from `src` (a SavedModel, or version `version` / the latest of a model base
+/// path) and where its edited copy goes; shared by the commands that write a new model.
+pub(crate) fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Result<Source, Error> {
+    let located = match savedmodel::locate(src) {
+        Err(savedmodel::Error::NoGraph(dir)) if *dst == Destination::NextVersion => {
             return Err(Error::EmptyBasePath(dir))
         }
         other => other?,
     };
     let (dir, versions) = match located {
         Location::Model { dir, file } => {
-            if opts.version.is_some() {
-                return Err(savedmodel::Error::NotVersioned(opts.src.clone()).into());
+            if version.is_some() {
+                return Err(savedmodel::Error::NotVersioned(src.to_path_buf()).into());
             }
-            let Destination::Dir(dst) = &opts.dst else {
-                return Err(Error::NextVersionOfModel(opts.src.clone()));
+            let Destination::Dir(dst) = dst else {
+                return Err(Error::NextVersionOfModel(src.to_path_buf()));
             };
             return Ok(Source {
                 model: SavedModelDir::open_at(&dir, file.as_deref())?,
@@ -536,11 +538,11 @@ fn source(opts: &AddClassifyOptions) -> Result<Source, Error> {
     };
     let available: Vec<i64> = versions.iter().map(|v| v.number).collect();
     // TensorFlow Serving serves the highest version by default.
-    let chosen = match opts.version {
+    let chosen = match version {
         None => versions.last(),
         Some(n) => versions.iter().find(|v| v.number == n),
     }
-    .ok_or_else(|| match opts.version {
+    .ok_or_else(|| match version {
         Some(wanted) => savedmodel::Error::NoVersion {
             path: dir.clone(),
             wanted,
@@ -560,7 +562,7 @@ fn source(opts: &AddClassifyOptions) -> Result<Source, Error> {
         }
         other => other?,
     };
-    let (dst, new_version) = match &opts.dst {
+    let (dst, new_version) = match dst {
         Destination::Dir(dst) => (dst.clone(), None),
         Destination::NextVersion => {
             // `locate` never returns a base path without versions.
@@ -600,7 +602,7 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
         version: source_version,
         dst,
         new_version,
-    } = source(opts)?;
+    } = source(&opts.src, opts.version, &opts.dst)?;
     let plan = plan(opts, &model)?;
     let renamed_default = (opts.make_default
         && model.saved_model.meta_graphs[plan.meta_index]
@@ -618,16 +620,8 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
         &dir,
         &saved_model,
         &dst,
-        &WriteOptions {
-            // --force may replace a signature key, but never a version of a base path.
-            force: opts.force && new_version.is_none(),
-            transfer: if opts.copy {
-                Transfer::Copy
-            } else {
-                Transfer::LinkOrCopy
-            },
-            progress: opts.progress,
-        },
+        // --force may replace a signature key, but never a version of a base path.
+        &WriteOptions::from_flags(opts.force, new_version.is_some(), opts.copy, opts.progress),
     )?;
     let mut keys = vec![opts.name.clone()];
     if opts.make_default && opts.name != DEFAULT_SIGNATURE_KEY {

@@ -5,3 +5,4 @@ pub mod add_classify;
 pub mod diff;
 pub mod inspect;
 pub mod validate;
+pub mod warmup;

@@ -75,6 +75,22 @@ pub struct WriteOptions {
     pub progress: bool,
 }
 
+impl WriteOptions {
+    /// The options of a command's `--force` and `--copy`; `force` only when the destination is
+    /// not a version of a base path (`--as-next-version` never replaces anything).
+    pub fn from_flags(force: bool, next_version: bool, copy: bool, progress: bool) -> Self {
+        WriteOptions {
+            force: force && !next_version,
+            transfer: if copy {
+                Transfer::Copy
+            } else {
+                Transfer::LinkOrCopy
+            },
+            progress,
+        }
+    }
+}
+
 /// What was written.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct WriteSummary {
@@ -194,6 +210,12 @@ fn copy_file(from: &Path, to: &Path, bar: &ProgressBar) -> Result<u64, WriteErro
     Ok(n)
 }
 
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let mut out = File::create(path).map_err(io("creating", path))?;
+    out.write_all(bytes).map_err(io("writing", path))?;
+    out.sync_all().map_err(io("flushing", path))
+}
+
 /// Writes `saved_model` as `dst/saved_model.pb` beside the other files of the model in `src`.
 /// `dst` must not exist unless `opts.force`; it must not be `src` or inside it.
 pub fn write_saved_model(
@@ -202,6 +224,20 @@ pub fn write_saved_model(
     dst: &Path,
     opts: &WriteOptions,
 ) -> Result<WriteSummary, WriteError> {
+    write_saved_model_with(src, saved_model, dst, opts, &[])
+}
+
+/// [`write_saved_model`], with `files` (paths relative to the model, `/`-separated, and their
+/// contents) written into the new model as well, replacing the source's files of those names
+/// (which are neither linked nor copied, so the source's stay as they are).
+pub fn write_saved_model_with(
+    src: &Path,
+    saved_model: &tf::SavedModel,
+    dst: &Path,
+    opts: &WriteOptions,
+    files: &[(&str, &[u8])],
+) -> Result<WriteSummary, WriteError> {
+    let extra = files;
     let src_abs = absolute(src).map_err(io("resolving", src))?;
     let dst_abs = absolute(dst).map_err(io("resolving", dst))?;
     if dst_abs.starts_with(&src_abs) {
@@ -244,7 +280,10 @@ pub fn write_saved_model(
         dropped_fingerprint: src.join(FINGERPRINT_FILE).is_file(),
         ..Default::default()
     };
-    let files = source_files(src)?;
+    let files: Vec<SourceEntry> = source_files(src)?
+        .into_iter()
+        .filter(|f| !extra.iter().any(|(rel, _)| f.rel == Path::new(rel)))
+        .collect();
     let total: u64 = files.iter().map(|f| f.bytes).sum();
     let bar = if opts.progress && total >= PROGRESS_THRESHOLD {
         let bar = ProgressBar::new(total);
@@ -283,10 +322,17 @@ pub fn write_saved_model(
     bar.finish_and_clear();
 
     let graph = tmp.path().join(PB_FILE);
-    let mut out = File::create(&graph).map_err(io("creating", &graph))?;
-    out.write_all(&saved_model.encode_to_vec())
-        .map_err(io("writing", &graph))?;
-    out.sync_all().map_err(io("flushing", &graph))?;
+    write_file(&graph, &saved_model.encode_to_vec())?;
+    for (rel, bytes) in extra {
+        let path = tmp.path().join(rel);
+        if let Some(dir) = path.parent() {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+                dirs.push(dir.to_path_buf());
+            }
+        }
+        write_file(&path, bytes)?;
+    }
     for dir in dirs.iter().rev() {
         sync_dir(dir)?;
     }
@@ -380,6 +426,30 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn added_files_replace_the_sources_without_touching_them() {
+        let src = src_dir();
+        std::fs::create_dir_all(src.path().join("assets.extra")).unwrap();
+        std::fs::write(src.path().join("assets.extra/warmup"), b"old").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        for (name, rel) in [("a", "assets.extra/warmup"), ("b", "new.extra/deeper/file")] {
+            let dst = out.path().join(name);
+            let files: [(&str, &[u8]); 1] = [(rel, b"new")];
+            let opts = opts(false, Transfer::LinkOrCopy);
+            write_saved_model_with(src.path(), &model(), &dst, &opts, &files).unwrap();
+            assert_eq!(std::fs::read(dst.join(rel)).unwrap(), b"new");
+            assert_eq!(
+                std::fs::read(dst.join("assets/vocab.txt")).unwrap(),
+                b"a\nb\n"
+            );
+        }
+        // The source's file was neither linked (and overwritten through the link) nor changed.
+        assert_eq!(
+            std::fs::read(src.path().join("assets.extra/warmup")).unwrap(),
+            b"old"
+        );
     }
 
     #[cfg(unix)]
