@@ -365,3 +365,104 @@ fn bad_ssl_config_is_refused_before_loading() {
         );
     }
 }
+
+/// TF Serving's documented config polling: `--model_config_file` with
+/// `--model_config_file_poll_wait_seconds`; a model added to the file is loaded and served, a
+/// file that no longer parses changes nothing.
+#[test]
+fn model_config_file_is_polled_and_applied() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let venv = common::venv_of(&python);
+    let dir = common::tempdir();
+    let config = dir.path().join("models.config");
+    let entry = |name: &str, rel: &str| {
+        format!(
+            "  config {{ name: '{name}' base_path: '{}' model_platform: 'tensorflow' }}\n",
+            common::fixture(rel).display()
+        )
+    };
+    let write = |text: &str| {
+        // Written aside and renamed, so the poller never reads half a file.
+        let tmp = dir.path().join("models.config.tmp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, &config).expect("rename config");
+    };
+    write(&format!(
+        "model_config_list {{\n{}}}\n",
+        entry("half_plus_two", "half_plus_two")
+    ));
+    let args = [
+        "serve".to_owned(),
+        "--port=0".to_owned(),
+        "--rest_api_port=0".to_owned(),
+        format!("--model_config_file={}", config.display()),
+        "--model_config_file_poll_wait_seconds=1".to_owned(),
+        "--no-fetch".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let common::Served {
+        mut child,
+        rest,
+        stderr,
+        ..
+    } = common::spawn_serve(&args, &venv);
+    let (code, _, _) = get(rest, "/v1/models/iris");
+    assert_eq!(code, 404);
+    write(&format!(
+        "model_config_list {{\n{}{}}}\n",
+        entry("half_plus_two", "half_plus_two"),
+        entry("iris", "iris_tf1")
+    ));
+    // Until the status says AVAILABLE.
+    let mut available = false;
+    for _ in 0..600 {
+        let (code, _, body) = get(rest, "/v1/models/iris");
+        if code == 200 && body.contains("AVAILABLE") {
+            available = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(available, "iris never became available");
+    let (code, _, body) = post(
+        rest,
+        "/v1/models/iris:classify",
+        r#"{"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    // A broken file is reported and the models stay.
+    write("model_config_list { config { name: ");
+    // Three polls' time for the poller to read it.
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, _, _) = get(rest, "/v1/models/iris");
+    assert_eq!(code, 200);
+    // Removing a model from the file unloads it.
+    write(&format!(
+        "model_config_list {{\n{}}}\n",
+        entry("iris", "iris_tf1")
+    ));
+    let mut gone = false;
+    for _ in 0..600 {
+        let (code, _, _) = post(
+            rest,
+            "/v1/models/half_plus_two:predict",
+            r#"{"instances": [1.0]}"#,
+        );
+        if code == 404 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "half_plus_two is still served");
+    signal(&child, "TERM");
+    assert!(child.wait().expect("wait").success());
+    let stderr = stderr.join().expect("stderr");
+    assert!(
+        stderr.contains("Failed to read ModelServerConfig file: Invalid protobuf file: '")
+            && stderr.contains("Error parsing text-format tensorflow.serving.ModelServerConfig: "),
+        "{stderr}"
+    );
+}
