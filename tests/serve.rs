@@ -1697,3 +1697,33 @@ fn config_files_that_are_fifos_devices_or_huge_are_refused_at_once() {
         assert!(err.contains(&want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_reload_of_an_unchanged_config_loads_new_versions_as_the_poller_does() {
+    let dir = common::tempdir();
+    let base = dir.path().join("hp");
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let models = vec![srv::model_from_path("hp", &base).expect("base path")];
+    let Some(s) = start_with(models.clone(), None, HttpOptions::default()) else {
+        return;
+    };
+    let manager = s._server.core.models();
+    common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
+    // First sight of version 2: it may still be being copied, so it waits for the next look.
+    manager.reload(models.clone()).expect("reload");
+    assert_eq!(version_states(s.addr, "hp"), states(&[("1", "AVAILABLE")]));
+    manager.reload(models.clone()).expect("reload");
+    assert_eq!(
+        version_states(s.addr, "hp"),
+        states(&[("2", "AVAILABLE"), ("1", "END")])
+    );
+    // A model whose config changes is looked at now.
+    let mut all = models[0].clone();
+    all.policy = VersionPolicy::All;
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("3"));
+    manager.reload(vec![all]).expect("reload");
+    assert_eq!(
+        version_states(s.addr, "hp"),
+        states(&[("3", "AVAILABLE"), ("2", "AVAILABLE"), ("1", "AVAILABLE")])
+    );
+}

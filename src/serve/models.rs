@@ -10,7 +10,8 @@
 //! by a [`version_dir::Signature`] of the directory) and, with the same files, up to
 //! `--max_num_load_retries` more times `--load_retry_interval_micros` apart. The poller loads
 //! a version that appears (or changes) once its files are the same at two looks in a row, so a
-//! copy in progress is not loaded half-written; start-up and config reloads load at once.
+//! copy in progress is not loaded half-written; start-up, and a config reload for the models
+//! it adds or changes, load at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -171,7 +172,8 @@ impl LoadRetries {
 /// How a look at the model directories treats versions that are not loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Look {
-    /// Load what is there now (start-up and config reloads, as TF Serving does).
+    /// Load what is there now (start-up, and models a config reload adds or changes, as TF
+    /// Serving does).
     Now,
     /// The poller: a new or changed version is loaded once its files are the same at two
     /// looks in a row.
@@ -371,6 +373,10 @@ impl ModelManager {
     /// with an available version; the others' load errors show in their status as usual.
     pub fn reload(&self, configs: Vec<ModelConfig>) -> Result<(), ReloadError> {
         let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        // Models added or whose versions the new config picks differently are looked at now;
+        // the others as the poller looks, so a re-read of an unchanged config file does not
+        // load a version that is still being copied.
+        let mut changed = BTreeSet::new();
         let added: Vec<String> = {
             let mut models = write_lock(&self.models);
             for config in &configs {
@@ -424,11 +430,19 @@ impl ModelManager {
                         if !model.served {
                             added.push(config.name.clone());
                         }
+                        let old = &model.config;
+                        if !model.served
+                            || (&old.path, old.single, &old.policy)
+                                != (&config.path, config.single, &config.policy)
+                        {
+                            changed.insert(config.name.clone());
+                        }
                         model.served = true;
                         model.config = config;
                     }
                     None => {
                         added.push(config.name.clone());
+                        changed.insert(config.name.clone());
                         models.insert(config.name.clone(), Model::new(config));
                     }
                 }
@@ -439,7 +453,13 @@ impl ModelManager {
         let served = self.configs();
         self.metrics
             .set_models(served.iter().map(|c| (c.name.as_str(), c.path.as_path())));
-        self.look(Look::Now);
+        self.look(|name| {
+            if changed.contains(name) {
+                Look::Now
+            } else {
+                Look::Settled
+            }
+        });
         let models = read_lock(&self.models);
         let mut missing = Vec::new();
         for name in added {
@@ -486,7 +506,7 @@ impl ModelManager {
     /// Loads the versions the policy wants from what is on disk now (start-up).
     pub fn poll_now(&self) {
         let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
-        self.look(Look::Now);
+        self.look(|_| Look::Now);
     }
 
     /// The poller's look at every model's directory: loads wanted versions whose files have
@@ -494,25 +514,26 @@ impl ModelManager {
     /// versions the policy no longer wants as the availability-preserving policy allows.
     pub fn poll(&self) {
         let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
-        self.look(Look::Settled);
+        self.look(|_| Look::Settled);
     }
 
     /// Retries the failed versions whose retry is due, without looking for new versions (for
     /// a server whose poller is off).
     pub fn retry_due(&self) {
         let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
-        self.look(Look::RetriesOnly);
+        self.look(|_| Look::RetriesOnly);
     }
 
-    /// One look at every served model, with `polling` held by the caller.
-    fn look(&self, look: Look) {
+    /// One look at every served model, each the way `look` says, with `polling` held by the
+    /// caller.
+    fn look(&self, look: impl Fn(&str) -> Look) {
         let names: Vec<String> = read_lock(&self.models)
             .iter()
             .filter(|(_, m)| m.served)
             .map(|(name, _)| name.clone())
             .collect();
         for name in names {
-            self.look_at(&name, look);
+            self.look_at(&name, look(&name));
         }
     }
 
