@@ -1672,3 +1672,63 @@ fn binary_fails_at_once_when_the_grpc_port_is_taken() {
         "{err}"
     );
 }
+
+/// A TF2 export's classify and regress signatures each have their own input tensor;
+/// MultiInference feeds the request's examples to both, as current TF Serving does.
+#[test]
+fn multi_inference_feeds_each_signature_of_a_tf2_export() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let dir = common::tempdir();
+    let export = dir.path().join("two_inputs");
+    let out = common::run_python(
+        &python,
+        "make_two_input_model.py",
+        &[export.to_str().expect("utf-8 path")],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let Some(s) = start_with(vec![model("two", &export)], ServerOptions::default()) else {
+        return;
+    };
+    let rows = vec![json!({"x": [1.0, 2.0]}), json!({"x": [0.5, -1.0]})];
+    let task = |signature: &str, method: &str| sv::InferenceTask {
+        model_spec: spec("two", signature),
+        method_name: method.to_owned(),
+    };
+    let mut client = s.prediction();
+    let multi = s
+        .block_on(client.multi_inference(sv::MultiInferenceRequest {
+            tasks: vec![
+                task("classify", "tensorflow/serving/classify"),
+                task("regress", "tensorflow/serving/regress"),
+            ],
+            input: Some(iris_examples(&rows)),
+        }))
+        .expect("multi inference over two input tensors")
+        .into_inner();
+    assert_eq!(multi.results.len(), 2);
+    match &multi.results[0].result {
+        Some(sv::inference_result::Result::ClassificationResult(c)) => {
+            assert_eq!(c.classifications.len(), 2);
+            let first: Vec<(&str, f32)> = c.classifications[0]
+                .classes
+                .iter()
+                .map(|k| (k.label.as_str(), k.score))
+                .collect();
+            // softmax([1, 2])
+            let b = 1.0 / (1.0 + (-1.0f32).exp());
+            assert_eq!(first.len(), 2);
+            assert_eq!((first[0].0, first[1].0), ("a", "b"));
+            assert_close(first[1].1 as f64, b as f64, "score of b");
+        }
+        other => panic!("expected a classification, got {other:?}"),
+    }
+    match &multi.results[1].result {
+        Some(sv::inference_result::Result::RegressionResult(r)) => {
+            let values: Vec<f32> = r.regressions.iter().map(|r| r.value).collect();
+            assert_eq!(values, vec![21.0, -9.5]);
+        }
+        other => panic!("expected a regression, got {other:?}"),
+    }
+}

@@ -1013,7 +1013,6 @@ impl Core {
     ) -> Result<sv::MultiInferenceResponse> {
         let mut model_name: Option<&str> = None;
         let mut seen = std::collections::BTreeSet::new();
-        let mut input_tensor: Option<&str> = None;
         for task in &request.tasks {
             let spec = required_spec(task.model_spec.as_ref())?;
             if spec.name.is_empty() {
@@ -1035,23 +1034,15 @@ impl Core {
                     quote_str(signature)
                 )));
             }
-            let Some(def) = servable.meta_graph.signature_def.get(signature) else {
+            if !servable.meta_graph.signature_def.contains_key(signature) {
                 return Err(ServeError::invalid(format!(
                     "Requested signature not found in model graph: {}",
                     quote_str(signature)
                 )));
-            };
-            // All tasks read the same examples, so they must feed the same tensor.
-            let input = def.inputs.get("inputs").and_then(tensor_name);
-            match (&input_tensor, input) {
-                (None, Some(name)) => input_tensor = Some(name),
-                (Some(first), Some(name)) if *first != name => {
-                    return Err(ServeError::invalid(
-                        "Input tensor must be the same for all Signatures.",
-                    ))
-                }
-                _ => {}
             }
+            // Every task reads the request's examples. Their signatures may feed different
+            // tensors (each signature of a TF2 export has its own): the examples go to each,
+            // as current TF Serving does.
             if task.method_name != crate::signature::CLASSIFY_METHOD
                 && task.method_name != crate::signature::REGRESS_METHOD
             {
