@@ -67,14 +67,20 @@ def defaults_field(op):
     return ";".join(parts) if parts else "-"
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "data/tf_op_registry.txt"
+def registered_ops():
+    """The OpList of every op the installed TensorFlow registers."""
     buf = c_api.TF_GetAllOpList()
     try:
         ops = op_def_pb2.OpList()
         ops.ParseFromString(c_api.TF_GetBuffer(buf))
     finally:
         c_api.TF_DeleteBuffer(buf)
+    return ops
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "data/tf_op_registry.txt"
+    ops = registered_ops()
     lines = [
         f"# TensorFlow {tf.__version__} op registry ({len(ops.op)} ops), written by "
         "python/dump_op_registry.py; do not edit.",

@@ -1155,6 +1155,61 @@ fn op_registry_snapshot_matches_tensorflow() {
     );
 }
 
+/// The committed list of unsafe ops is what its generator derives from TensorFlow 2.21's op
+/// registry.
+#[test]
+fn unsafe_op_list_matches_its_generator() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let fresh = tmp.path().join("unsafe_ops.txt");
+    let out = common::run_python(&python, "classify_unsafe_ops.py", &[path_str(&fresh)]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let committed = std::fs::read_to_string(common::root().join("data/unsafe_ops.txt"))
+        .expect("committed list");
+    let fresh = std::fs::read_to_string(&fresh).expect("fresh list");
+    assert!(
+        committed == fresh,
+        "data/unsafe_ops.txt is stale: run python/classify_unsafe_ops.py"
+    );
+}
+
+/// Ops that open network connections (RPC, tf.data service) or change the file-system
+/// configuration are reported like file ops, with what they do.
+#[test]
+fn network_and_file_system_configuration_ops_are_unsafe() {
+    let (_tmp, model) = edited("half_plus_two/1", |sm| {
+        graph(sm).node.extend([
+            node("rpc", "RpcClient", &[], None),
+            node("fs", "FileSystemSetConfiguration", &[], None),
+            node("service", "DataServiceDatasetV4", &[], None),
+        ]);
+    });
+    let (code, report) = validate(&[path_str(&model)]);
+    assert_eq!(code, 1);
+    let found = of_rule(&report, "SM501");
+    for (node, does) in [
+        ("rpc", "opens network connections from the serving host"),
+        (
+            "fs",
+            "changes the file-system configuration of the serving process",
+        ),
+        ("service", "opens network connections"),
+    ] {
+        let f = found
+            .iter()
+            .find(|f| f["node"] == node)
+            .unwrap_or_else(|| panic!("{node}: {report:#}"));
+        assert!(message(f).contains(does), "{node}: {}", message(f));
+        assert!(
+            message(f).contains("not reachable from any signature"),
+            "{}",
+            message(f)
+        );
+    }
+}
+
 /// TensorFlow's own standard exports (TF1 vocabulary tables read by the main op from an asset,
 /// the TF1 saver, `simple_save`, TF2 control flow and asset tables), written fresh by TensorFlow
 /// 2.21: no finding at all, even with --strict.

@@ -1,10 +1,12 @@
-//! Security: ops that read or write files, print, or run code outside the model, anywhere in the
-//! graph or its function library. Two uses are TensorFlow's own and not reported: the standard
+//! Security: ops that read or write files, open network connections, change the file-system
+//! configuration, print, or run code outside the model, anywhere in the graph or its function
+//! library (the list is derived from TensorFlow's op registry: `data/unsafe_ops.txt`). Two uses are TensorFlow's own and not reported: the standard
 //! saver (checkpoint ops reachable only from `saver_def`'s save and restore ops) and lookup tables
 //! the init op fills from a declared asset file.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::OnceLock;
 
 use crate::proto::tensorflow::{self as tf, attr_value::Value};
 use crate::proto_ext::split_tensor_name;
@@ -16,71 +18,75 @@ use super::{Context, Finding, Rule};
 pub enum Hazard {
     ReadsFiles,
     WritesFiles,
+    Network,
+    ConfiguresFileSystem,
     Prints,
     RunsCode,
 }
 
 impl Hazard {
+    /// The names `data/unsafe_ops.txt` uses.
+    fn parse(name: &str) -> Option<Hazard> {
+        Some(match name {
+            "reads-files" => Hazard::ReadsFiles,
+            "writes-files" => Hazard::WritesFiles,
+            "network" => Hazard::Network,
+            "fs-config" => Hazard::ConfiguresFileSystem,
+            "prints" => Hazard::Prints,
+            "runs-code" => Hazard::RunsCode,
+            _ => return None,
+        })
+    }
+
     fn text(self) -> &'static str {
         match self {
             Hazard::ReadsFiles => "reads files on the serving host",
             Hazard::WritesFiles => "writes files on the serving host",
+            Hazard::Network => "opens network connections from the serving host",
+            Hazard::ConfiguresFileSystem => {
+                "changes the file-system configuration of the serving process"
+            }
             Hazard::Prints => "prints to the server's log",
             Hazard::RunsCode => "runs code outside the model (Python)",
         }
     }
 }
 
+/// The unsafe ops of TensorFlow 2.21, classified from its op registry by
+/// `python/classify_unsafe_ops.py` (the rules are described there and in docs/rules.md).
+const UNSAFE_OPS_FILE: &str = include_str!("../../data/unsafe_ops.txt");
+
 /// Every op this rule reports, with what it does.
-pub const UNSAFE_OPS: &[(&str, Hazard)] = &[
-    ("ReadFile", Hazard::ReadsFiles),
-    ("MatchingFiles", Hazard::ReadsFiles),
-    ("WholeFileReader", Hazard::ReadsFiles),
-    ("WholeFileReaderV2", Hazard::ReadsFiles),
-    ("ImmutableConst", Hazard::ReadsFiles),
-    ("InitializeTableFromTextFile", Hazard::ReadsFiles),
-    ("InitializeTableFromTextFileV2", Hazard::ReadsFiles),
-    ("Restore", Hazard::ReadsFiles),
-    ("RestoreV2", Hazard::ReadsFiles),
-    ("RestoreSlice", Hazard::ReadsFiles),
-    ("TextLineReader", Hazard::ReadsFiles),
-    ("TextLineReaderV2", Hazard::ReadsFiles),
-    ("TFRecordReader", Hazard::ReadsFiles),
-    ("TFRecordReaderV2", Hazard::ReadsFiles),
-    ("FixedLengthRecordReader", Hazard::ReadsFiles),
-    ("FixedLengthRecordReaderV2", Hazard::ReadsFiles),
-    ("LMDBReader", Hazard::ReadsFiles),
-    ("TextLineDataset", Hazard::ReadsFiles),
-    ("TFRecordDataset", Hazard::ReadsFiles),
-    ("TFRecordDatasetV2", Hazard::ReadsFiles),
-    ("FixedLengthRecordDataset", Hazard::ReadsFiles),
-    ("FixedLengthRecordDatasetV2", Hazard::ReadsFiles),
-    ("LMDBDataset", Hazard::ReadsFiles),
-    ("CSVDataset", Hazard::ReadsFiles),
-    ("CSVDatasetV2", Hazard::ReadsFiles),
-    ("ExperimentalCSVDataset", Hazard::ReadsFiles),
-    ("SqlDataset", Hazard::ReadsFiles),
-    ("ExperimentalSqlDataset", Hazard::ReadsFiles),
-    ("LoadDataset", Hazard::ReadsFiles),
-    ("WriteFile", Hazard::WritesFiles),
-    ("Save", Hazard::WritesFiles),
-    ("SaveV2", Hazard::WritesFiles),
-    ("SaveSlices", Hazard::WritesFiles),
-    ("MergeV2Checkpoints", Hazard::WritesFiles),
-    ("DebugIdentity", Hazard::WritesFiles),
-    ("DebugIdentityV2", Hazard::WritesFiles),
-    ("DebugIdentityV3", Hazard::WritesFiles),
-    ("CreateSummaryFileWriter", Hazard::WritesFiles),
-    ("DatasetToTFRecord", Hazard::WritesFiles),
-    ("ExperimentalDatasetToTFRecord", Hazard::WritesFiles),
-    ("SaveDataset", Hazard::WritesFiles),
-    ("SaveDatasetV2", Hazard::WritesFiles),
-    ("Print", Hazard::Prints),
-    ("PrintV2", Hazard::Prints),
-    ("PyFunc", Hazard::RunsCode),
-    ("PyFuncStateless", Hazard::RunsCode),
-    ("EagerPyFunc", Hazard::RunsCode),
-];
+pub fn unsafe_ops() -> &'static HashMap<&'static str, Vec<Hazard>> {
+    static OPS: OnceLock<HashMap<&'static str, Vec<Hazard>>> = OnceLock::new();
+    OPS.get_or_init(|| {
+        // The file is part of the binary and checked by a test against its generator; failing
+        // here is a build defect, not a user error.
+        parse_unsafe_ops(UNSAFE_OPS_FILE)
+            .unwrap_or_else(|e| panic!("embedded data/unsafe_ops.txt is invalid: {e}"))
+    })
+}
+
+fn parse_unsafe_ops(text: &'static str) -> Result<HashMap<&'static str, Vec<Hazard>>, String> {
+    let mut ops = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split('\t');
+        let (Some(op), Some(hazards), Some(_why), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(format!("line {}: expected 3 tab-separated fields", n + 1));
+        };
+        let hazards = hazards
+            .split(',')
+            .map(|h| Hazard::parse(h).ok_or_else(|| format!("line {}: hazard '{h}'", n + 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        ops.insert(op, hazards);
+    }
+    Ok(ops)
+}
 
 /// The ops of TensorFlow's standard saver.
 const CHECKPOINT_OPS: [&str; 7] = [
@@ -99,8 +105,8 @@ const TABLE_FROM_FILE_OPS: [&str; 2] = [
     "InitializeTableFromTextFileV2",
 ];
 
-fn hazard(op: &str) -> Option<Hazard> {
-    UNSAFE_OPS.iter().find(|(o, _)| *o == op).map(|(_, h)| *h)
+fn hazard(op: &str) -> Option<&'static [Hazard]> {
+    unsafe_ops().get(op).map(Vec::as_slice)
 }
 
 /// The node a top-level input refers to (`^a`, `a:1` and `a` all name `a`).
@@ -460,7 +466,11 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
                      this; remove the op, or pass --allow-op {op} if it is intended",
                     r.node.name,
                     where_text(r.function),
-                    hazard.text(),
+                    hazard
+                        .iter()
+                        .map(|h| h.text())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
                 ),
             )
             .node(&r.node.name, r.function),
@@ -571,11 +581,58 @@ mod tests {
 
     #[test]
     fn every_listed_op_is_registered_in_tensorflow() {
-        for (op, _) in UNSAFE_OPS {
+        for op in unsafe_ops().keys() {
             assert!(Registry::tf().contains(op), "{op}");
         }
         for op in CHECKPOINT_OPS.iter().chain(&TABLE_FROM_FILE_OPS) {
             assert!(hazard(op).is_some(), "{op}");
         }
+    }
+
+    #[test]
+    fn the_derived_list_covers_each_kind_of_hazard() {
+        use Hazard::*;
+        for (op, want) in [
+            ("ReadFile", ReadsFiles),
+            ("WholeFileReaderV2", ReadsFiles),
+            ("MatchingFiles", ReadsFiles),
+            ("ImmutableConst", ReadsFiles),
+            ("SqlDataset", ReadsFiles),
+            ("WriteFile", WritesFiles),
+            ("SaveV2", WritesFiles),
+            ("WriteScalarSummary", WritesFiles),
+            ("DebugIdentityV2", Network),
+            ("RpcClient", Network),
+            ("RpcServerStart", Network),
+            ("DataServiceDatasetV4", Network),
+            ("RegisterDatasetV2", Network),
+            ("DistributedSave", Network),
+            ("DistributedSave", WritesFiles),
+            ("FileSystemSetConfiguration", ConfiguresFileSystem),
+            ("PrintV2", Prints),
+            ("EagerPyFunc", RunsCode),
+        ] {
+            assert!(
+                hazard(op).is_some_and(|h| h.contains(&want)),
+                "{op}: {want:?}"
+            );
+        }
+        for op in [
+            "Snapshot",
+            "IdentityReader",
+            "RegexFullMatch",
+            "ShardedFilename",
+            "Identity",
+        ] {
+            assert!(hazard(op).is_none(), "{op}");
+        }
+    }
+
+    #[test]
+    fn malformed_list_lines_are_rejected() {
+        assert!(parse_unsafe_ops("Op\treads-files\n").is_err());
+        assert!(parse_unsafe_ops("Op\tteleports\twhy\n").is_err());
+        let ops = parse_unsafe_ops("# c\nOp\tnetwork,prints\twhy\n").unwrap();
+        assert_eq!(ops["Op"], [Hazard::Network, Hazard::Prints]);
     }
 }
