@@ -312,3 +312,40 @@ fn closed_pipe_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stderr.is_empty(), "{}", common::stderr(&out));
 }
+
+/// A crafted `variables/variables.index` (a header naming two billion shards, an index whose
+/// entries all point at one data block) is a clear error for `inspect --all`, never an abort.
+#[test]
+fn hostile_variables_index_is_a_clear_error() {
+    use common::sstable::{self, Table};
+    let header = prost::Message::encode_to_vec(&sstable::header(1));
+    let shared_block = {
+        let mut t = Table::default();
+        let data = t.push(&sstable::plain_block(&[(b"", &header)]), 0);
+        t.finish(&vec![data; 10_000])
+    };
+    for (bytes, needle) in [
+        (
+            sstable::index(&sstable::header(i32::MAX), &[]),
+            "header names 2147483647 data shards but it records only 0 tensors",
+        ),
+        (shared_block, "overlaps an earlier one"),
+    ] {
+        let tmp = common::tempdir();
+        let model = tmp.path().join("model");
+        common::copy_dir(&common::fixture("half_plus_two/1"), &model);
+        let index = model.join("variables/variables.index");
+        std::fs::write(&index, bytes).expect("write");
+        let model = model.to_str().expect("utf-8");
+        let out = common::run(&["inspect", "--all", model]);
+        assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("variables/variables.index") && err.contains(needle),
+            "{needle:?} not in {err}"
+        );
+        // Without --all the index is not read, and the graph is shown as usual.
+        let out = common::run(&["inspect", model]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    }
+}
