@@ -427,3 +427,44 @@ fn demo_runs_the_readme_set_up_transcript() {
     let readme_commands: Vec<&str> = blocks[0].steps.iter().map(|s| s.command.as_str()).collect();
     assert_eq!(demo_commands, readme_commands);
 }
+
+/// A transcript (lines starting with `$ `) is either a tested `console` block or says it is not
+/// run by being a `text` block; an unlabelled or `sh` block with a transcript is an oversight.
+#[test]
+fn every_transcript_is_a_console_or_text_block() {
+    let mut files = vec![common::root().join("README.md")];
+    for entry in std::fs::read_dir(common::root().join("docs")).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    let mut untested = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        let mut fence: Option<&str> = None;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if let Some(info) = line.strip_prefix("```") {
+                fence = if fence.is_some() {
+                    None
+                } else {
+                    Some(info.trim())
+                };
+            } else if let Some(info) = fence {
+                if line.starts_with("$ ") && info != "console" && info != "text" {
+                    untested.push(format!(
+                        "{}:{}: {line}",
+                        file.strip_prefix(common::root()).unwrap_or(&file).display(),
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        untested.is_empty(),
+        "transcripts outside console (tested) or text (not run) blocks:\n{}",
+        untested.join("\n")
+    );
+}
