@@ -15,6 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL=3
 
 echo "==> cargo fmt --check"
 cargo fmt --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "==> cargo test"

@@ -223,13 +223,37 @@ fn fuzz(name: &'static str) {
     }
 }
 
+/// Each target of `smtool::fuzzing` has a test here and a libFuzzer binary in `fuzz/`, and
+/// `fuzz/` has no other.
 #[test]
-fn every_target_has_a_test() {
+fn every_target_has_a_test_and_a_fuzz_binary() {
     let source = include_str!("fuzz.rs");
+    let manifest = include_str!("../fuzz/Cargo.toml");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
+    let mut binaries: Vec<String> = std::fs::read_dir(&dir)
+        .expect("fuzz/fuzz_targets")
+        .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    binaries.sort();
+    let mut names: Vec<String> = smtool::fuzzing::TARGETS
+        .iter()
+        .map(|(name, _)| format!("{name}.rs"))
+        .collect();
+    names.sort();
+    assert_eq!(binaries, names, "fuzz/fuzz_targets/ and smtool::fuzzing::TARGETS differ");
     for (name, _) in smtool::fuzzing::TARGETS {
         assert!(
             source.contains(&format!("fn {name}() {{")),
             "no test runs the fuzz target {name}"
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\"")),
+            "fuzz/Cargo.toml has no binary for {name}"
+        );
+        let binary = std::fs::read_to_string(dir.join(format!("{name}.rs"))).expect("the binary");
+        assert!(
+            binary.contains(&format!("target!({name})")),
+            "fuzz/fuzz_targets/{name}.rs does not run {name}"
         );
     }
 }
