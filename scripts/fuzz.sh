@@ -3,6 +3,8 @@
 #
 #   scripts/fuzz.sh TARGET [SECONDS]      fuzz TARGET for SECONDS (default 600; 0 = until stopped)
 #   scripts/fuzz.sh TARGET --replay FILE  run TARGET once on FILE (a crash, a corpus entry)
+#   scripts/fuzz.sh TARGET --merge        add to fuzz/corpus/TARGET the inputs of past runs that
+#                                         reach new code (those up to 1 KiB: it stays small)
 #   scripts/fuzz.sh --list                the targets
 #
 # Targets are the functions of src/fuzzing.rs; seeds are in fuzz/corpus/TARGET (committed).
@@ -36,8 +38,15 @@ bin="fuzz/target/$host/release/$target"
 if [ "${2:-}" = "--replay" ]; then
   exec "$bin" -rss_limit_mb=2048 "${3:?--replay needs a file}"
 fi
-seconds=${2:-600}
 work="fuzz/target/corpus/$target"
+if [ "${2:-}" = "--merge" ]; then
+  small=$(mktemp -d)
+  trap 'rm -rf "$small"' EXIT
+  find "$work" -type f -size -1025c -exec cp {} "$small/" \;
+  "$bin" -merge=1 -use_counters=0 "fuzz/corpus/$target" "$small"
+  exit 0
+fi
+seconds=${2:-600}
 artifacts="fuzz/artifacts/$target"
 mkdir -p "$work" "$artifacts"
 exec "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
