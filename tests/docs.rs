@@ -12,15 +12,15 @@
 //!
 //! Servers: a command ending in `&` runs in the background, and its output is the lines it prints
 //! first (the runner waits for them); `kill %N` stops the Nth, and its output is what that job
-//! printed on its way out. The examples use TF Serving's
-//! ports 8501 (REST) and 8500 (gRPC); the runner gives each server free ports instead, rewriting
-//! them in the commands and back in the output, since tests share the machine. Blocks that run
+//! printed on its way out. The examples use TF Serving's ports 8501 (REST) and 8500 (gRPC); the
+//! runner gives each server free ports instead, rewriting them in the commands and back in the
+//! output, since tests share the machine. Blocks that run
 //! `smtool serve`, talk to a server or call `.venv/bin/python` need TensorFlow and follow the rule
 //! of the other TensorFlow tests (skipped without it, a failure with SMTOOL_REQUIRE_TF=1); the
 //! sandbox's `.venv` is then the reference Python's.
 //!
 //! Blocks of other kinds (`text`, `sh`, `python`, ...) are not run; a transcript that cannot run
-//! as written belongs in one of those.
+//! as written belongs in a `text` block, and a test checks that no other kind holds one.
 
 mod common;
 
