@@ -1028,37 +1028,23 @@ impl ServeArgs {
                 ),
             ));
         }
-        let pending = "not implemented in this version of smtool yet";
-        for (flag, given) in [
-            (
-                "allow_version_labels_for_unavailable_models",
-                self.allow_version_labels_for_unavailable_models == Some(true),
-            ),
-            ("num_load_threads", self.num_load_threads.unwrap_or(0) > 0),
-            (
-                "num_unload_threads",
-                self.num_unload_threads.unwrap_or(0) > 0,
-            ),
-            (
-                "num_request_iterations_for_warmup",
-                self.num_request_iterations_for_warmup.unwrap_or(0) > 0,
-            ),
-            (
-                "enable_per_model_batching_parameters",
-                self.enable_per_model_batching_parameters == Some(true),
-            ),
-            (
-                "platform_config_file",
-                non_empty(&self.platform_config_file).is_some(),
-            ),
-            (
-                "xla_cpu_compilation_enabled",
-                self.xla_cpu_compilation_enabled == Some(true),
-            ),
+        for (flag, value) in [
+            ("num_load_threads", self.num_load_threads),
+            ("num_unload_threads", self.num_unload_threads),
         ] {
-            if given {
-                out.push((flag, Warn(pending.to_owned())));
+            if value.unwrap_or(0) > 0 {
+                out.push((flag, Warn(
+                    "smtool loads and unloads versions one at a time, in the order the poller finds them".to_owned())));
             }
+        }
+        if self.enable_per_model_batching_parameters == Some(true) {
+            out.push(("enable_per_model_batching_parameters", Warn(
+                "smtool does not read a model's batching_params.pbtxt; --batching_parameters_file applies to every model".to_owned())));
+        }
+        if let Some(file) = non_empty(&self.platform_config_file) {
+            out.push(("platform_config_file", Refuse(format!(
+                "'{}': smtool serves the tensorflow platform from its flags only; give the session config with --tensorflow_session_config_file, batching with --enable_batching and --batching_parameters_file, tags with --saved_model_tags",
+                file.display()))));
         }
         out
     }
@@ -1112,6 +1098,10 @@ impl ServeArgs {
                 batching,
                 limits: crate::serve::limits::Limits::from_request_bytes(self.max_request_bytes),
                 method_name_check: self.enable_signature_method_name_check == Some(true),
+                warmup_iterations: self
+                    .num_request_iterations_for_warmup
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
             },
         })
     }
@@ -1365,6 +1355,10 @@ mod tests {
                 "--thread_pool_factory_config_file=pools.pbtxt",
                 "'pools.pbtxt'",
             ),
+            (
+                "--platform_config_file=platform.pbtxt",
+                "--tensorflow_session_config_file",
+            ),
         ] {
             let e = parse(&[arg, &base])
                 .expect("parses")
@@ -1401,6 +1395,8 @@ mod tests {
             "--skip_initialize_tpu",
             "--num_tflite_pools=4",
             "--enable_profiler",
+            "--num_load_threads=4",
+            "--enable_per_model_batching_parameters",
             &base,
         ])
         .expect("parses")
@@ -1411,6 +1407,8 @@ mod tests {
             "skip_initialize_tpu",
             "num_tflite_pools",
             "enable_profiler",
+            "num_load_threads",
+            "enable_per_model_batching_parameters",
         ] {
             let lines: Vec<_> = options
                 .warnings
@@ -1419,6 +1417,6 @@ mod tests {
                 .collect();
             assert_eq!(lines.len(), 1, "{flag}: {:?}", options.warnings);
         }
-        assert_eq!(options.warnings.len(), 4, "{:?}", options.warnings);
+        assert_eq!(options.warnings.len(), 6, "{:?}", options.warnings);
     }
 }

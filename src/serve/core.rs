@@ -93,6 +93,8 @@ pub struct CoreOptions {
     /// Refuse a signature whose method_name is not the API's
     /// (`--enable_signature_method_name_check`).
     pub method_name_check: bool,
+    /// Times each warmup request is replayed (`--num_request_iterations_for_warmup`; 0: once).
+    pub warmup_iterations: u32,
 }
 
 /// `Some(spec)` or TF Serving's error for a request without one.
@@ -281,6 +283,11 @@ impl Core {
         self.metrics
             .session_run(&servable.name, signature, started.elapsed());
         Ok(outputs?)
+    }
+
+    /// Times each warmup request is replayed.
+    pub fn warmup_iterations(&self) -> u32 {
+        self.options.warmup_iterations.max(1)
     }
 
     /// The models served now that have no version available (readiness: none).

@@ -88,6 +88,15 @@ impl Core {
                     format!("warmup record {i} in '{shown}' is not a PredictionLog: {e}"),
                 )
             })?;
+            // Each request is replayed --num_request_iterations_for_warmup times (once when 0).
+            for _ in 1..self.warmup_iterations() {
+                self.replay(servable, log.clone()).map_err(|e| {
+                    fail(
+                        e.code,
+                        format!("warmup request {i} in '{shown}' failed: {}", e.message),
+                    )
+                })?;
+            }
             self.replay(servable, log).map_err(|e| {
                 fail(
                     e.code,
