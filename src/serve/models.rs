@@ -159,6 +159,11 @@ impl Default for LoadRetries {
 }
 
 impl LoadRetries {
+    /// The failed version may be tried again with the same files now.
+    fn due(&self, f: &Failure) -> bool {
+        f.attempts <= self.max_retries && f.at.elapsed() >= self.interval
+    }
+
     /// TF Serving's flags: the retry count is an int32 its manager keeps unsigned (so a
     /// negative count retries without end), and a negative interval means no wait.
     pub fn from_flags(max_num_load_retries: i32, load_retry_interval_micros: i64) -> Self {
@@ -520,6 +525,13 @@ impl ModelManager {
     /// Retries the failed versions whose retry is due, without looking for new versions (for
     /// a server whose poller is off).
     pub fn retry_due(&self) {
+        let retries = self.load_retries();
+        let any_due = read_lock(&self.models)
+            .values()
+            .any(|m| m.served && m.failures.values().any(|f| retries.due(f)));
+        if !any_due {
+            return;
+        }
         let _polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
         self.look(|_| Look::RetriesOnly);
     }
@@ -539,8 +551,7 @@ impl ModelManager {
 
     fn look_at(&self, name: &str, look: Look) {
         let retries = self.load_retries();
-        let due =
-            |f: &Failure| f.attempts <= retries.max_retries && f.at.elapsed() >= retries.interval;
+        let due = |f: &Failure| retries.due(f);
         let Some((config, known)) = read_lock(&self.models)
             .get(name)
             .map(|m| (m.config.clone(), m.on_disk.clone()))
