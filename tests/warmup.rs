@@ -310,6 +310,14 @@ fn requests_and_arguments_it_refuses() {
             vec!["fixtures/half_plus_two/1", "--from-signature", "--batch", "0", "--out", o],
             "--batch must be at least 1",
         ),
+        (
+            vec!["fixtures/digits/model", "--from-signature", "--batch", "100000", "--out", o],
+            "--from-signature found no signature to build a request for ('serve': input 'x' shaped [100000, 28, 28, 1] would take 313600000 bytes, more than the 67108864 all synthetic requests may take together",
+        ),
+        (
+            vec!["fixtures/digits/model", "--from-signature", "--signature", "serving_default", "--batch", "18446744073709551615", "--out", o],
+            "--from-signature cannot build a request for signature 'serving_default': input 'x' has an impossible shape",
+        ),
     ];
     for (args, want) in cases {
         let mut all = vec!["warmup"];

@@ -22,8 +22,13 @@ use crate::signature::{self, Endpoint, DEFAULT_SIGNATURE_KEY, RESERVED_KEYS};
 /// The largest request body read from a file (the default request limit of `smtool serve`).
 pub const MAX_REQUEST_BYTES: u64 = 64 << 20;
 
-/// The largest synthetic input tensor, in bytes (or string elements).
+/// The most bytes of request bodies read in one run.
+pub const MAX_TOTAL_REQUEST_BYTES: u64 = 256 << 20;
+
+/// The most bytes all synthetic inputs of one run may take (a string element counts as
+/// [`STRING_ELEMENT_BYTES`], what holding it costs).
 pub const MAX_SYNTHETIC_BYTES: u64 = 64 << 20;
+const STRING_ELEMENT_BYTES: u64 = 32;
 
 /// A request body file and the endpoint it is for (`None`: from its keys and the signature).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +99,11 @@ pub enum Error {
         path.display()
     )]
     RequestTooLarge { path: PathBuf, bytes: u64 },
+    #[error(
+        "the requests up to '{}' take more than {MAX_TOTAL_REQUEST_BYTES} bytes together;          record fewer or smaller ones",
+        path.display()
+    )]
+    RequestsTooLarge { path: PathBuf },
     #[error("request '{}': {message}", path.display())]
     BadRequest { path: PathBuf, message: String },
     #[error(
@@ -224,8 +234,9 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
             if files.len() > MAX_RECORDS {
                 return Err(Error::TooMany { count: files.len() });
             }
+            let mut budget = MAX_TOTAL_REQUEST_BYTES;
             for file in files {
-                let (log, record) = from_file(file, meta, &spec)?;
+                let (log, record) = from_file(file, meta, &spec, &mut budget)?;
                 logs.push(log);
                 records.push(record);
             }
@@ -247,6 +258,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
             if keys.len() > MAX_RECORDS {
                 return Err(Error::TooMany { count: keys.len() });
             }
+            let mut budget = MAX_SYNTHETIC_BYTES;
             for key in keys {
                 let sig =
                     meta.signature_def
@@ -257,7 +269,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
                             wanted: key.to_owned(),
                             available: meta.signature_def.keys().cloned().collect(),
                         })?;
-                match synthetic(key, sig, *batch) {
+                match synthetic(key, sig, *batch, &mut budget) {
                     Ok(inputs) => {
                         logs.push(predict_log(sv::PredictRequest {
                             model_spec: Some(spec(key)),
@@ -330,7 +342,8 @@ fn predict_log(request: sv::PredictRequest) -> sv::PredictionLog {
     }
 }
 
-fn read_request(path: &Path) -> Result<Vec<u8>, Error> {
+/// Reads a request body, within its own limit and what is left of the run's `budget`.
+fn read_request(path: &Path, budget: &mut u64) -> Result<Vec<u8>, Error> {
     let read_err = |source| Error::ReadRequest {
         path: path.to_path_buf(),
         source,
@@ -364,6 +377,11 @@ fn read_request(path: &Path) -> Result<Vec<u8>, Error> {
             bytes: bytes.len() as u64,
         });
     }
+    *budget = budget
+        .checked_sub(bytes.len() as u64)
+        .ok_or_else(|| Error::RequestsTooLarge {
+            path: path.to_path_buf(),
+        })?;
     Ok(bytes)
 }
 
@@ -373,12 +391,13 @@ fn from_file(
     file: &RequestFile,
     meta: &tf::MetaGraphDef,
     spec: &dyn Fn(&str) -> sv::ModelSpec,
+    budget: &mut u64,
 ) -> Result<(sv::PredictionLog, RecordReport), Error> {
     let bad = |message: String| Error::BadRequest {
         path: file.path.clone(),
         message,
     };
-    let body = read_request(&file.path)?;
+    let body = read_request(&file.path, budget)?;
     let doc = codec::parse_body(&body).map_err(|e| bad(e.message))?;
     let named = codec::signature_name(&doc).map_err(|e| bad(e.message))?;
     let key = if named.is_empty() {
@@ -495,11 +514,13 @@ fn from_file(
 
 /// Inputs of zeros (empty strings for DT_STRING) shaped like the signature's: the batch
 /// dimension is `batch`, other unknown dimensions 1. Signatures fed serialized tf.Examples are
-/// left out: empty examples would fail their parsing, and so the load.
+/// left out: empty examples would fail their parsing, and so the load. Sizes are checked against
+/// what is left of the run's `budget` before anything is allocated.
 fn synthetic(
     key: &str,
     sig: &tf::SignatureDef,
     batch: usize,
+    budget: &mut u64,
 ) -> Result<BTreeMap<String, tf::TensorProto>, String> {
     let served = signature::endpoints(key, sig);
     if served.contains(&Endpoint::Classify) || served.contains(&Endpoint::Regress) {
@@ -536,7 +557,7 @@ fn synthetic(
         let string = info.dtype == tf::DataType::DtString as i32;
         let width = match dtype_size(info.dtype) {
             Some(w) => w,
-            None if string => 1,
+            None if string => STRING_ELEMENT_BYTES,
             None => {
                 return Err(format!(
                     "input '{name}' is {}, which has no synthetic value",
@@ -545,21 +566,24 @@ fn synthetic(
             }
         };
         let bytes = elements.saturating_mul(width);
-        if bytes > MAX_SYNTHETIC_BYTES {
-            return Err(format!(
-                "input '{name}' shaped {shape:?} would take {bytes} bytes, more than \
-                 {MAX_SYNTHETIC_BYTES}; use a smaller --batch"
-            ));
-        }
+        *budget = budget.checked_sub(bytes).ok_or_else(|| {
+            format!(
+                "input '{name}' shaped {shape:?} would take {bytes} bytes, more than the \
+                 {MAX_SYNTHETIC_BYTES} all synthetic requests may take together; use a smaller \
+                 --batch or fewer signatures"
+            )
+        })?;
         let mut tensor = tf::TensorProto {
             dtype: info.dtype,
             tensor_shape: Some(shape_proto(&shape)),
             ..Default::default()
         };
+        // Both fit in memory: the budget bounds them.
+        let n = usize::try_from(elements).map_err(|_| format!("input '{name}' is too large"))?;
         if string {
-            tensor.string_val = vec![Vec::new(); elements as usize];
+            tensor.string_val = vec![Vec::new(); n];
         } else {
-            tensor.tensor_content = vec![0; bytes as usize];
+            tensor.tensor_content = vec![0; n * width as usize];
         }
         inputs.insert(name.clone(), tensor);
     }
