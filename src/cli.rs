@@ -731,6 +731,27 @@ pub struct ServeArgs {
     #[arg(long = "skip_initialize_tpu", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
     pub skip_initialize_tpu: Option<bool>,
+    /// Seconds a client has to send a REST request's headers (also how long an idle
+    /// keep-alive connection stays open), or a new gRPC connection to start HTTP/2.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Connections")]
+    pub header_timeout_seconds: u64,
+    /// Seconds a connection may move no bytes while the server waits on it (a REST body
+    /// being read or a response being written; any time on gRPC, whose server pings idle
+    /// clients more often) before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Connections")]
+    pub idle_timeout_seconds: u64,
+    /// Open connections per API (REST and gRPC each); more clients wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Connections")]
+    pub max_connections: u64,
+    /// On SIGINT/SIGTERM, seconds requests in flight have to finish; then their TensorFlow
+    /// runs are cancelled and the server exits. A second signal exits at once.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 20,
+        help_heading = "Connections"
+    )]
+    pub shutdown_timeout_seconds: u64,
     /// Directory with libtensorflow.so (or a Python tensorflow package directory).
     #[arg(value_parser = tf_path, long, value_name = "DIR", help_heading = "TensorFlow")]
     pub tensorflow_dir: Option<PathBuf>,
@@ -888,6 +909,7 @@ impl ServeArgs {
                 timeout_ms: i64::from(self.rest_api_timeout_in_ms),
                 cors: self.rest_api_enable_cors_support == Some(true),
                 max_in_flight: self.rest_api_num_threads.and_then(positive),
+                connections: self.connection_options(),
             },
             poll_seconds: u64::try_from(self.file_system_poll_wait_seconds).unwrap_or(0),
             verbose: self.verbose,
@@ -898,6 +920,7 @@ impl ServeArgs {
                 .unwrap_or(0),
             config_file: config_file.cloned(),
             fixed_models,
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_seconds),
             server: self.server_options()?,
             warnings,
         })
@@ -914,6 +937,7 @@ impl ServeArgs {
             max_in_flight: self.grpc_max_threads.and_then(positive),
             tensor_content: self.enable_serialization_as_tensor_content == Some(true),
             health: self.enable_grpc_healthcheck_service == Some(true),
+            connections: self.connection_options(),
             ..Default::default()
         };
         if let Some(file) = non_empty(&self.ssl_config_file) {
@@ -965,6 +989,15 @@ impl ServeArgs {
             }
         }
         Ok(options)
+    }
+
+    /// The connection limits of each API.
+    fn connection_options(&self) -> crate::serve::connections::ConnectionOptions {
+        crate::serve::connections::ConnectionOptions {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_seconds),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
     }
 
     /// The TensorFlow Serving flags smtool accepts but cannot act on, when they are given:

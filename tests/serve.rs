@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -1726,4 +1726,229 @@ fn a_reload_of_an_unchanged_config_loads_new_versions_as_the_poller_does() {
         version_states(s.addr, "hp"),
         states(&[("3", "AVAILABLE"), ("2", "AVAILABLE"), ("1", "AVAILABLE")])
     );
+}
+
+/// Waits up to `limit` for a child to exit.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn slow_rest_clients_do_not_lock_out_others() {
+    use smtool::serve::connections::ConnectionOptions;
+    let Some(s) = start_with(
+        vec![model("half_plus_two", "half_plus_two")],
+        None,
+        HttpOptions {
+            connections: ConnectionOptions {
+                header_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(1),
+                max_connections: 4,
+            },
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    // Slowloris: more connections than the server takes, each sending its headers a byte at
+    // a time and never finishing them; one more sends its headers and then a body that
+    // stops halfway (it gets a 408, or the connection closed).
+    let mut slow = common::slow_clients(
+        s.addr,
+        10,
+        b"GET /v1/models/half_plus_two HTTP/1.1\r\nHost: x\r\nX-a: ",
+    );
+    slow.push(std::thread::spawn({
+        let addr = s.addr;
+        move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            c.write_all(
+                b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"instances\"",
+            )
+            .expect("write");
+            c.set_read_timeout(Some(Duration::from_secs(30))).ok();
+            let mut answer = String::new();
+            let _ = c.read_to_string(&mut answer);
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408")
+        }
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, body) = post(
+        s.addr,
+        "/v1/models/half_plus_two:predict",
+        &json!({"instances": [1.0]}),
+    );
+    assert_eq!((code, body), (200, json!({"predictions": [3.5]})));
+    for t in slow {
+        assert!(
+            t.join().expect("slow client"),
+            "a slow client was never disconnected"
+        );
+    }
+}
+
+/// Starts the binary with SIGINT ignored, as a shell starts a background job (a handler
+/// installed too late then misses the signal instead of dying of it), and returns it with a
+/// channel of its stderr lines.
+fn spawn_ignoring_sigint(
+    args: &[&str],
+    venv: &Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' INT; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_smtool"))
+        .args(args)
+        .current_dir(common::root());
+    let mut child = common::as_user_serves(&mut cmd, venv)
+        .spawn()
+        .expect("start smtool serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn binary_stops_on_the_first_sigint_whenever_it_comes() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = common::venv_of(&python);
+    let args = [
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest_api_port=0",
+        "--port=0",
+        "--file_system_poll_wait_seconds=0",
+        "--no-fetch",
+    ];
+    for i in 0..40 {
+        let (mut child, lines) = spawn_ignoring_sigint(&args, &venv);
+        // Even starts: the signal as soon as the server says where it listens. Odd starts:
+        // at various moments of start-up, from the first line on.
+        let wanted = if i % 2 == 0 {
+            "smtool serve: REST API on"
+        } else {
+            "smtool serve:"
+        };
+        let mut seen = Vec::new();
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("start {i}: no '{wanted}' line: {seen:?}"));
+            let done = line.starts_with(wanted);
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        if i % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(15 * (i as u64 % 7)));
+        }
+        signal(&child, "INT");
+        let Some(status) = wait_exit(&mut child, Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("start {i}: still running a minute after SIGINT: {seen:?}");
+        };
+        if i % 2 == 0 {
+            // Serving: a graceful shutdown.
+            assert!(status.success(), "start {i}: {status}: {seen:?}");
+        } else {
+            // Starting: graceful, or the signal's default action.
+            assert!(
+                status.success() || status.signal() == Some(libc::SIGINT),
+                "start {i}: {status}: {seen:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn shutdown_cancels_a_request_that_burns_cpu() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    stateful_models(&python, dir.path());
+    let spin = dir.path().join("spin");
+    let venv = common::venv_of(&python);
+    let common::Served {
+        mut child,
+        rest,
+        stderr,
+        ..
+    } = common::spawn_serve(
+        &[
+            "serve",
+            spin.to_str().expect("utf-8 path"),
+            "--model_name=spin",
+            "--rest_api_port=0",
+            "--port=0",
+            "--file_system_poll_wait_seconds=0",
+            "--shutdown-timeout-seconds=1",
+            "--no-fetch",
+        ],
+        &venv,
+    );
+    let (code, body) = post(rest, "/v1/models/spin:predict", &json!({"instances": [3]}));
+    assert_eq!((code, body), (200, json!({"predictions": [1.75]})));
+    // A loop of 10^15 iterations: hours of CPU.
+    let forever = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(rest).expect("connect");
+        let body = json!({"instances": [1_000_000_000_000_000i64]}).to_string();
+        let head = format!(
+            "POST /v1/models/spin:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(body.as_bytes()).expect("write");
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        String::from_utf8_lossy(&raw).into_owned()
+    });
+    // Let the request reach TensorFlow.
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(90));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr = stderr.join().expect("stderr");
+    assert!(
+        status.is_some(),
+        "still running 90 s after SIGTERM:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("requests still running after 1s; cancelling"),
+        "{stderr}"
+    );
+    let answer = forever.join().expect("client");
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

@@ -74,6 +74,14 @@ impl Running {
 }
 
 fn start_with(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Running> {
+    start_with_grpc(models, options, GrpcOptions::default())
+}
+
+fn start_with_grpc(
+    models: Vec<ModelConfig>,
+    options: ServerOptions,
+    grpc_options: GrpcOptions,
+) -> Option<Running> {
     let tf = tensorflow()?;
     let server = Server::start_with(tf, models, None, options);
     let core = server.core.clone();
@@ -108,7 +116,7 @@ fn start_with(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Runnin
                     HttpOptions::default(),
                     stopped(stop_rx.clone())
                 ),
-                srv::grpc::serve(grpc, core, GrpcOptions::default(), stopped(stop_rx)),
+                srv::grpc::serve(grpc, core, grpc_options, stopped(stop_rx)),
             );
             r.expect("REST server");
             g.expect("gRPC server");
@@ -798,6 +806,39 @@ fn metrics_stay_small_whatever_model_names_requests_give() {
     let page = http(s.rest, "GET", METRICS, None).1;
     assert!(!page.contains("iris"), "{page}");
     assert!(page.contains("model_name=\"half_plus_two\""), "{page}");
+}
+
+#[test]
+fn slow_grpc_clients_do_not_lock_out_others() {
+    use smtool::serve::connections::ConnectionOptions;
+    let Some(s) = start_with_grpc(
+        vec![model("half_plus_two", &common::fixture("half_plus_two"))],
+        ServerOptions::default(),
+        GrpcOptions {
+            connections: ConnectionOptions {
+                header_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(2),
+                max_connections: 4,
+            },
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    // More connections than the server takes, each starting the HTTP/2 preface and never
+    // finishing it.
+    let slow = common::slow_clients(s.grpc, 10, b"PRI * HTTP/2.0\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let response = s
+        .block_on(s.prediction().predict(hp_request(&[1.0])))
+        .expect("a good client is served");
+    assert_eq!(response.into_inner().outputs.len(), 1);
+    for t in slow {
+        assert!(
+            t.join().expect("slow client"),
+            "a slow client was never disconnected"
+        );
+    }
 }
 
 /// A copy of the vocab fixture whose warmup file fails its CRC check.

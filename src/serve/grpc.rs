@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::connections::{self, ConnectionOptions, Guarded};
 use super::core::{Core, ServeError};
 use super::metrics::Entrypoint;
 use crate::proto::tensorflow::error::Code;
@@ -36,6 +37,7 @@ pub struct GrpcOptions {
     pub health: bool,
     /// TLS on every gRPC listener (`--ssl_config_file`).
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub connections: ConnectionOptions,
 }
 
 /// TF Serving's `SSLConfig` as tonic's TLS settings: the server's key and certificate; with
@@ -84,6 +86,7 @@ impl Default for GrpcOptions {
             tensor_content: false,
             health: false,
             tls: None,
+            connections: ConnectionOptions::default(),
         }
     }
 }
@@ -285,13 +288,21 @@ where
     let services = Services::with_options(core, options);
     let limit = options.max_message_bytes;
     let send = options.max_send_bytes.unwrap_or(usize::MAX);
+    // Pings keep live clients clear of the idle limit, and drop those that stop answering.
+    let idle_safe = options.connections.grpc_keepalive_interval();
+    let keepalive = options
+        .keepalive_interval
+        .map_or(idle_safe, |k| k.min(idle_safe));
+    let keepalive_timeout = options
+        .keepalive_timeout
+        .unwrap_or_else(|| keepalive.min(std::time::Duration::from_secs(20)));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &options.tls {
         builder = builder.tls_config(tls.clone())?;
     }
     Ok(builder
-        .http2_keepalive_interval(options.keepalive_interval)
-        .http2_keepalive_timeout(options.keepalive_timeout)
+        .http2_keepalive_interval(Some(keepalive))
+        .http2_keepalive_timeout(Some(keepalive_timeout))
         .max_concurrent_streams(options.max_concurrent_streams)
         .add_optional_service(health)
         .add_service(
@@ -383,10 +394,18 @@ pub async fn serve_all(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let tcp = router(core.clone(), &options, health.clone())?.serve_with_incoming_shutdown(
-        tonic::transport::server::TcpIncoming::from(listeners.tcp),
-        stopped(),
-    );
+    let limits = options.connections.clone();
+    let permits = limits.permits();
+    let incoming = futures_util::stream::unfold(listeners.tcp, move |listener| {
+        let (permits, limits) = (permits.clone(), limits.clone());
+        async move {
+            let (stream, permit) = connections::accept(&listener, &permits).await;
+            let io = Guarded::grpc(stream, &limits, permit);
+            Some((Ok::<_, std::io::Error>(io), listener))
+        }
+    });
+    let tcp = router(core.clone(), &options, health.clone())?
+        .serve_with_incoming_shutdown(incoming, stopped());
     #[cfg(unix)]
     let unix = {
         let unix = listeners.unix;

@@ -1,6 +1,9 @@
 //! The REST transport: TensorFlow Serving's URL scheme (case-insensitive, `/v1/...` only),
 //! body limit, one log line per request, and graceful shutdown. Request handling runs on the
 //! blocking pool through [`super::core::Core`].
+//!
+//! The accept loop is hyper's own rather than `axum::serve`, which has no header timeout and
+//! no connection bound: connections are limited and timed as [`super::connections`] says.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::codec;
+use super::connections::{self, ConnectionOptions, Guarded};
 use super::core::{Core, ServeError};
 use super::json;
 use super::metrics::Api;
@@ -30,6 +34,7 @@ pub struct HttpOptions {
     /// Most requests handled at once (`--rest_api_num_threads`, TF Serving's REST thread
     /// pool); the others wait their turn. `None`: no limit beyond the runtime's.
     pub max_in_flight: Option<usize>,
+    pub connections: ConnectionOptions,
 }
 
 impl Default for HttpOptions {
@@ -39,6 +44,7 @@ impl Default for HttpOptions {
             timeout_ms: 30_000,
             cors: false,
             max_in_flight: None,
+            connections: ConnectionOptions::default(),
         }
     }
 }
@@ -343,6 +349,56 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+enum BodyError {
+    TooLarge,
+    Idle,
+    Read(axum::Error),
+}
+
+/// The whole body, at most `limit` bytes, each part arriving within `idle` of the last.
+async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<bytes::Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, limit);
+    // One part is kept as it came (most bodies); more are copied into one buffer.
+    let mut first: Option<bytes::Bytes> = None;
+    let mut rest = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(BodyError::Idle),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                let e = axum::Error::new(e);
+                return Err(if is_length_limit(&e) {
+                    BodyError::TooLarge
+                } else {
+                    BodyError::Read(e)
+                });
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match &first {
+            None if rest.is_empty() => first = Some(data),
+            _ => {
+                if let Some(f) = first.take() {
+                    rest.extend_from_slice(&f);
+                }
+                rest.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(match first {
+        Some(f) => f,
+        None => rest.freeze(),
+    })
+}
+
 async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -417,10 +473,20 @@ async fn respond(state: &Arc<AppState>, request: Request) -> Response {
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+    let idle = state.options.connections.idle_timeout;
+    let body = match read_body(request.into_body(), limit, idle).await {
         Ok(b) => b,
-        Err(e) if is_length_limit(&e) => return too_large(),
-        Err(e) => {
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Idle) => {
+            return json_response(
+                408,
+                codec::error_body(&format!(
+                    "The request body stalled: no bytes for {}s (see --idle-timeout-seconds)",
+                    idle.as_secs_f64()
+                )),
+            )
+        }
+        Err(BodyError::Read(e)) => {
             return error_response(&ServeError::invalid(format!(
                 "Cannot read the request body: {e}"
             )))
@@ -460,18 +526,37 @@ pub async fn serve(
     let in_flight = options
         .max_in_flight
         .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+    let limits = options.connections.clone();
     let state = Arc::new(AppState {
         core,
         options,
         in_flight,
     });
-    let app = axum::Router::new()
-        .fallback(dispatch)
-        .with_state(state)
-        .into_make_service();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = axum::Router::new().fallback(dispatch).with_state(state);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let permits = limits.permits();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, permit) = tokio::select! {
+            accepted = connections::accept(&listener, &permits) => accepted,
+            _ = &mut shutdown => break,
+        };
+        let io = hyper_util::rt::TokioIo::new(Guarded::rest(stream, &limits, permit));
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http1.serve_connection(io, service));
+        tokio::spawn(async move {
+            // A client that goes away or times out is not the server's error.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]

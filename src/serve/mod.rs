@@ -8,6 +8,7 @@
 //! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
 //! - [`codec`] and [`json`]: TF Serving's REST JSON.
 //! - [`http`]: the REST transport.
+//! - [`connections`]: connection bound and time limits of both transports.
 //! - [`grpc`]: the gRPC transport (PredictionService, ModelService), over TCP and a Unix
 //!   socket ([`unix_authority`] makes gRPC's Unix-socket `:authority` acceptable).
 //! - [`warmup`]: replaying `assets.extra/tf_serving_warmup_requests` before a version is
@@ -17,6 +18,7 @@
 
 pub mod batching;
 pub mod codec;
+pub mod connections;
 pub mod core;
 pub mod grpc;
 pub mod http;
@@ -74,6 +76,8 @@ pub struct ServeOptions {
     /// The models named on the command line (PATH, `--model`), kept when the config file is
     /// re-read.
     pub fixed_models: Vec<String>,
+    /// On SIGINT/SIGTERM, how long requests in flight have to finish.
+    pub shutdown_timeout: Duration,
 }
 
 /// What a server does besides loading and answering: warmup, metrics exposure, batching.
@@ -465,27 +469,37 @@ impl Drop for Server {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    eprintln!("smtool serve: shutting down; finishing requests in flight");
+/// SIGINT and SIGTERM, listened for from the first moment of [`run`], so that the first one
+/// always counts, whenever it comes (a listener created later would miss a signal sent while
+/// TensorFlow loads, and where the parent ignores SIGINT, as shells do for background jobs,
+/// that signal would be lost).
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
 }
+
+impl Signals {
+    /// Must run inside the runtime.
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next signal: its number and name.
+    async fn next(&mut self) -> (i32, &'static str) {
+        tokio::select! {
+            _ = self.interrupt.recv() => (libc::SIGINT, "SIGINT"),
+            _ = self.terminate.recv() => (libc::SIGTERM, "SIGTERM"),
+        }
+    }
+}
+
+/// How long requests get after their TensorFlow runs are cancelled at the shutdown deadline
+/// (an op that never checks for cancellation keeps running; then the process exits anyway).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 fn init_logging(verbose: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SMTOOL_LOG").unwrap_or_else(|_| {
@@ -574,13 +588,48 @@ fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener> {
 }
 
 /// Runs `smtool serve` until SIGINT / SIGTERM.
+///
+/// Shutdown: the first signal stops accepting connections and lets requests in flight finish
+/// for `shutdown_timeout`; then every session is closed, which cancels their runs, and after
+/// [`CANCEL_GRACE`] the process exits whatever still runs. A second signal exits at once. A
+/// signal before the server is up ends the process as the signal would by default.
 pub fn run(options: ServeOptions) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut signals = {
+        let _inside = runtime.enter();
+        Signals::listen().context("listening for SIGINT and SIGTERM")?
+    };
+    let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let grace = options.shutdown_timeout;
+    runtime.spawn({
+        let (serving, stop_tx) = (serving.clone(), stop_tx.clone());
+        async move {
+            let (number, name) = signals.next().await;
+            if !serving.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("smtool serve: {name} while starting; stopping");
+                tf::die_by_signal(number);
+            }
+            eprintln!(
+                "smtool serve: {name}: shutting down; finishing requests in flight (up to {}s)",
+                grace.as_secs_f64()
+            );
+            let _ = stop_tx.send(true);
+            let (number, name) = signals.next().await;
+            eprintln!("smtool serve: second {name}: exiting now");
+            tf::exit_now(128 + number);
+        }
+    });
     init_logging(options.verbose);
     for warning in &options.warnings {
         eprintln!("smtool serve: warning: {warning}");
     }
     if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() && !options.verbose {
-        // Before TensorFlow is loaded and before any other thread exists.
+        // Before TensorFlow is loaded (the runtime's threads do not read the environment).
         std::env::set_var("TF_CPP_MIN_LOG_LEVEL", "3");
     }
     // Claim the port first: a port in use fails at once, not after loading TensorFlow.
@@ -647,10 +696,6 @@ pub fn run(options: ServeOptions) -> Result<()> {
         }
         _ => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
@@ -664,13 +709,14 @@ pub fn run(options: ServeOptions) -> Result<()> {
         }
         let local: SocketAddr = listener.local_addr()?;
         let grpc_local: SocketAddr = grpc_listener.local_addr()?;
+        // From here a signal shuts the server down gracefully.
+        serving.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("smtool serve: gRPC API on {grpc_local} (tensorflow.serving.PredictionService, ModelService)");
         if let Some(path) = server.core.metrics_path() {
             eprintln!("smtool serve: Prometheus metrics on http://{local}{path}");
         }
         eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
         // One signal stops both transports; a transport that fails stops the other too.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = || {
             let mut rx = stop_rx.clone();
             async move {
@@ -704,15 +750,29 @@ pub fn run(options: ServeOptions) -> Result<()> {
             let _ = stop_tx.send(true);
             result
         };
-        let signal = async {
-            let mut rx = stop_tx.subscribe();
-            tokio::select! {
-                _ = shutdown_signal() => {}
-                _ = rx.wait_for(|stop| *stop) => {}
-            }
-            let _ = stop_tx.send(true);
+        let both = async { tokio::join!(grpc, rest) };
+        tokio::pin!(both);
+        let deadline = async {
+            stopped().await;
+            tokio::time::sleep(grace).await;
         };
-        let (_, grpc, rest) = tokio::join!(signal, grpc, rest);
+        let (grpc, rest) = tokio::select! {
+            done = &mut both => done,
+            _ = deadline => {
+                eprintln!(
+                    "smtool serve: requests still running after {}s; cancelling their TensorFlow runs",
+                    grace.as_secs_f64()
+                );
+                tf::close_all_sessions();
+                match tokio::time::timeout(CANCEL_GRACE, &mut both).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        eprintln!("smtool serve: requests did not stop; exiting");
+                        tf::exit_now(1);
+                    }
+                }
+            }
+        };
         grpc.context("serving gRPC")?;
         rest.context("serving HTTP")
     })?;
@@ -721,6 +781,8 @@ pub fn run(options: ServeOptions) -> Result<()> {
         let _ = poller.join();
     }
     drop(server);
+    // Threads of the blocking pool that are still winding down are not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }
 

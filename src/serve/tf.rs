@@ -702,6 +702,47 @@ unsafe extern "C" fn free_string_buffer(data: *mut c_void, len: usize, arg: *mut
     }
 }
 
+/// The sessions alive in this process (their `TF_Session` addresses), for
+/// [`close_all_sessions`]. A session leaves it before it is deleted.
+static OPEN_SESSIONS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+fn open_sessions() -> std::sync::MutexGuard<'static, Vec<usize>> {
+    OPEN_SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Closes every session of the process (`TF_CloseSession`): their runs in progress are
+/// cancelled where TensorFlow can cancel them (between ops), and later runs fail at once.
+/// For a shutdown whose requests in flight outlived their deadline.
+pub fn close_all_sessions() {
+    let Some(tf) = LOADED.get() else { return };
+    let open = open_sessions();
+    let status = StatusBox::new(&tf.api);
+    for &session in open.iter() {
+        // SAFETY: sessions in the list are live (Drop removes them, under this lock, before
+        // deleting them); closing is thread-safe and may be repeated.
+        unsafe { (tf.api.TF_CloseSession)(session as *mut TfSession, status.ptr) };
+    }
+}
+
+/// Ends the process as `signal`'s default action does (for a SIGINT or SIGTERM that comes
+/// before the server is up: nothing to finish, and TensorFlow may be half loaded).
+pub fn die_by_signal(signal: i32) -> ! {
+    // SAFETY: resetting a signal to its default action and raising it; `_exit` if the
+    // default action somehow does not end the process.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+        libc::_exit(128 + signal)
+    }
+}
+
+/// Ends the process now, without running exit handlers or destructors: for a shutdown whose
+/// requests are stuck inside TensorFlow, whose threads must not see its statics destroyed.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
 /// A SavedModel loaded into a TensorFlow session.
 pub struct Session {
     tf: &'static TensorFlow,
@@ -801,6 +842,7 @@ impl Session {
                 (api.TF_DeleteGraph)(graph);
                 return Err(e);
             }
+            open_sessions().push(session as usize);
             Ok((Session { tf, session, graph }, meta_bytes))
         }
     }
@@ -912,7 +954,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         let api = &self.tf.api;
         let status = StatusBox::new(api);
-        // SAFETY: exclusive ownership; close, delete, then free the graph, each once.
+        open_sessions().retain(|&s| s != self.session as usize);
+        // SAFETY: exclusive ownership, and out of OPEN_SESSIONS; close, delete, then free the
+        // graph, each once.
         unsafe {
             (api.TF_CloseSession)(self.session, status.ptr);
             (api.TF_DeleteSession)(self.session, status.ptr);

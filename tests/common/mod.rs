@@ -206,18 +206,58 @@ pub struct Served {
     pub stderr: std::thread::JoinHandle<String>,
 }
 
+/// `cmd` (which runs `smtool serve`) set to find TensorFlow through `venv`, with its output as
+/// a user sees it (no TENSORFLOW_DIR, no TF_CPP_MIN_LOG_LEVEL) and stderr piped.
+pub fn as_user_serves<'a>(cmd: &'a mut Command, venv: &Path) -> &'a mut Command {
+    cmd.env("VIRTUAL_ENV", venv)
+        .env_remove("TENSORFLOW_DIR")
+        .env_remove("TF_CPP_MIN_LOG_LEVEL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+}
+
+/// Clients that open connections to `addr` and send `payload` a byte at a time, 100 ms
+/// apart, never finishing it. Each thread answers whether the server hung up on it
+/// (within 30 s).
+pub fn slow_clients(
+    addr: std::net::SocketAddr,
+    n: usize,
+    payload: &'static [u8],
+) -> Vec<std::thread::JoinHandle<bool>> {
+    use std::io::{Read, Write};
+    (0..n)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let Ok(mut c) = std::net::TcpStream::connect(addr) else {
+                    return true;
+                };
+                c.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+                    .ok();
+                let mut buf = [0u8; 512];
+                for byte in payload.iter().cycle().take(300) {
+                    if c.write_all(std::slice::from_ref(byte)).is_err() {
+                        return true;
+                    }
+                    match c.read(&mut buf) {
+                        Ok(0) => return true,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                        _ => {}
+                    }
+                }
+                false
+            })
+        })
+        .collect()
+}
+
 /// Starts `smtool ARGS` (a `serve` command) finding TensorFlow through `venv`, with its
 /// output as a user sees it (no TENSORFLOW_DIR, no TF_CPP_MIN_LOG_LEVEL), and waits for the
 /// addresses it prints.
 pub fn spawn_serve(args: &[&str], venv: &Path) -> Served {
     use std::io::BufRead;
-    let mut child = smtool()
-        .args(args)
-        .env("VIRTUAL_ENV", venv)
-        .env_remove("TENSORFLOW_DIR")
-        .env_remove("TF_CPP_MIN_LOG_LEVEL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+    let mut cmd = smtool();
+    cmd.args(args);
+    let mut child = as_user_serves(&mut cmd, venv)
         .spawn()
         .expect("start smtool serve");
     let stderr = child.stderr.take().expect("stderr");

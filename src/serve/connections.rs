@@ -1,0 +1,377 @@
+//! Connection limits shared by the REST and gRPC transports, so that slow, stuck or merely
+//! numerous clients cannot lock others out: a bound on open connections per API, a time limit
+//! for a client to send its request headers (REST) or to start HTTP/2 (gRPC), and an idle
+//! limit on a connection that moves no bytes while it should.
+//!
+//! hyper and tonic have no such stream wrapper or connection bound of their own, hence
+//! [`Guarded`]: a TCP stream that fails a read or write left pending too long, and holds one
+//! of the API's connection permits for as long as it lives.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+/// Limits on the connections of one API (REST or gRPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// REST: time a client has to send a request's headers, from the moment the server is
+    /// ready to read them (so also how long an idle keep-alive connection stays open). gRPC:
+    /// time a new connection has to send the HTTP/2 preface.
+    pub header_timeout: Duration,
+    /// A connection that moves no bytes for this long while the server waits on it is
+    /// closed: REST while it reads a request body or writes a response; gRPC at any time
+    /// (the server pings idle clients more often than this, and live clients answer).
+    pub idle_timeout: Duration,
+    /// Open connections per API; further clients wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl ConnectionOptions {
+    /// The connection permits of one API.
+    pub fn permits(&self) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(
+            self.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+        ))
+    }
+
+    /// How often the gRPC server pings a client: well within the idle limit, so that a live
+    /// client (which answers pings) is never idle.
+    pub fn grpc_keepalive_interval(&self) -> Duration {
+        (self.idle_timeout / 3).max(Duration::from_millis(100))
+    }
+}
+
+/// Waits for a connection permit, then for a connection. Errors that concern one connection
+/// (reset before accept) are skipped; running out of file descriptors is waited out.
+pub async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> (TcpStream, OwnedSemaphorePermit) {
+    let permit = loop {
+        // The semaphore is never closed; should it be, wait and try again rather than spin.
+        match permits.clone().acquire_owned().await {
+            Ok(p) => break p,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, permit);
+            }
+            Err(e) => {
+                use io::ErrorKind::*;
+                if !matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// A timer that is armed while an operation is pending and disarmed once it completes.
+struct Stall {
+    sleep: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl Stall {
+    fn new() -> Self {
+        Stall {
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: false,
+        }
+    }
+
+    /// The operation is pending: true once it has been pending for `limit`.
+    fn expired(&mut self, limit: Duration, cx: &mut Context<'_>) -> bool {
+        if !self.armed {
+            self.sleep.as_mut().reset(Instant::now() + limit);
+            self.armed = true;
+        }
+        self.sleep.as_mut().poll(cx).is_ready()
+    }
+
+    fn done(&mut self) {
+        self.armed = false;
+    }
+}
+
+/// How long reads may stay pending.
+enum ReadLimit {
+    /// Not timed here (hyper times REST headers; the REST handler times bodies).
+    None,
+    /// gRPC: the first `bytes` bytes by `deadline`, then never idle for longer than `idle`.
+    Grpc {
+        deadline: Option<(Pin<Box<Sleep>>, u64)>,
+        idle: Duration,
+    },
+}
+
+/// A connection with time limits on pending reads and writes; holds its connection permit.
+pub struct Guarded {
+    io: TcpStream,
+    reads: ReadLimit,
+    read_stall: Stall,
+    write_idle: Duration,
+    write_stall: Stall,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The HTTP/2 client preface: a gRPC client has started once it has sent this many bytes.
+const HTTP2_PREFACE_LEN: u64 = 24;
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("client {what} timed out"))
+}
+
+impl Guarded {
+    /// A REST connection: writes may stall for `options.idle_timeout` at most.
+    pub fn rest(io: TcpStream, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
+        Guarded {
+            io,
+            reads: ReadLimit::None,
+            read_stall: Stall::new(),
+            write_idle: options.idle_timeout,
+            write_stall: Stall::new(),
+            _permit: permit,
+        }
+    }
+
+    /// A gRPC connection: the HTTP/2 preface within `options.header_timeout`, then no read or
+    /// write pending for longer than `options.idle_timeout`.
+    pub fn grpc(io: TcpStream, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
+        let deadline = Box::pin(tokio::time::sleep(options.header_timeout));
+        Guarded {
+            io,
+            reads: ReadLimit::Grpc {
+                deadline: Some((deadline, HTTP2_PREFACE_LEN)),
+                idle: options.idle_timeout,
+            },
+            read_stall: Stall::new(),
+            write_idle: options.idle_timeout,
+            write_stall: Stall::new(),
+            _permit: permit,
+        }
+    }
+
+    fn pending_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.write_stall.expired(self.write_idle, cx) {
+            Poll::Ready(Err(timed_out("reading the response")))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.read_stall.done();
+                if let ReadLimit::Grpc { deadline, .. } = &mut this.reads {
+                    if let Some((_, left)) = deadline {
+                        let read = (buf.filled().len() - before) as u64;
+                        *left = left.saturating_sub(read);
+                        if *left == 0 {
+                            *deadline = None;
+                        }
+                    }
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match &mut this.reads {
+                ReadLimit::None => Poll::Pending,
+                ReadLimit::Grpc {
+                    deadline: Some((sleep, _)),
+                    ..
+                } => {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Err(timed_out("starting HTTP/2")))
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                ReadLimit::Grpc { idle, .. } => {
+                    if this.read_stall.expired(*idle, cx) {
+                        Poll::Ready(Err(timed_out("connection")))
+                    } else {
+                        Poll::Pending
+                    }
+                }
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.write_stall.done();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.pending_write(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.write_stall.done();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.pending_write(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for Guarded {
+    type ConnectInfo = <TcpStream as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair(options: &ConnectionOptions, grpc: bool) -> (Guarded, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let permits = options.permits();
+        let (stream, permit) = accept(&listener, &permits).await;
+        let guarded = if grpc {
+            Guarded::grpc(stream, options, permit)
+        } else {
+            Guarded::rest(stream, options, permit)
+        };
+        (guarded, client)
+    }
+
+    fn short() -> ConnectionOptions {
+        ConnectionOptions {
+            header_timeout: Duration::from_millis(500),
+            idle_timeout: Duration::from_millis(500),
+            max_connections: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grpc_client_that_never_starts_is_dropped() {
+        let (mut server, mut client) = pair(&short(), true).await;
+        client
+            .write_all(b"PRI * HTTP/2.0")
+            .await
+            .expect("partial preface");
+        let mut buf = [0u8; 64];
+        let e = server.read(&mut buf).await.map(|n| {
+            assert_eq!(n, 14);
+        });
+        assert!(e.is_ok());
+        let e = server
+            .read(&mut buf)
+            .await
+            .expect_err("preface never completed");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_grpc_connection_idle_after_starting_is_dropped_and_data_keeps_it_open() {
+        let (mut server, mut client) = pair(&short(), true).await;
+        client.write_all(&[b'x'; 24]).await.expect("preface");
+        let mut buf = [0u8; 64];
+        assert_eq!(server.read(&mut buf).await.expect("read"), 24);
+        // Bytes in time keep it open, however long the connection lives.
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client.write_all(b"ping").await.expect("write");
+            assert_eq!(server.read(&mut buf).await.expect("read"), 4);
+        }
+        let e = server.read(&mut buf).await.expect_err("idle");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_its_response_is_dropped() {
+        let (mut server, _client) = pair(&short(), false).await;
+        let chunk = vec![0u8; 1 << 20];
+        let e = loop {
+            if let Err(e) = server.write_all(&chunk).await {
+                break e;
+            }
+        };
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_wait_for_a_permit() {
+        let options = short();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let permits = options.permits();
+        let _c1 = TcpStream::connect(addr).await.expect("connect");
+        let _c2 = TcpStream::connect(addr).await.expect("connect");
+        let (first, permit) = accept(&listener, &permits).await;
+        assert!(
+            permits.clone().try_acquire_owned().is_err(),
+            "no permit left"
+        );
+        drop(Guarded::rest(first, &options, permit));
+        let (second, _permit) = accept(&listener, &permits).await;
+        drop(second);
+    }
+}
