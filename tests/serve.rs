@@ -275,8 +275,8 @@ fn status_errors_match_tf_serving() {
         let (code, body) = get(s.addr, path);
         assert_eq!((code, error_of(&body)), (want_code, want), "{path}");
     }
-    // Only /v1/ is TF Serving's: anything else is a bare 404.
-    let (code, body) = http(s.addr, "GET", "/healthz", None);
+    // Only /v1/ (and the health paths) are served: anything else is a bare 404.
+    let (code, body) = http(s.addr, "GET", "/status", None);
     assert_eq!((code, body.as_str()), (404, ""));
 }
 
