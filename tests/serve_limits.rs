@@ -231,6 +231,19 @@ fn hostile_shapes_and_amplifying_bodies_get_errors_and_cost_little() {
     );
     server.answers_good_requests("a gRPC rank of 255");
 
+    // A message over --max-request-bytes is turned away by the gRPC transport.
+    let values = vec![1.0; MAX_REQUEST_BYTES / 4 + 1];
+    assert_status(
+        server.predict(predict_request(
+            "hp",
+            "x",
+            float_tensor(&[values.len() as i64], values),
+        )),
+        tonic::Code::OutOfRange,
+        "message length too large",
+    );
+    server.answers_good_requests("a gRPC message over the limit");
+
     // Dimensions whose product overflows.
     assert_status(
         server.predict(predict_request(
@@ -362,6 +375,15 @@ fn hostile_shapes_and_amplifying_bodies_get_errors_and_cost_little() {
         "{text}"
     );
     server.answers_good_requests("a deeply nested body");
+
+    // The costliest body per byte for the JSON tree: tiny nested values, up to the limit.
+    let body = format!(
+        r#"{{"instances": [{}]}}"#,
+        vec!["[0]"; MAX_REQUEST_BYTES / 4 - 8].join(",")
+    );
+    let (code, text) = post(server.rest(), "/v1/models/vl:predict", body.as_bytes());
+    assert_eq!(code, 200, "{}", &text[..text.len().min(500)]);
+    server.answers_good_requests("a body of tiny values");
 
     let growth = server.memory_kb("VmHWM").saturating_sub(peak_before);
     assert!(
