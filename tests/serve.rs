@@ -278,6 +278,8 @@ fn status_errors_match_tf_serving() {
     // Only /v1/ (and the health paths) are served: anything else is a bare 404.
     let (code, body) = http(s.addr, "GET", "/status", None);
     assert_eq!((code, body.as_str()), (404, ""));
+    let (code, body) = http(s.addr, "GET", "/healthz", None);
+    assert_eq!((code, body.as_str()), (200, r#"{"status":"live"}"#));
 }
 
 #[test]
