@@ -1128,6 +1128,17 @@ fn variable_length_batch(pad: bool) -> Option<(Vec<(u16, Value)>, f64)> {
     Some((answers, runs))
 }
 
+/// The answer to `variable_length_batch`'s second request, whose rows are the longest.
+fn long_rows_answer() -> (u16, Value) {
+    (
+        200,
+        json!({"predictions": [
+            {"doubled": [6.0, 8.0, 10.0], "row_sum": 12.0},
+            {"doubled": [12.0, 14.0, 16.0], "row_sum": 21.0}
+        ]}),
+    )
+}
+
 #[test]
 fn pad_variable_length_inputs_pads_rows_with_their_first_element() {
     let Some((answers, runs)) = variable_length_batch(true) else {
@@ -1143,35 +1154,82 @@ fn pad_variable_length_inputs_pads_rows_with_their_first_element() {
             json!({"predictions": [{"doubled": [2.0, 4.0, 2.0], "row_sum": 4.0}]})
         )
     );
-    assert_eq!(
-        answers[1],
-        (
-            200,
-            json!({"predictions": [
-                {"doubled": [6.0, 8.0, 10.0], "row_sum": 12.0},
-                {"doubled": [12.0, 14.0, 16.0], "row_sum": 21.0}
-            ]})
-        )
-    );
+    assert_eq!(answers[1], long_rows_answer());
 }
 
 #[test]
-fn without_padding_a_batch_of_different_lengths_fails_as_in_tf_serving() {
+fn without_padding_requests_of_different_lengths_run_apart_and_all_succeed() {
     let Some((answers, runs)) = variable_length_batch(false) else {
         return;
     };
+    // TF Serving fails both; here neither fails because of the other: each runs on its own.
+    assert_eq!(runs, 2.0, "one session run per shape: {answers:?}");
     assert_eq!(
-        runs, 0.0,
-        "no session run for a batch that cannot be merged"
+        answers[0],
+        (
+            200,
+            json!({"predictions": [{"doubled": [2.0, 4.0], "row_sum": 3.0}]})
+        )
     );
-    for (code, body) in &answers {
-        assert_eq!(*code, 400, "{body}");
-        let message = error_of(body);
-        assert!(
-            message.starts_with("Tensors with name 'serving_default_x:0' from different tasks have different shapes and padding is turned off. Set pad_variable_length_inputs to true"),
-            "{message}"
-        );
+    assert_eq!(answers[1], long_rows_answer());
+}
+
+#[test]
+fn a_request_that_cannot_merge_fails_alone_and_its_batch_succeeds() {
+    let Some(s) = start_with(
+        vec![model("half_plus_two", &common::fixture("half_plus_two"))],
+        batching(
+            "max_batch_size { value: 64 } batch_timeout_micros { value: 300000 } \
+             num_batch_threads { value: 1 }",
+        ),
+    ) else {
+        return;
+    };
+    let n = 12;
+    let barrier = std::sync::Barrier::new(n + 2);
+    let answers: Vec<Result<Vec<f32>, tonic::Code>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n + 2)
+            .map(|i| {
+                let (barrier, s) = (&barrier, &s);
+                scope.spawn(move || {
+                    let mut request = hp_request(&[i as f32]);
+                    if i == n {
+                        // DT_DOUBLE where the signature takes DT_FLOAT.
+                        let x = request.inputs.get_mut("x").expect("x");
+                        x.dtype = tfp::DataType::DtDouble as i32;
+                        x.float_val.clear();
+                        x.double_val = vec![1.0];
+                    } else if i == n + 1 {
+                        // Rank 2 where the others are rank 1.
+                        request
+                            .inputs
+                            .insert("x".to_owned(), float_tensor(&[1, 1], &[1.0]));
+                    }
+                    let mut client = s.prediction();
+                    barrier.wait();
+                    s.block_on(client.predict(request))
+                        .map(|r| {
+                            let y = &r.into_inner().outputs["y"];
+                            y.float_val.clone()
+                        })
+                        .map_err(|e| e.code())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    for (i, answer) in answers.iter().take(n).enumerate() {
+        assert_eq!(answer, &Ok(vec![i as f32 * 0.5 + 3.0]), "request {i}");
     }
+    assert_eq!(
+        answers[n],
+        Err(tonic::Code::InvalidArgument),
+        "the DT_DOUBLE request"
+    );
+    assert!(answers[n + 1].is_ok() || answers[n + 1] == Err(tonic::Code::InvalidArgument));
 }
 
 #[test]

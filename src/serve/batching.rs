@@ -6,9 +6,17 @@
 //! Requests are grouped by the tensors they feed and fetch, not by shape, as in TF Serving.
 //! When the fed tensors of one batch differ in a dimension other than 0, TF Serving's
 //! `pad_variable_length_inputs` decides: when set, each request's tensor is padded at the end
-//! of every such dimension to the batch's largest size, with that tensor's first element; when
-//! not set, every request of the batch fails with TF Serving's FAILED_PRECONDITION. Outputs
-//! are split along dimension 0 only, so a padded request gets its outputs at the padded size.
+//! of every such dimension to the batch's largest size, with that tensor's first element.
+//! Outputs are split along dimension 0 only, so a padded request gets its outputs at the
+//! padded size.
+//!
+//! A request never fails because of the others in its batch (TF Serving fails them all): a
+//! closed batch is split into groups that can be merged (same dtype and rank for every fed
+//! tensor, and the same dimensions beyond 0 unless padding is on), each run on its own, so a
+//! request of another shape or dtype runs, and succeeds or fails, alone. Padding has a budget
+//! for the whole merged batch ([`MAX_BATCH_BYTES`] of padded tensors, rows added up to an
+//! allowed batch size included): a request that would push its group over it starts another
+//! group, and one that is over it by itself gets RESOURCE_EXHAUSTED.
 //!
 //! Scheduling follows TF Serving's basic batch scheduler: a batch is closed when it is full
 //! (`max_batch_size`) or `batch_timeout_micros` after its first request; `num_batch_threads`
@@ -163,7 +171,6 @@ struct Open {
 struct Batch {
     key: Key,
     tasks: Vec<Task>,
-    rows: usize,
 }
 
 #[derive(Default)]
@@ -352,7 +359,6 @@ fn close(st: &mut State, key: Key, open: Open) {
     st.ready.push_back(Batch {
         key,
         tasks: open.tasks,
-        rows: open.rows,
     });
 }
 
@@ -393,7 +399,6 @@ fn next_batch(shared: &Shared) -> Option<Batch> {
             return Some(Batch {
                 key,
                 tasks: open.tasks,
-                rows: open.rows,
             });
         }
         if st.stop {
@@ -633,28 +638,227 @@ fn reply(task: &Task, result: Result<Vec<Tensor>, ServeError>) {
     }
 }
 
+/// What the padded, merged tensors of a batch may hold, all fed tensors together: 1 GiB.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
+/// Bytes of one element of a fed tensor in the merged batch (a `TF_TString` for strings,
+/// whose contents are counted apart).
+fn element_bytes(values: &Values) -> usize {
+    match values {
+        Values::Float(_) | Values::Int32(_) | Values::UInt32(_) => 4,
+        Values::Double(_) | Values::Int64(_) | Values::UInt64(_) => 8,
+        Values::UInt8(_) | Values::Int8(_) | Values::Bool(_) => 1,
+        Values::Int16(_) | Values::UInt16(_) | Values::Half(_) => 2,
+        Values::String(_) => 24,
+    }
+}
+
+/// One fed tensor of a group of tasks that can be merged: what every task's tensor must
+/// share, and what the merged tensor will cost.
+#[derive(Debug, Clone)]
+struct FeedPlan {
+    dtype: i32,
+    /// The largest size of each dimension beyond 0.
+    dims: Vec<usize>,
+    /// A task's tensor has no elements: nothing to pad it with, so no dimension may grow.
+    fixed: bool,
+    element: usize,
+    /// Elements the tasks' tensors hold before padding.
+    elements: usize,
+    /// Strings: the longest first string of a task (what its padded positions repeat).
+    fill: usize,
+    /// Strings: the bytes of the last task's first row (what rows added up to an allowed
+    /// batch size repeat).
+    last_row: usize,
+}
+
+impl FeedPlan {
+    fn of(t: &Tensor) -> Option<FeedPlan> {
+        let dims = t
+            .dims
+            .get(1..)?
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let (fill, last_row) = match &t.values {
+            Values::String(v) => {
+                let row = dims.iter().product::<usize>().min(v.len());
+                (
+                    v.first().map_or(0, Vec::len),
+                    v[..row].iter().map(Vec::len).sum(),
+                )
+            }
+            _ => (0, 0),
+        };
+        Some(FeedPlan {
+            dtype: t.dtype(),
+            dims,
+            fixed: t.values.is_empty(),
+            element: element_bytes(&t.values),
+            elements: t.values.len(),
+            fill,
+            last_row,
+        })
+    }
+
+    /// The plan with `t` merged in, or `None` when it cannot be.
+    fn with(&self, t: &Tensor, pad: bool) -> Option<FeedPlan> {
+        let other = FeedPlan::of(t)?;
+        if other.dtype != self.dtype || other.dims.len() != self.dims.len() {
+            return None;
+        }
+        if (!pad || self.fixed || other.fixed) && other.dims != self.dims {
+            return None;
+        }
+        Some(FeedPlan {
+            dtype: self.dtype,
+            dims: self
+                .dims
+                .iter()
+                .zip(&other.dims)
+                .map(|(&a, &b)| a.max(b))
+                .collect(),
+            fixed: self.fixed || other.fixed,
+            element: self.element,
+            elements: self.elements.checked_add(other.elements)?,
+            fill: self.fill.max(other.fill),
+            last_row: other.last_row,
+        })
+    }
+
+    /// Bytes of the merged tensor of `rows` rows padded to `target`; `None` on overflow.
+    fn bytes(&self, rows: usize, target: usize) -> Option<usize> {
+        let row = self
+            .dims
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))?;
+        let slots = target.checked_mul(row)?;
+        let mut bytes = slots.checked_mul(self.element)?;
+        if self.dtype == super::tf::dtype::STRING {
+            let padded = rows.checked_mul(row)?.saturating_sub(self.elements);
+            bytes = bytes.checked_add(padded.checked_mul(self.fill)?)?;
+            let added_rows = target.saturating_sub(rows);
+            bytes = bytes.checked_add(added_rows.checked_mul(self.last_row)?)?;
+        }
+        Some(bytes)
+    }
+}
+
+/// The batch size a group of `rows` rows runs at: the next allowed batch size, if any.
+fn target_size(allowed: &[usize], rows: usize) -> usize {
+    allowed.iter().copied().find(|&s| s >= rows).unwrap_or(rows)
+}
+
+fn within_budget(feeds: &[FeedPlan], rows: usize, target: usize, budget: usize) -> bool {
+    feeds
+        .iter()
+        .try_fold(0usize, |total, f| total.checked_add(f.bytes(rows, target)?))
+        .is_some_and(|total| total <= budget)
+}
+
+/// Tasks that run in one session run.
+#[derive(Debug)]
+struct Group {
+    tasks: Vec<usize>,
+    feeds: Vec<FeedPlan>,
+    rows: usize,
+}
+
+/// Splits a closed batch into groups that can be merged within `budget`, in arrival order;
+/// the tasks that cannot run at all get their error.
+fn plan(
+    tasks: &[(&[Tensor], usize)],
+    pad: bool,
+    allowed: &[usize],
+    budget: usize,
+) -> (Vec<Group>, Vec<(usize, ServeError)>) {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut refused = Vec::new();
+    'tasks: for (i, &(task_feeds, task_rows)) in tasks.iter().enumerate() {
+        for group in groups.iter_mut() {
+            let merged: Option<Vec<FeedPlan>> = group
+                .feeds
+                .iter()
+                .zip(task_feeds)
+                .map(|(plan, t)| plan.with(t, pad))
+                .collect();
+            let Some(merged) = merged else { continue };
+            let rows = group.rows + task_rows;
+            if within_budget(&merged, rows, target_size(allowed, rows), budget) {
+                group.tasks.push(i);
+                group.feeds = merged;
+                group.rows = rows;
+                continue 'tasks;
+            }
+        }
+        let Some(feeds) = task_feeds
+            .iter()
+            .map(FeedPlan::of)
+            .collect::<Option<Vec<_>>>()
+        else {
+            refused.push((
+                i,
+                ServeError::invalid("a batched tensor has a negative dimension"),
+            ));
+            continue;
+        };
+        if !within_budget(&feeds, task_rows, target_size(allowed, task_rows), budget) {
+            refused.push((
+                i,
+                ServeError::new(
+                    Code::ResourceExhausted,
+                    format!(
+                        "The request's tensors, padded to the batch size, need more than {MAX_BATCH_BYTES} bytes; send fewer or smaller rows"
+                    ),
+                ),
+            ));
+            continue;
+        }
+        groups.push(Group {
+            tasks: vec![i],
+            feeds,
+            rows: task_rows,
+        });
+    }
+    (groups, refused)
+}
+
 fn process(shared: &Shared, batch: Batch) {
-    let Batch { key, tasks, rows } = batch;
-    let Some(servable) = tasks.first().map(|t| t.servable.clone()) else {
-        return;
-    };
+    let Batch { key, tasks, .. } = batch;
     let dequeued = Instant::now();
     for t in &tasks {
         shared
             .metrics
             .batch_queued(dequeued.saturating_duration_since(t.enqueued));
     }
-    let target = shared
-        .params
-        .allowed_batch_sizes
-        .iter()
-        .copied()
-        .find(|&s| s >= rows)
-        .unwrap_or(rows);
+    let pad = shared.params.pad_variable_length_inputs;
+    let shapes: Vec<(&[Tensor], usize)> =
+        tasks.iter().map(|t| (t.feeds.as_slice(), t.rows)).collect();
+    let (groups, refused) = plan(
+        &shapes,
+        pad,
+        &shared.params.allowed_batch_sizes,
+        MAX_BATCH_BYTES,
+    );
+    for (i, e) in refused {
+        reply(&tasks[i], Err(e));
+    }
+    for group in groups {
+        let members: Vec<&Task> = group.tasks.iter().map(|&i| &tasks[i]).collect();
+        run_group(shared, &key, &members, group.rows, pad);
+    }
+}
+
+/// Merges the tasks of one group into one session run and answers each with its rows.
+fn run_group(shared: &Shared, key: &Key, tasks: &[&Task], rows: usize, pad: bool) {
+    let Some(servable) = tasks.first().map(|t| t.servable.clone()) else {
+        return;
+    };
+    let target = target_size(&shared.params.allowed_batch_sizes, rows);
     shared
         .metrics
         .batch(&servable.name, &key.signature, rows, target, tasks.len());
-    let pad = shared.params.pad_variable_length_inputs;
+    let fail = |e: ServeError| tasks.iter().for_each(|t| reply(t, Err(e.clone())));
     let feeds: Result<Vec<Tensor>, ServeError> = key
         .feeds
         .iter()
@@ -666,10 +870,7 @@ fn process(shared: &Shared, batch: Batch) {
         .collect();
     let feeds = match feeds {
         Ok(f) => f,
-        Err(e) => {
-            tasks.iter().for_each(|t| reply(t, Err(e.clone())));
-            return;
-        }
+        Err(e) => return fail(e),
     };
     let feed_refs: Vec<(&str, &Tensor)> = key
         .feeds
@@ -688,25 +889,19 @@ fn process(shared: &Shared, batch: Batch) {
     shared.metrics.batch_run();
     let outputs = match result {
         Ok(o) => o,
-        Err(e) => {
-            let e = ServeError::from(e);
-            tasks.iter().for_each(|t| reply(t, Err(e.clone())));
-            return;
-        }
+        Err(e) => return fail(ServeError::from(e)),
     };
     if outputs
         .iter()
         .any(|o| o.dims.first() != Some(&(target as i64)))
     {
-        let e = ServeError::new(
+        return fail(ServeError::new(
             Code::FailedPrecondition,
             "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension sizes of the input tensors",
-        );
-        tasks.iter().for_each(|t| reply(t, Err(e.clone())));
-        return;
+        ));
     }
     let mut offset = 0;
-    for task in &tasks {
+    for task in tasks {
         let part = outputs
             .iter()
             .map(|o| {
@@ -869,5 +1064,58 @@ mod tests {
         assert!(extend(&mut a, &Values::Float(vec![3.0])));
         assert_eq!(slice(&a, 1, 3), Values::Float(vec![2.0, 3.0]));
         assert!(!extend(&mut a, &Values::Int64(vec![1])));
+    }
+
+    #[test]
+    fn unmergeable_requests_form_their_own_groups() {
+        let a = floats(&[1, 2], &[1.0, 2.0]);
+        let b = floats(&[2, 3], &[3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        let c = floats(&[1, 2], &[9.0, 9.0]);
+        let d = Tensor::new(vec![1, 2], Values::Double(vec![1.0, 2.0])).unwrap();
+        let tasks: Vec<(&[Tensor], usize)> = vec![
+            (std::slice::from_ref(&a), 1),
+            (std::slice::from_ref(&b), 2),
+            (std::slice::from_ref(&c), 1),
+            (std::slice::from_ref(&d), 1),
+        ];
+        let (groups, refused) = plan(&tasks, false, &[], MAX_BATCH_BYTES);
+        assert!(refused.is_empty());
+        let members: Vec<Vec<usize>> = groups.iter().map(|g| g.tasks.clone()).collect();
+        assert_eq!(members, vec![vec![0, 2], vec![1], vec![3]]);
+        // With padding, shapes merge; dtypes still do not.
+        let (groups, _) = plan(&tasks, true, &[], MAX_BATCH_BYTES);
+        let members: Vec<Vec<usize>> = groups.iter().map(|g| g.tasks.clone()).collect();
+        assert_eq!(members, vec![vec![0, 1, 2], vec![3]]);
+    }
+
+    #[test]
+    fn the_padding_budget_covers_the_whole_merged_batch() {
+        // Each request alone is small; padded to the widest row, all of them together are
+        // not: 16 rows of 1024 floats is 64 KiB, over a 40 KiB budget.
+        let wide = floats(&[1, 1024], &vec![1.0; 1024]);
+        let narrow = floats(&[1, 1], &[1.0]);
+        let mut tasks: Vec<(&[Tensor], usize)> = vec![(std::slice::from_ref(&wide), 1)];
+        for _ in 0..15 {
+            tasks.push((std::slice::from_ref(&narrow), 1));
+        }
+        let budget = 40 << 10;
+        let (groups, refused) = plan(&tasks, true, &[], budget);
+        assert!(refused.is_empty());
+        assert!(groups.len() > 1, "{groups:?}");
+        for g in &groups {
+            let bytes: usize = g
+                .feeds
+                .iter()
+                .map(|f| f.bytes(g.rows, g.rows).unwrap())
+                .sum();
+            assert!(bytes <= budget, "{bytes} bytes in {g:?}");
+        }
+        assert_eq!(groups.iter().map(|g| g.tasks.len()).sum::<usize>(), 16);
+        // Rows added up to an allowed batch size count too; a request over the budget by
+        // itself is refused alone.
+        let (groups, refused) = plan(&tasks[..1], true, &[64], budget);
+        assert!(groups.is_empty());
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].1.code, Code::ResourceExhausted);
     }
 }
