@@ -584,6 +584,51 @@ fn grpc_errors_have_tf_serving_codes_and_messages() {
             "Could not find any versions of model nope"
         )
     );
+
+    // A reload whose error lists hundreds of broken versions: the message is cut, so that it
+    // fits the header limit of every client (grpcio drops a response whose grpc-message passes
+    // 16 KiB and reports RESOURCE_EXHAUSTED instead of the error).
+    let broken = common::tempdir();
+    for v in 1..=300 {
+        std::fs::create_dir(broken.path().join(v.to_string())).expect("version directory");
+    }
+    use sv::file_system_storage_path_source_config::servable_version_policy as policy;
+    let reload = reload_request(
+        vec![
+            model_entry(
+                "half_plus_two",
+                &common::fixture("half_plus_two"),
+                Some(policy::PolicyChoice::Specific(policy::Specific {
+                    versions: vec![1],
+                })),
+                &[],
+            ),
+            model_entry(
+                "broken",
+                broken.path(),
+                Some(policy::PolicyChoice::All(policy::All {})),
+                &[],
+            ),
+        ],
+        &[],
+    );
+    let e = s
+        .block_on(models.handle_reload_config_request(reload))
+        .expect_err("no version of 'broken' loads");
+    assert_eq!(e.code(), tonic::Code::Unknown, "{}", e.message());
+    assert!(
+        e.message()
+            .starts_with("300 model(s) did not become available: {{{name: broken version: 1} due to error: NOT_FOUND"),
+        "{}",
+        e.message()
+    );
+    assert!(e.message().ends_with("..."), "{}", e.message());
+    assert!(e.message().len() <= 4096 + 3, "{}", e.message().len());
+    let response = s
+        .block_on(s.prediction().predict(hp_request(&[1.0, 2.0])))
+        .expect("half_plus_two still answers")
+        .into_inner();
+    assert_eq!(response.outputs["y"].float_val, vec![2.5, 3.0]);
 }
 
 #[test]

@@ -281,6 +281,19 @@ fn hostile_shapes_and_amplifying_bodies_get_errors_and_cost_little() {
         "bytes of strings",
     );
     server.answers_good_requests("a broadcast string");
+    // A string tensor of a few bytes with no values: each element is an empty string to hold
+    // (48 bytes each, in smtool and in TensorFlow), so it is refused long before B of them.
+    let empty = tfp::TensorProto {
+        dtype: 7,
+        tensor_shape: shape(&[MAX_REQUEST_BYTES as i64]),
+        ..Default::default()
+    };
+    assert_status(
+        server.predict(predict_request("vocab", "words", empty)),
+        tonic::Code::ResourceExhausted,
+        "elements repeat the last string given, or an empty one, each costing its length plus 48 bytes to hold",
+    );
+    server.answers_good_requests("a broadcast of empty strings");
 
     // No elements at all, but a dimension the model sums into a huge output (row_sum).
     for dims in [[1i64 << 40, 0], [1 << 28, 0]] {

@@ -1206,11 +1206,29 @@ pub fn tensor_from_proto(
             .map(|s| s.len() as u64)
             .fold(0u64, u64::saturating_add);
         let last = proto.string_val.last().map_or(0, |s| s.len() as u64);
-        let repeated = last.saturating_mul((n - proto.string_val.len()) as u64);
-        budget.input_strings(what, given.saturating_add(repeated))?;
+        // A repeated string is on the wire once but held once per element, by smtool and by
+        // TensorFlow, so each repetition costs what holding it costs, not only its length:
+        // else a request of a few bytes could describe B empty strings (gigabytes to hold).
+        let others = n - proto.string_val.len();
+        let repeated = (last + STRING_ELEMENT_BYTES).saturating_mul(others as u64);
+        budget
+            .input_strings(what, given.saturating_add(repeated))
+            .map_err(|mut e| {
+                if others > 0 {
+                    e.message = format!(
+                        "{} ({others} elements repeat the last string given, or an empty one, each costing its length plus {STRING_ELEMENT_BYTES} bytes to hold)",
+                        e.message
+                    );
+                }
+                e
+            })?;
     }
     tensor_values(proto, dims, n).ok_or_else(parse_error)
 }
+
+/// What holding one string element costs beyond its bytes: smtool's `Vec<u8>` and
+/// TensorFlow's `TF_TString`, 24 bytes each.
+const STRING_ELEMENT_BYTES: u64 = 48;
 
 /// The values of a `TensorProto` of `n` elements (`n` already within the budget).
 fn tensor_values(proto: &tfp::TensorProto, dims: Vec<i64>, n: usize) -> Option<Tensor> {
@@ -1396,8 +1414,23 @@ mod tests {
         let mut s = proto(tf::dtype::STRING, &[100]);
         s.string_val = vec![vec![b'x'; 100]];
         assert_eq!(code(&s), Code::ResourceExhausted, "100 x 100 string bytes");
-        s.tensor_shape = Some(crate::proto_ext::shape_proto(&[9]));
-        assert!(tensor_from_proto(&s, "x", &mut small()).is_ok());
+        s.tensor_shape = Some(crate::proto_ext::shape_proto(&[6]));
+        assert!(
+            tensor_from_proto(&s, "x", &mut small()).is_ok(),
+            "100 + 5 x 148 bytes"
+        );
+        // Empty strings repeated cost what holding them costs, though they have no bytes.
+        let empty = |n: i64| proto(tf::dtype::STRING, &[n]);
+        let e = tensor_from_proto(&empty(21), "x", &mut small()).unwrap_err();
+        assert_eq!(e.code, Code::ResourceExhausted);
+        assert!(
+            e.message.ends_with(
+                "(21 elements repeat the last string given, or an empty one, each costing its length plus 48 bytes to hold)"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(tensor_from_proto(&empty(20), "x", &mut small()).is_ok());
         // tensor_content whose length times the element size would overflow.
         let c = tfp::TensorProto {
             dtype: tf::dtype::DOUBLE,

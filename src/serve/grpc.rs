@@ -111,9 +111,20 @@ fn timeout_ms(value: &str) -> Option<i64> {
     Some(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-/// The gRPC status of a request error: TF Serving's code and message.
+/// The longest status message sent, in bytes. It travels in the `grpc-message` header,
+/// percent-encoded (up to three times longer), and clients drop the whole response when their
+/// header limit is passed (grpc-java: 8 KiB, grpc C-core: 16 KiB), so that a client given a
+/// longer message sees `RESOURCE_EXHAUSTED` and not the error.
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 4096;
+
+/// The gRPC status of a request error: TF Serving's code and message (cut after
+/// [`MAX_STATUS_MESSAGE_BYTES`]: a reload that lists every version of a large base path, or
+/// TensorFlow quoting a long value, must still reach the client).
 pub fn status(e: ServeError) -> Status {
-    Status::new(tonic::Code::from_i32(e.code as i32), e.message)
+    Status::new(
+        tonic::Code::from_i32(e.code as i32),
+        super::json::cut(&e.message, MAX_STATUS_MESSAGE_BYTES),
+    )
 }
 
 /// Both services, on one core.
@@ -475,5 +486,9 @@ mod tests {
             let s = status(ServeError::new(code, "why"));
             assert_eq!((s.code(), s.message()), (grpc, "why"));
         }
+        // A long message is cut on a character boundary, to fit clients' header limits.
+        let s = status(ServeError::new(Code::Unknown, "é".repeat(5000)));
+        assert_eq!(s.message().len(), MAX_STATUS_MESSAGE_BYTES + 3);
+        assert!(s.message().ends_with("é..."), "{}", s.message());
     }
 }

@@ -230,11 +230,15 @@ fn floor_char_boundary(s: &str, i: usize) -> usize {
 
 /// `s` as an error message quotes a name from the request: cut after a few hundred bytes.
 pub fn quote_str(s: &str) -> std::borrow::Cow<'_, str> {
-    const NAME_LIMIT: usize = 256;
-    if s.len() <= NAME_LIMIT {
+    cut(s, 256)
+}
+
+/// `s` cut after `limit` bytes (on a character boundary), then ending in `...`.
+pub fn cut(s: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= limit {
         std::borrow::Cow::Borrowed(s)
     } else {
-        std::borrow::Cow::Owned(format!("{}...", &s[..floor_char_boundary(s, NAME_LIMIT)]))
+        std::borrow::Cow::Owned(format!("{}...", &s[..floor_char_boundary(s, limit)]))
     }
 }
 
