@@ -269,6 +269,18 @@ fn hostile_shapes_and_amplifying_bodies_get_errors_and_cost_little() {
         );
         server.answers_good_requests("a broadcast float");
     }
+    // Within the element budget, but the repeated floats would take more than B bytes to hold
+    // (a request of a few bytes, gigabytes at the default budget).
+    assert_status(
+        server.predict(predict_request(
+            "hp",
+            "x",
+            float_tensor(&[MAX_REQUEST_BYTES as i64 / 2], vec![1.0]),
+        )),
+        tonic::Code::ResourceExhausted,
+        "repeats its last value into",
+    );
+    server.answers_good_requests("a broadcast float within the element budget");
     let words = tfp::TensorProto {
         dtype: 7,
         tensor_shape: shape(&[100_000]),

@@ -1223,7 +1223,31 @@ pub fn tensor_from_proto(
                 e
             })?;
     }
+    if proto.dtype != tf::dtype::STRING && proto.tensor_content.is_empty() {
+        if let Some((given, width)) = typed_values(proto) {
+            let filled = n.saturating_sub(given) as u64;
+            budget.input_filled(what, filled, filled.saturating_mul(width))?;
+        }
+    }
     tensor_values(proto, dims, n).ok_or_else(parse_error)
+}
+
+/// How many typed values a numeric `TensorProto` carries, and the bytes one element of its
+/// dtype takes to hold; `None` for dtypes [`tensor_values`] does not read.
+fn typed_values(proto: &tfp::TensorProto) -> Option<(usize, u64)> {
+    Some(match proto.dtype {
+        tf::dtype::FLOAT => (proto.float_val.len(), 4),
+        tf::dtype::DOUBLE => (proto.double_val.len(), 8),
+        tf::dtype::INT32 => (proto.int_val.len(), 4),
+        tf::dtype::INT64 => (proto.int64_val.len(), 8),
+        tf::dtype::UINT8 | tf::dtype::INT8 => (proto.int_val.len(), 1),
+        tf::dtype::INT16 | tf::dtype::UINT16 => (proto.int_val.len(), 2),
+        tf::dtype::HALF => (proto.half_val.len(), 2),
+        tf::dtype::UINT32 => (proto.uint32_val.len(), 4),
+        tf::dtype::UINT64 => (proto.uint64_val.len(), 8),
+        tf::dtype::BOOL => (proto.bool_val.len(), 1),
+        _ => return None,
+    })
 }
 
 /// What holding one string element costs beyond its bytes: smtool's `Vec<u8>` and
@@ -1418,6 +1442,32 @@ mod tests {
         assert!(
             tensor_from_proto(&s, "x", &mut small()).is_ok(),
             "100 + 5 x 148 bytes"
+        );
+        // Repeated numbers cost their width, though they are not on the wire: 250 floats of a
+        // 1000-byte budget fit, 251 do not, and values given in full are not counted.
+        let mut r = proto(tf::dtype::FLOAT, &[252]);
+        r.float_val = vec![1.0];
+        let e = tensor_from_proto(&r, "x", &mut small()).unwrap_err();
+        assert_eq!(e.code, Code::ResourceExhausted);
+        assert!(
+            e.message
+                .contains("repeats its last value into 251 more elements"),
+            "{}",
+            e.message
+        );
+        r.float_val = vec![1.0; 252];
+        assert!(tensor_from_proto(&r, "x", &mut small()).is_ok());
+        let mut d = proto(tf::dtype::FLOAT, &[127]);
+        d.dtype = tf::dtype::DOUBLE;
+        d.double_val = vec![1.0];
+        assert!(
+            tensor_from_proto(&d, "x", &mut small()).is_err(),
+            "126 x 8 bytes repeated"
+        );
+        d.tensor_shape = Some(crate::proto_ext::shape_proto(&[126]));
+        assert!(
+            tensor_from_proto(&d, "x", &mut small()).is_ok(),
+            "125 x 8 bytes repeated"
         );
         // Empty strings repeated cost what holding them costs, though they have no bytes.
         let empty = |n: i64| proto(tf::dtype::STRING, &[n]);

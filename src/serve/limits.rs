@@ -7,6 +7,8 @@
 //! values than its shape, whose last value fills the rest):
 //! - the tensors of one request hold at most B elements together, and at most B bytes of string
 //!   data (every element takes at least one byte on the wire, and every string byte is on it);
+//! - the numeric values a broadcast repeats (elements beyond those given) take at most B bytes
+//!   to hold together, since they are not on the wire at all;
 //! - dimensions multiply to at most B even when another dimension is 0 (zeros count as 1), so a
 //!   zero-element input cannot describe a huge tensor for the model to build from its shape;
 //! - a rank above TensorFlow's 254 and dimensions whose product overflows are refused;
@@ -29,6 +31,9 @@ pub struct Limits {
     pub max_elements: u64,
     /// Bytes of string data of all tensors of one request (or of one response) together.
     pub max_string_bytes: u64,
+    /// Bytes the numeric values TF Serving's broadcast repeats (elements beyond those given)
+    /// take to hold, over all tensors of one request.
+    pub max_filled_bytes: u64,
 }
 
 impl Limits {
@@ -38,6 +43,7 @@ impl Limits {
         Limits {
             max_elements: b,
             max_string_bytes: b,
+            max_filled_bytes: b,
         }
     }
 
@@ -46,6 +52,7 @@ impl Limits {
         Limits {
             max_elements: self.max_elements.saturating_mul(n as u64),
             max_string_bytes: self.max_string_bytes.saturating_mul(n as u64),
+            max_filled_bytes: self.max_filled_bytes.saturating_mul(n as u64),
         }
     }
 
@@ -55,6 +62,7 @@ impl Limits {
             limits: self,
             elements: 0,
             string_bytes: 0,
+            filled_bytes: 0,
         }
     }
 }
@@ -72,6 +80,7 @@ pub struct Budget {
     limits: Limits,
     elements: u64,
     string_bytes: u64,
+    filled_bytes: u64,
 }
 
 /// How a shape fails to be a tensor TensorFlow accepts.
@@ -174,6 +183,30 @@ impl Budget {
             ));
         }
         self.string_bytes = used;
+        Ok(())
+    }
+
+    /// Takes from the budget the `bytes` that request tensor `what` needs to hold the `elements`
+    /// numeric values its last given value is repeated into: they are not on the wire, so a
+    /// request of a few bytes could otherwise make the server hold B elements of 8 bytes, twice
+    /// (smtool's copy and TensorFlow's).
+    pub fn input_filled(
+        &mut self,
+        what: &str,
+        elements: u64,
+        bytes: u64,
+    ) -> Result<(), ServeError> {
+        let used = self.filled_bytes.saturating_add(bytes);
+        if used > self.limits.max_filled_bytes {
+            return Err(ServeError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "input '{what}' repeats its last value into {elements} more elements ({bytes} bytes to hold); the values one request leaves to repeat may take at most {} bytes together. Send the values, or raise --max-request-bytes",
+                    self.limits.max_filled_bytes
+                ),
+            ));
+        }
+        self.filled_bytes = used;
         Ok(())
     }
 
