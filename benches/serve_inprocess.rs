@@ -119,7 +119,7 @@ fn main() {
         threads.intra_op, threads.inter_op
     );
     manager.set_session_config(&threads.config());
-    manager.poll();
+    manager.poll_now();
     let core = Core::new(manager.clone());
     let digits = manager
         .servable("digits", &smtool::serve::models::VersionRequest::Latest)
