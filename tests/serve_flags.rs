@@ -4,26 +4,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-/// A minimal HTTP/1.1 exchange; returns status, head and body.
+/// A whole HTTP/1.1 request; returns status, head (lower case) and body.
 fn http(addr: SocketAddr, request: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-    s.write_all(request.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let (status, head, body) = common::http_exchange(addr, request, b"");
+    (status, head.to_ascii_lowercase(), body)
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {

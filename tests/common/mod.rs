@@ -324,15 +324,22 @@ pub fn http(
     path: &str,
     body: Option<&[u8]>,
 ) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(300)))
-        .ok();
     let body = body.unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
+    let (status, _, body) = http_exchange(addr, &head, body);
+    (status, body)
+}
+
+/// Sends `head` (a request line and headers, written by the caller) and `body`, and returns the
+/// response's status, head and body.
+pub fn http_exchange(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(300)))
+        .ok();
     s.write_all(head.as_bytes()).expect("write head");
     // The server may answer (413) before reading a large body and close the connection.
     let _ = s.write_all(body);
@@ -345,5 +352,5 @@ pub fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    (status, body.to_owned())
+    (status, head.to_owned(), body.to_owned())
 }
