@@ -16,7 +16,8 @@ use smtool::serve::core::Core;
 use smtool::serve::library::{self, LibraryOptions};
 use smtool::serve::limits::Limits;
 use smtool::serve::models::ModelManager;
-use smtool::serve::tf::{Tensor, TensorFlow, Values};
+use smtool::serve::tensor::{Tensor, Values};
+use smtool::serve::tf::TensorFlow;
 use smtool::serve::{codec, model_from_path};
 
 fn root() -> PathBuf {
@@ -163,7 +164,11 @@ fn main() {
     };
     let predict_request = sv::PredictRequest {
         model_spec: Some(spec("digits")),
-        inputs: [("x".to_owned(), smtool::serve::core::tensor_to_proto(&image))].into(),
+        inputs: [(
+            "x".to_owned(),
+            smtool::serve::tensor::tensor_to_proto(&image),
+        )]
+        .into(),
         ..Default::default()
     };
     let classify_request = sv::ClassificationRequest {

@@ -13,9 +13,9 @@ use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::{bundle, tfrecord};
 use crate::serve::codec;
-use crate::serve::core::{serialized_examples, tensor_from_proto};
 use crate::serve::limits::{Budget, Limits};
-use crate::serve::tf::dtype;
+use crate::serve::tensor::dtype;
+use crate::serve::tensor::{serialized_examples, tensor_from_proto};
 
 /// A fuzz target: takes any bytes, must return.
 pub type Target = fn(&[u8]);

@@ -138,7 +138,7 @@ fn fixture_json(rel: &str) -> Value {
 #[test]
 fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
     use base64::Engine as _;
-    use smtool::serve::tf::{Tensor, Values};
+    use smtool::serve::tensor::{Tensor, Values};
     let Some(tf) = tensorflow() else { return };
     let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"), &[])
         .expect("iris loads");
@@ -212,7 +212,11 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
             Limits::from_request_bytes(rows.len() * 3 + 1),
         )
         .unwrap_err();
-    assert_eq!(err.code, 8, "RESOURCE_EXHAUSTED: {err}");
+    assert_eq!(
+        err.code,
+        smtool::serve::error::Code::ResourceExhausted,
+        "RESOURCE_EXHAUSTED: {err}"
+    );
     assert!(err.message.starts_with("output '"), "{err}");
     let err = servable
         .session
@@ -1299,7 +1303,7 @@ fn stateful_models(python: &Path, dir: &Path) {
 
 #[test]
 fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
-    use smtool::serve::tf::{Tensor, Values};
+    use smtool::serve::tensor::{Tensor, Values};
     let Some(python) = common::reference_python() else {
         return;
     };

@@ -30,12 +30,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::core::ServeError;
+use super::error::{Code, ServeError};
 use super::limits::Limits;
 use super::metrics::Metrics;
 use super::models::Servable;
-use super::tf::{Tensor, Values};
-use crate::proto::tensorflow::error::Code;
+use super::tensor::{self, extend, pad_tensor, slice, Tensor, Values};
 use crate::proto::tensorflow::serving as sv;
 use crate::proto_ext::dtype_name;
 
@@ -426,123 +425,6 @@ fn worker(shared: &Shared) {
     }
 }
 
-macro_rules! each_values {
-    ($v:expr, $x:ident => $body:expr) => {
-        match $v {
-            Values::Float($x) => Values::Float($body),
-            Values::Double($x) => Values::Double($body),
-            Values::Int32($x) => Values::Int32($body),
-            Values::UInt8($x) => Values::UInt8($body),
-            Values::Int16($x) => Values::Int16($body),
-            Values::Int8($x) => Values::Int8($body),
-            Values::String($x) => Values::String($body),
-            Values::Int64($x) => Values::Int64($body),
-            Values::Bool($x) => Values::Bool($body),
-            Values::UInt16($x) => Values::UInt16($body),
-            Values::Half($x) => Values::Half($body),
-            Values::UInt32($x) => Values::UInt32($body),
-            Values::UInt64($x) => Values::UInt64($body),
-        }
-    };
-}
-
-/// Elements `start..end` of `v`.
-fn slice(v: &Values, start: usize, end: usize) -> Values {
-    each_values!(v, x => x[start..end].to_vec())
-}
-
-/// Appends `from` to `into`; false when their dtypes differ.
-fn extend(into: &mut Values, from: &Values) -> bool {
-    macro_rules! pairs {
-        ($($var:ident),*) => {
-            match (into, from) {
-                $((Values::$var(a), Values::$var(b)) => {
-                    a.extend_from_slice(b);
-                    true
-                })*
-                _ => false,
-            }
-        };
-    }
-    pairs!(
-        Float, Double, Int32, UInt8, Int16, Int8, String, Int64, Bool, UInt16, Half, UInt32, UInt64
-    )
-}
-
-/// The row-major `values` of shape `dims` copied into shape `to` (same rank, each dimension at
-/// least as large), the new positions at the end of each dimension filled with `fill`.
-fn pad_values<T: Clone>(values: &[T], dims: &[usize], to: &[usize], fill: T) -> Vec<T> {
-    let mut out = vec![fill; to.iter().product()];
-    let Some((&row, outer_dims)) = dims.split_last() else {
-        return out;
-    };
-    let to_row = to[to.len() - 1];
-    // Copy one innermost row at a time; `index` walks the outer dimensions.
-    let mut index = vec![0usize; outer_dims.len()];
-    for src in values
-        .chunks_exact(row.max(1))
-        .take(outer_dims.iter().product())
-    {
-        let dst = index
-            .iter()
-            .zip(to)
-            .fold(0, |acc, (&i, &size)| acc * size + i)
-            * to_row;
-        out[dst..dst + row].clone_from_slice(&src[..row]);
-        for k in (0..index.len()).rev() {
-            index[k] += 1;
-            if index[k] < outer_dims[k] {
-                break;
-            }
-            index[k] = 0;
-        }
-    }
-    out
-}
-
-/// The most elements a padded tensor may have (1 GiB of float32): requests of very different
-/// shapes must not make the server allocate without bound.
-const MAX_PADDED_ELEMENTS: usize = 1 << 28;
-
-/// TF Serving's `AddPadding`: `t` padded to `to` beyond dimension 0 with its first element.
-fn pad_tensor(t: &Tensor, to: &[usize]) -> Result<Tensor, ServeError> {
-    if !(1..=6).contains(&t.dims.len()) {
-        return Err(ServeError::invalid(
-            "Only tensors with rank from 1 to 6 can be padded.",
-        ));
-    }
-    let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
-    let mut padded = dims.clone();
-    padded[1..].copy_from_slice(&to[1..]);
-    let elements = padded
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .filter(|&n| n <= MAX_PADDED_ELEMENTS)
-        .ok_or_else(|| {
-            ServeError::new(
-                Code::ResourceExhausted,
-                format!(
-                    "Padding a tensor of shape {dims:?} to {padded:?} needs more than {MAX_PADDED_ELEMENTS} elements; send requests of similar shapes or turn pad_variable_length_inputs off"
-                ),
-            )
-        })?;
-    if elements == t.values.len() {
-        return Ok(Tensor {
-            dims: padded.iter().map(|&d| d as i64).collect(),
-            values: t.values.clone(),
-        });
-    }
-    let empty = || ServeError::invalid("Got empty tensor in batch of non-empty tensors.");
-    let values = each_values!(&t.values, x => {
-        let fill = x.first().cloned().ok_or_else(empty)?;
-        pad_values(x, &dims, &padded, fill)
-    });
-    Ok(Tensor {
-        dims: padded.iter().map(|&d| d as i64).collect(),
-        values,
-    })
-}
-
 /// The tensors the tasks of a batch feed as `name`, made ready to concatenate: padded to the
 /// batch's largest shape when `pad` is set, else checked to agree beyond dimension 0.
 fn aligned_feeds<'a>(
@@ -734,7 +616,7 @@ impl FeedPlan {
             .try_fold(1usize, |n, &d| n.checked_mul(d))?;
         let slots = target.checked_mul(row)?;
         let mut bytes = slots.checked_mul(self.element)?;
-        if self.dtype == super::tf::dtype::STRING {
+        if self.dtype == tensor::dtype::STRING {
             let padded = rows.checked_mul(row)?.saturating_sub(self.elements);
             bytes = bytes.checked_add(padded.checked_mul(self.fill)?)?;
             let added_rows = target.saturating_sub(rows);
@@ -889,7 +771,7 @@ fn run_group(shared: &Shared, key: &Key, tasks: &[&Task], rows: usize, pad: bool
     shared.metrics.batch_run();
     let outputs = match result {
         Ok(o) => o,
-        Err(e) => return fail(ServeError::from(e)),
+        Err(e) => return fail(e),
     };
     if outputs
         .iter()
@@ -922,6 +804,7 @@ fn run_group(shared: &Shared, key: &Key, tasks: &[&Task], rows: usize, pad: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::tensor::tests::floats;
 
     #[test]
     fn parameters_parse_tf_serving_text_format() {
@@ -969,63 +852,6 @@ mod tests {
         }
     }
 
-    fn floats(dims: &[i64], values: &[f32]) -> Tensor {
-        Tensor::new(dims.to_vec(), Values::Float(values.to_vec())).expect("consistent tensor")
-    }
-
-    #[test]
-    fn padding_fills_the_end_of_each_dimension_with_the_first_element() {
-        // [2, 2] to [2, 3]: one new column per row.
-        assert_eq!(
-            pad_values(&[1, 2, 3, 4], &[2, 2], &[2, 3], 9),
-            vec![1, 2, 9, 3, 4, 9]
-        );
-        // [1, 2, 1] to [1, 3, 2] (TF Serving's example shapes, smaller).
-        assert_eq!(
-            pad_values(&[5, 6], &[1, 2, 1], &[1, 3, 2], 0),
-            vec![5, 0, 6, 0, 0, 0]
-        );
-        let t = floats(&[1, 2], &[7.0, 8.0]);
-        let padded = pad_tensor(&t, &[3, 4]).unwrap();
-        assert_eq!(padded, floats(&[1, 4], &[7.0, 8.0, 7.0, 7.0]));
-        let strings = Tensor {
-            dims: vec![1, 1],
-            values: Values::String(vec![b"a".to_vec()]),
-        };
-        assert_eq!(
-            pad_tensor(&strings, &[1, 2]).unwrap().values,
-            Values::String(vec![b"a".to_vec(), b"a".to_vec()])
-        );
-    }
-
-    #[test]
-    fn padding_beyond_the_limit_is_refused_not_allocated() {
-        let t = floats(&[1, 1, 2], &[1.0, 2.0]);
-        for to in [vec![1, 1 << 20, 1 << 20], vec![1, usize::MAX / 2, 4]] {
-            let e = pad_tensor(&t, &to).expect_err("too large to pad");
-            assert_eq!(e.code, Code::ResourceExhausted, "{}", e.message);
-            assert!(
-                e.message.contains("pad_variable_length_inputs"),
-                "{}",
-                e.message
-            );
-        }
-    }
-
-    #[test]
-    fn padding_errors_are_tf_servings() {
-        let empty = floats(&[1, 0], &[]);
-        assert_eq!(
-            pad_tensor(&empty, &[1, 2]).unwrap_err().message,
-            "Got empty tensor in batch of non-empty tensors."
-        );
-        let rank7 = floats(&[1, 1, 1, 1, 1, 1, 1], &[1.0]);
-        assert_eq!(
-            pad_tensor(&rank7, &[1; 7]).unwrap_err().code,
-            Code::InvalidArgument
-        );
-    }
-
     #[test]
     fn batches_of_different_shapes_are_padded_or_fail() {
         let a = floats(&[1, 2], &[1.0, 2.0]);
@@ -1056,14 +882,6 @@ mod tests {
             merged_feed(&[&a, &c], "x:0", false, 2, 2).unwrap(),
             floats(&[2, 2], &[1.0, 2.0, 9.0, 9.0])
         );
-    }
-
-    #[test]
-    fn values_slice_and_extend() {
-        let mut a = Values::Float(vec![1.0, 2.0]);
-        assert!(extend(&mut a, &Values::Float(vec![3.0])));
-        assert_eq!(slice(&a, 1, 3), Values::Float(vec![2.0, 3.0]));
-        assert!(!extend(&mut a, &Values::Int64(vec![1])));
     }
 
     #[test]

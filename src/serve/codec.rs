@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 
-use super::core::{shape_debug, ServeError};
+use super::error::{Code, ServeError};
 use super::json::{self, Json, Number};
-use super::tf::dtype;
+use super::limits::shape_debug;
+use super::tensor::dtype;
 use crate::proto::tensorflow as tfp;
-use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 use crate::proto_ext::{dtype_name, shape_proto};
 

@@ -10,67 +10,23 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::batching::{Batcher, BatchingParameters};
+use super::error::{Code, Result, ServeError};
 use super::json::quote_str;
-use super::limits::{Budget, Limits};
+use super::limits::shape_debug;
+use super::limits::Limits;
 use super::metrics::{Api, Entrypoint, Metrics};
 use super::models::{
     ModelManager, ReloadError, Servable, Unavailable, VersionRequest, VersionState,
 };
-use super::tf::{self, Tensor, Values};
+use super::tensor::{
+    dtype, serialized_examples, tensor_from_proto, tensor_to_proto, Tensor, Values,
+};
 use crate::proto::tensorflow as tfp;
-use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 use crate::proto_ext::{dtype_name, tensor_name};
 
 /// The signature used when a request names none.
 pub const DEFAULT_SIGNATURE: &str = "serving_default";
-
-/// An error with TensorFlow Serving's code and message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ServeError {
-    pub code: Code,
-    pub message: String,
-}
-
-impl ServeError {
-    pub fn new(code: Code, message: impl Into<String>) -> Self {
-        ServeError {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(Code::InvalidArgument, message)
-    }
-
-    /// The HTTP status TF Serving answers this error with.
-    pub fn http_status(&self) -> u16 {
-        match self.code {
-            Code::Ok => 200,
-            Code::Cancelled => 499,
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
-            Code::DeadlineExceeded => 504,
-            Code::NotFound => 404,
-            Code::AlreadyExists | Code::Aborted => 409,
-            Code::PermissionDenied => 403,
-            Code::ResourceExhausted => 429,
-            Code::Unimplemented => 501,
-            Code::Unavailable => 503,
-            Code::Unauthenticated => 401,
-            _ => 500,
-        }
-    }
-}
-
-impl From<tf::Status> for ServeError {
-    fn from(s: tf::Status) -> Self {
-        ServeError::new(Code::try_from(s.code).unwrap_or(Code::Unknown), s.message)
-    }
-}
-
-type Result<T> = std::result::Result<T, ServeError>;
 
 /// The request handling of a server.
 pub struct Core {
@@ -282,7 +238,7 @@ impl Core {
         let outputs = servable.session.run(feeds, fetches, self.options.limits);
         self.metrics
             .session_run(&servable.name, signature, started.elapsed());
-        Ok(outputs?)
+        outputs
     }
 
     /// Times each warmup request is replayed.
@@ -389,9 +345,11 @@ impl Core {
                 VersionState::End { error: None } => {
                     (sv::model_version_status::State::End, 0, String::new())
                 }
-                VersionState::End {
-                    error: Some((code, message)),
-                } => (sv::model_version_status::State::End, *code, message.clone()),
+                VersionState::End { error: Some(e) } => (
+                    sv::model_version_status::State::End,
+                    e.code as i32,
+                    e.message.clone(),
+                ),
             };
             sv::ModelVersionStatus {
                 version: *version,
@@ -489,13 +447,10 @@ impl Core {
                 let listed: String = missing
                     .iter()
                     .map(|(model, failure)| match failure {
-                        Some(failed) => format!(
-                            "{{{{name: {model} version: {}}} due to error: {}: {}}}, ",
-                            failed.version,
-                            Code::try_from(failed.code)
-                                .unwrap_or(Code::Unknown)
-                                .as_str_name(),
-                            failed.message
+                        Some((version, e)) => format!(
+                            "{{{{name: {model} version: {version}}} due to error: {}: {}}}, ",
+                            e.code.as_str_name(),
+                            e.message
                         ),
                         None => format!(
                             "{{{{name: {model}}} has no version its version policy selects}}, "
@@ -843,10 +798,10 @@ impl Core {
             Ok(())
         };
         if let Some(c) = &classes {
-            check(c, "classes", tf::dtype::STRING)?;
+            check(c, "classes", dtype::STRING)?;
         }
         if let Some(s) = &scores {
-            check(s, "scores", tf::dtype::FLOAT)?;
+            check(s, "scores", dtype::FLOAT)?;
         }
         let k = match (&classes, &scores) {
             (Some(c), Some(s)) => {
@@ -960,7 +915,7 @@ impl Core {
         let out = outputs
             .pop()
             .ok_or_else(|| ServeError::new(Code::Internal, "no output"))?;
-        if out.dtype() != tf::dtype::FLOAT {
+        if out.dtype() != dtype::FLOAT {
             return Err(ServeError::invalid(format!(
                 "Expected output Tensor of DT_FLOAT.  Got: {}",
                 dtype_name(out.dtype())
@@ -1125,444 +1080,4 @@ fn model_platform(c: &sv::ModelConfig) -> Result<String> {
         ));
     }
     Ok(c.model_platform.clone())
-}
-
-/// `[2,3]`, as TensorShape::DebugString prints it.
-pub(crate) fn shape_debug(dims: &[i64]) -> String {
-    format!(
-        "[{}]",
-        dims.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    )
-}
-
-/// The strings fed to a classify / regress signature: each serialized example, preceded by
-/// the serialized context when there is one (parsing the concatenation merges the two). Their
-/// count and total size, the context counted once per example, are taken from `budget` first.
-pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Result<Vec<Vec<u8>>> {
-    let (examples, context): (&[tfp::Example], _) = match input.and_then(|i| i.kind.as_ref()) {
-        Some(sv::input::Kind::ExampleList(list)) => (&list.examples, None),
-        Some(sv::input::Kind::ExampleListWithContext(list)) => {
-            (&list.examples, list.context.as_ref())
-        }
-        None => (&[], None),
-    };
-    if examples.is_empty() {
-        return Err(ServeError::invalid("Input is empty."));
-    }
-    let n = examples.len();
-    budget.input("inputs", &[n as i64])?;
-    let context = context.map(Message::encode_to_vec).unwrap_or_default();
-    let repeated = (context.len() as u64).saturating_mul(n as u64);
-    let bytes = examples
-        .iter()
-        .map(|e| e.encoded_len() as u64)
-        .fold(repeated, u64::saturating_add);
-    budget.input_strings("inputs", bytes).map_err(|mut e| {
-        if !context.is_empty() {
-            e.message = format!(
-                "{} (the {}-byte context is merged into each of the {n} examples)",
-                e.message,
-                context.len()
-            );
-        }
-        e
-    })?;
-    Ok(examples
-        .iter()
-        .map(|e| {
-            let mut bytes = Vec::with_capacity(context.len() + e.encoded_len());
-            bytes.extend_from_slice(&context);
-            e.encode(&mut bytes).ok();
-            bytes
-        })
-        .collect())
-}
-
-/// The dense tensor request input `what` describes as a `TensorProto` (typed value fields or
-/// `tensor_content`; fewer values than elements repeat the last, as TensorFlow does). Its shape,
-/// and the string bytes after that repetition, are taken from `budget` before anything is
-/// allocated; one that does not parse is TF Serving's `tensor parsing error: what`.
-pub fn tensor_from_proto(
-    proto: &tfp::TensorProto,
-    what: &str,
-    budget: &mut Budget,
-) -> Result<Tensor> {
-    let parse_error = || ServeError::invalid(format!("tensor parsing error: {what}"));
-    let shape = proto.tensor_shape.as_ref();
-    if shape.is_some_and(|s| s.unknown_rank) {
-        return Err(parse_error());
-    }
-    let dims: Vec<i64> = shape
-        .map(|s| s.dim.iter().map(|d| d.size).collect())
-        .unwrap_or_default();
-    let n = budget.input(what, &dims)?;
-    if proto.dtype == tf::dtype::STRING && proto.string_val.len() <= n {
-        let given = proto
-            .string_val
-            .iter()
-            .map(|s| s.len() as u64)
-            .fold(0u64, u64::saturating_add);
-        let last = proto.string_val.last().map_or(0, |s| s.len() as u64);
-        // A repeated string is on the wire once but held once per element, by smtool and by
-        // TensorFlow, so each repetition costs what holding it costs, not only its length:
-        // else a request of a few bytes could describe B empty strings (gigabytes to hold).
-        let others = n - proto.string_val.len();
-        let repeated = (last + STRING_ELEMENT_BYTES).saturating_mul(others as u64);
-        budget
-            .input_strings(what, given.saturating_add(repeated))
-            .map_err(|mut e| {
-                if others > 0 {
-                    e.message = format!(
-                        "{} ({others} elements repeat the last string given, or an empty one, each costing its length plus {STRING_ELEMENT_BYTES} bytes to hold)",
-                        e.message
-                    );
-                }
-                e
-            })?;
-    }
-    if proto.dtype != tf::dtype::STRING && proto.tensor_content.is_empty() {
-        if let Some((given, width)) = typed_values(proto) {
-            let filled = n.saturating_sub(given) as u64;
-            budget.input_filled(what, filled, filled.saturating_mul(width))?;
-        }
-    }
-    tensor_values(proto, dims, n).ok_or_else(parse_error)
-}
-
-/// How many typed values a numeric `TensorProto` carries, and the bytes one element of its
-/// dtype takes to hold; `None` for dtypes [`tensor_values`] does not read.
-fn typed_values(proto: &tfp::TensorProto) -> Option<(usize, u64)> {
-    Some(match proto.dtype {
-        tf::dtype::FLOAT => (proto.float_val.len(), 4),
-        tf::dtype::DOUBLE => (proto.double_val.len(), 8),
-        tf::dtype::INT32 => (proto.int_val.len(), 4),
-        tf::dtype::INT64 => (proto.int64_val.len(), 8),
-        tf::dtype::UINT8 | tf::dtype::INT8 => (proto.int_val.len(), 1),
-        tf::dtype::INT16 | tf::dtype::UINT16 => (proto.int_val.len(), 2),
-        tf::dtype::HALF => (proto.half_val.len(), 2),
-        tf::dtype::UINT32 => (proto.uint32_val.len(), 4),
-        tf::dtype::UINT64 => (proto.uint64_val.len(), 8),
-        tf::dtype::BOOL => (proto.bool_val.len(), 1),
-        _ => return None,
-    })
-}
-
-/// What holding one string element costs beyond its bytes: smtool's `Vec<u8>` and
-/// TensorFlow's `TF_TString`, 24 bytes each.
-const STRING_ELEMENT_BYTES: u64 = 48;
-
-/// The values of a `TensorProto` of `n` elements (`n` already within the budget).
-fn tensor_values(proto: &tfp::TensorProto, dims: Vec<i64>, n: usize) -> Option<Tensor> {
-    /// TensorProto's repeated values, converted, with the last one repeated up to `n`
-    /// (an empty list means all defaults).
-    fn fill<S, T: Clone + Default>(vals: &[S], n: usize, f: impl Fn(&S) -> T) -> Option<Vec<T>> {
-        if vals.len() > n {
-            return None;
-        }
-        // The budget bounds `n`; a failed reservation is still an error, never a panic.
-        let mut out: Vec<T> = Vec::new();
-        out.try_reserve_exact(n).ok()?;
-        out.extend(vals.iter().map(f));
-        let last = out.last().cloned().unwrap_or_default();
-        out.resize(n, last);
-        Some(out)
-    }
-    fn content<T: Copy, const W: usize>(
-        bytes: &[u8],
-        n: usize,
-        f: fn([u8; W]) -> T,
-    ) -> Option<Vec<T>> {
-        if Some(bytes.len()) != n.checked_mul(W) {
-            return None;
-        }
-        Some(
-            bytes
-                .chunks_exact(W)
-                .map(|c| {
-                    let mut a = [0u8; W];
-                    a.copy_from_slice(c);
-                    f(a)
-                })
-                .collect(),
-        )
-    }
-    let raw = &proto.tensor_content;
-    let has_content = !raw.is_empty();
-    let values = match proto.dtype {
-        tf::dtype::FLOAT if has_content => Values::Float(content(raw, n, f32::from_le_bytes)?),
-        tf::dtype::FLOAT => Values::Float(fill(&proto.float_val, n, Clone::clone)?),
-        tf::dtype::DOUBLE if has_content => Values::Double(content(raw, n, f64::from_le_bytes)?),
-        tf::dtype::DOUBLE => Values::Double(fill(&proto.double_val, n, Clone::clone)?),
-        tf::dtype::INT32 if has_content => Values::Int32(content(raw, n, i32::from_le_bytes)?),
-        tf::dtype::INT32 => Values::Int32(fill(&proto.int_val, n, Clone::clone)?),
-        tf::dtype::INT64 if has_content => Values::Int64(content(raw, n, i64::from_le_bytes)?),
-        tf::dtype::INT64 => Values::Int64(fill(&proto.int64_val, n, Clone::clone)?),
-        tf::dtype::UINT8 if has_content => Values::UInt8(content(raw, n, u8::from_le_bytes)?),
-        tf::dtype::UINT8 => Values::UInt8(fill(&proto.int_val, n, |&v| v as u8)?),
-        tf::dtype::INT8 if has_content => Values::Int8(content(raw, n, i8::from_le_bytes)?),
-        tf::dtype::INT8 => Values::Int8(fill(&proto.int_val, n, |&v| v as i8)?),
-        tf::dtype::INT16 if has_content => Values::Int16(content(raw, n, i16::from_le_bytes)?),
-        tf::dtype::INT16 => Values::Int16(fill(&proto.int_val, n, |&v| v as i16)?),
-        tf::dtype::UINT16 if has_content => Values::UInt16(content(raw, n, u16::from_le_bytes)?),
-        tf::dtype::UINT16 => Values::UInt16(fill(&proto.int_val, n, |&v| v as u16)?),
-        tf::dtype::HALF if has_content => Values::Half(content(raw, n, u16::from_le_bytes)?),
-        tf::dtype::HALF => Values::Half(fill(&proto.half_val, n, |&v| v as u16)?),
-        tf::dtype::UINT32 if has_content => Values::UInt32(content(raw, n, u32::from_le_bytes)?),
-        tf::dtype::UINT32 => Values::UInt32(fill(&proto.uint32_val, n, Clone::clone)?),
-        tf::dtype::UINT64 if has_content => Values::UInt64(content(raw, n, u64::from_le_bytes)?),
-        tf::dtype::UINT64 => Values::UInt64(fill(&proto.uint64_val, n, Clone::clone)?),
-        tf::dtype::BOOL if has_content => Values::Bool(content(raw, n, |[b]: [u8; 1]| b != 0)?),
-        tf::dtype::BOOL => Values::Bool(fill(&proto.bool_val, n, Clone::clone)?),
-        tf::dtype::STRING => Values::String(fill(&proto.string_val, n, Clone::clone)?),
-        _ => return None,
-    };
-    Some(Tensor { dims, values })
-}
-
-/// A tensor as a `TensorProto` with its values in `tensor_content` (TensorFlow's
-/// `AsProtoTensorContent`): little-endian elements, booleans as one byte, strings as their
-/// varint32 lengths followed by their bytes.
-pub fn tensor_to_content_proto(t: &Tensor) -> tfp::TensorProto {
-    fn le<T: Copy, const N: usize>(v: &[T], bytes: fn(T) -> [u8; N]) -> Vec<u8> {
-        v.iter().flat_map(|&x| bytes(x)).collect()
-    }
-    let content = match &t.values {
-        Values::Float(v) => le(v, f32::to_le_bytes),
-        Values::Double(v) => le(v, f64::to_le_bytes),
-        Values::Int32(v) => le(v, i32::to_le_bytes),
-        Values::UInt8(v) => v.clone(),
-        Values::Int16(v) => le(v, i16::to_le_bytes),
-        Values::Int8(v) => le(v, i8::to_le_bytes),
-        Values::UInt16(v) => le(v, u16::to_le_bytes),
-        Values::Half(v) => le(v, u16::to_le_bytes),
-        Values::Int64(v) => le(v, i64::to_le_bytes),
-        Values::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
-        Values::UInt32(v) => le(v, u32::to_le_bytes),
-        Values::UInt64(v) => le(v, u64::to_le_bytes),
-        Values::String(v) => {
-            let mut out = Vec::with_capacity(v.iter().map(|s| s.len() + 5).sum());
-            for s in v {
-                let mut n = s.len() as u64;
-                while n >= 0x80 {
-                    out.push((n as u8) | 0x80);
-                    n >>= 7;
-                }
-                out.push(n as u8);
-            }
-            for s in v {
-                out.extend_from_slice(s);
-            }
-            out
-        }
-    };
-    tfp::TensorProto {
-        dtype: t.dtype(),
-        tensor_shape: Some(crate::proto_ext::shape_proto(&t.dims)),
-        tensor_content: content,
-        ..Default::default()
-    }
-}
-
-/// A tensor as a `TensorProto` with typed value fields (TensorFlow's `AsProtoField`).
-pub fn tensor_to_proto(t: &Tensor) -> tfp::TensorProto {
-    let mut p = tfp::TensorProto {
-        dtype: t.dtype(),
-        tensor_shape: Some(crate::proto_ext::shape_proto(&t.dims)),
-        ..Default::default()
-    };
-    match &t.values {
-        Values::Float(v) => p.float_val = v.clone(),
-        Values::Double(v) => p.double_val = v.clone(),
-        Values::Int32(v) => p.int_val = v.clone(),
-        Values::UInt8(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
-        Values::Int16(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
-        Values::Int8(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
-        Values::UInt16(v) => p.int_val = v.iter().map(|&x| x as i32).collect(),
-        Values::Half(v) => p.half_val = v.iter().map(|&x| x as i32).collect(),
-        Values::String(v) => p.string_val = v.clone(),
-        Values::Int64(v) => p.int64_val = v.clone(),
-        Values::Bool(v) => p.bool_val = v.clone(),
-        Values::UInt32(v) => p.uint32_val = v.clone(),
-        Values::UInt64(v) => p.uint64_val = v.clone(),
-    }
-    p
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn proto(dtype: i32, dims: &[i64]) -> tfp::TensorProto {
-        tensor_to_proto(&Tensor {
-            dims: dims.to_vec(),
-            values: match dtype {
-                tf::dtype::FLOAT => Values::Float(vec![]),
-                _ => Values::String(vec![]),
-            },
-        })
-    }
-
-    #[test]
-    fn proto_round_trip_and_broadcast() {
-        let t = Tensor {
-            dims: vec![2, 2],
-            values: Values::Float(vec![1.0, 2.0, 3.0, 4.0]),
-        };
-        let from =
-            |p: &tfp::TensorProto| tensor_from_proto(p, "x", &mut Limits::default().budget());
-        assert_eq!(from(&tensor_to_proto(&t)), Ok(t));
-        let mut p = proto(tf::dtype::FLOAT, &[3]);
-        p.float_val = vec![7.0];
-        assert_eq!(from(&p).map(|t| t.values), Ok(Values::Float(vec![7.0; 3])));
-        p.float_val = vec![1.0, 2.0, 3.0, 4.0];
-        assert_eq!(from(&p).unwrap_err().message, "tensor parsing error: x");
-        let mut c = proto(tf::dtype::FLOAT, &[2]);
-        c.tensor_content = [1.5f32.to_le_bytes(), 2.5f32.to_le_bytes()].concat();
-        assert_eq!(
-            from(&c).map(|t| t.values),
-            Ok(Values::Float(vec![1.5, 2.5]))
-        );
-    }
-
-    #[test]
-    fn request_shapes_are_checked_before_anything_is_allocated() {
-        let small = || Limits::from_request_bytes(1000).budget();
-        let code = |p: &tfp::TensorProto| tensor_from_proto(p, "x", &mut small()).unwrap_err().code;
-        // One value broadcast to a huge shape, of every kind.
-        let mut f = proto(tf::dtype::FLOAT, &[1 << 40]);
-        f.float_val = vec![1.0];
-        assert_eq!(code(&f), Code::ResourceExhausted);
-        let mut s = proto(tf::dtype::STRING, &[100]);
-        s.string_val = vec![vec![b'x'; 100]];
-        assert_eq!(code(&s), Code::ResourceExhausted, "100 x 100 string bytes");
-        s.tensor_shape = Some(crate::proto_ext::shape_proto(&[6]));
-        assert!(
-            tensor_from_proto(&s, "x", &mut small()).is_ok(),
-            "100 + 5 x 148 bytes"
-        );
-        // Repeated numbers cost their width, though they are not on the wire: 250 floats of a
-        // 1000-byte budget fit, 251 do not, and values given in full are not counted.
-        let mut r = proto(tf::dtype::FLOAT, &[252]);
-        r.float_val = vec![1.0];
-        let e = tensor_from_proto(&r, "x", &mut small()).unwrap_err();
-        assert_eq!(e.code, Code::ResourceExhausted);
-        assert!(
-            e.message
-                .contains("repeats its last value into 251 more elements"),
-            "{}",
-            e.message
-        );
-        r.float_val = vec![1.0; 252];
-        assert!(tensor_from_proto(&r, "x", &mut small()).is_ok());
-        let mut d = proto(tf::dtype::FLOAT, &[127]);
-        d.dtype = tf::dtype::DOUBLE;
-        d.double_val = vec![1.0];
-        assert!(
-            tensor_from_proto(&d, "x", &mut small()).is_err(),
-            "126 x 8 bytes repeated"
-        );
-        d.tensor_shape = Some(crate::proto_ext::shape_proto(&[126]));
-        assert!(
-            tensor_from_proto(&d, "x", &mut small()).is_ok(),
-            "125 x 8 bytes repeated"
-        );
-        // Empty strings repeated cost what holding them costs, though they have no bytes.
-        let empty = |n: i64| proto(tf::dtype::STRING, &[n]);
-        let e = tensor_from_proto(&empty(21), "x", &mut small()).unwrap_err();
-        assert_eq!(e.code, Code::ResourceExhausted);
-        assert!(
-            e.message.ends_with(
-                "(21 elements repeat the last string given, or an empty one, each costing its length plus 48 bytes to hold)"
-            ),
-            "{}",
-            e.message
-        );
-        assert!(tensor_from_proto(&empty(20), "x", &mut small()).is_ok());
-        // tensor_content whose length times the element size would overflow.
-        let c = tfp::TensorProto {
-            dtype: tf::dtype::DOUBLE,
-            tensor_shape: Some(crate::proto_ext::shape_proto(&[i64::MAX / 4])),
-            tensor_content: vec![0; 8],
-            ..Default::default()
-        };
-        assert_eq!(code(&c), Code::ResourceExhausted);
-        assert_eq!(
-            tensor_from_proto(
-                &c,
-                "x",
-                &mut Limits::from_request_bytes(usize::MAX).budget()
-            )
-            .unwrap_err()
-            .code,
-            Code::InvalidArgument
-        );
-        // No elements, but a dimension a model could build a huge tensor from.
-        assert_eq!(
-            code(&proto(tf::dtype::FLOAT, &[0, 1 << 40])),
-            Code::ResourceExhausted
-        );
-        assert!(tensor_from_proto(&proto(tf::dtype::FLOAT, &[0, 999]), "x", &mut small()).is_ok());
-        // Shapes that are no tensor at all.
-        for dims in [vec![1; 255], vec![-1], vec![1 << 62, 1 << 62]] {
-            assert_eq!(
-                code(&proto(tf::dtype::FLOAT, &dims)),
-                Code::InvalidArgument,
-                "{dims:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn context_is_prepended_to_each_example() {
-        let feature = |v: f32| tfp::Features {
-            feature: BTreeMap::from([(
-                "x".to_owned(),
-                tfp::Feature {
-                    kind: Some(tfp::feature::Kind::FloatList(tfp::FloatList {
-                        value: vec![v],
-                    })),
-                },
-            )]),
-        };
-        let example = |v| tfp::Example {
-            features: Some(feature(v)),
-        };
-        let input = sv::Input {
-            kind: Some(sv::input::Kind::ExampleListWithContext(
-                sv::ExampleListWithContext {
-                    examples: vec![example(1.0), example(2.0)],
-                    context: Some(example(9.0)),
-                },
-            )),
-        };
-        let strings = serialized_examples(Some(&input), &mut Limits::default().budget()).unwrap();
-        assert_eq!(strings.len(), 2);
-        let ctx = example(9.0).encode_to_vec();
-        assert!(strings[1].starts_with(&ctx));
-        assert_eq!(
-            &strings[1][ctx.len()..],
-            example(2.0).encode_to_vec().as_slice()
-        );
-        assert_eq!(
-            serialized_examples(None, &mut Limits::default().budget())
-                .unwrap_err()
-                .message,
-            "Input is empty."
-        );
-        // The context counts once per example.
-        let e = serialized_examples(
-            Some(&input),
-            &mut Limits::from_request_bytes(ctx.len() + 10).budget(),
-        )
-        .unwrap_err();
-        assert_eq!(e.code, Code::ResourceExhausted);
-        assert!(
-            e.message.contains("merged into each of the 2 examples"),
-            "{}",
-            e.message
-        );
-    }
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::connections::{self, ConnectionOptions, Guarded};
-use super::core::{Core, ServeError};
+use super::core::Core;
+use super::error::{Code, ServeError};
 use super::metrics::Entrypoint;
-use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 use sv::model_service_server::{ModelService, ModelServiceServer};
 use sv::prediction_service_server::{PredictionService, PredictionServiceServer};
@@ -235,8 +235,8 @@ impl PredictionService for Services {
             // The response was made here, within the response budget already.
             let mut budget = super::limits::Limits::from_request_bytes(usize::MAX).budget();
             for (alias, tensor) in response.get_mut().outputs.iter_mut() {
-                if let Ok(t) = super::core::tensor_from_proto(tensor, alias, &mut budget) {
-                    *tensor = super::core::tensor_to_content_proto(&t);
+                if let Ok(t) = super::tensor::tensor_from_proto(tensor, alias, &mut budget) {
+                    *tensor = super::tensor::tensor_to_content_proto(&t);
                 }
             }
         }

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::codec;
 use super::connections::{self, ConnectionOptions, Guarded};
-use super::core::{Core, ServeError};
+use super::core::Core;
+use super::error::{Code, ServeError};
 use super::json;
 use super::metrics::Api;
-use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 
 /// REST settings.
@@ -277,8 +277,26 @@ fn json_response(status: u16, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The HTTP status TF Serving answers an error of this code with.
+pub fn http_status(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::Cancelled => 499,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+        Code::DeadlineExceeded => 504,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::PermissionDenied => 403,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::Unauthenticated => 401,
+        _ => 500,
+    }
+}
+
 fn error_response(e: &ServeError) -> Response {
-    json_response(e.http_status(), codec::error_body(&e.message))
+    json_response(http_status(e.code), codec::error_body(&e.message))
 }
 
 struct AppState {

@@ -18,8 +18,7 @@
 //! Going over the budget is `RESOURCE_EXHAUSTED` (HTTP 429); a shape that cannot be a tensor is
 //! `INVALID_ARGUMENT`. The checks are arithmetic on shapes and lengths, never per element.
 
-use super::core::{shape_debug, ServeError};
-use crate::proto::tensorflow::error::Code;
+use super::error::{Code, ServeError};
 
 /// TensorFlow's `TensorShape::MaxDimensions()`; a larger rank aborts inside TensorFlow.
 pub const MAX_RANK: usize = 254;
@@ -121,6 +120,17 @@ pub fn shape_size(dims: &[i64]) -> Result<(u64, u64), ShapeError> {
         return Err(ShapeError::Overflow);
     }
     Ok((elements, extent))
+}
+
+/// `[2,3]`, as TensorShape::DebugString prints it.
+pub fn shape_debug(dims: &[i64]) -> String {
+    format!(
+        "[{}]",
+        dims.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 /// A shape for a message: a long one is cut after a few dimensions.

@@ -20,6 +20,7 @@ pub mod batching;
 pub mod codec;
 pub mod connections;
 pub mod core;
+pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod json;
@@ -27,6 +28,7 @@ pub mod library;
 pub mod limits;
 pub mod metrics;
 pub mod models;
+pub mod tensor;
 #[allow(unsafe_code)]
 pub mod tf;
 #[cfg(unix)]
@@ -663,11 +665,10 @@ pub fn run(options: ServeOptions) -> Result<()> {
                 models::VersionState::Available(_) => {
                     eprintln!("smtool serve: model '{name}' version {version} is available")
                 }
-                models::VersionState::End {
-                    error: Some((_, msg)),
-                } => {
+                models::VersionState::End { error: Some(e) } => {
                     eprintln!(
-                        "smtool serve: model '{name}' version {version} failed to load: {msg}"
+                        "smtool serve: model '{name}' version {version} failed to load: {}",
+                        e.message
                     )
                 }
                 _ => {}

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 
+use super::error::{Code, ServeError};
 use super::metrics::Metrics;
 use super::tf::{Session, TensorFlow};
 use super::version_dir::{self, Scan, Signature};
@@ -28,10 +29,6 @@ use crate::savedmodel;
 
 /// The tag-set TensorFlow Serving loads.
 pub const SERVE_TAG: &str = "serve";
-
-/// Canonical codes of the load errors found before or after TensorFlow's load.
-const CODE_NOT_FOUND: i32 = 5;
-const CODE_FAILED_PRECONDITION: i32 = 9;
 
 /// Which versions of a model to serve (TF Serving's `ServableVersionPolicy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,9 +93,9 @@ pub struct Servable {
 pub enum VersionState {
     Loading,
     Available(Arc<Servable>),
-    /// Unloaded, or failed to load when `error` is set (code, message).
+    /// Unloaded, or failed to load when `error` is set.
     End {
-        error: Option<(i32, String)>,
+        error: Option<ServeError>,
     },
 }
 
@@ -219,22 +216,14 @@ pub enum ReloadError {
     /// changed.
     LabelToUnavailable(String, i64),
     /// The config was applied, but these models it added have no available version: the
-    /// model with each version that failed to load and its error (code, message), or with
-    /// no version when its version policy selected none.
-    NotAvailable(Vec<(String, Option<FailedVersion>)>),
-}
-
-/// A version that failed to load, with its error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedVersion {
-    pub version: i64,
-    pub code: i32,
-    pub message: String,
+    /// model with each version that failed to load and its error, or with no version when its
+    /// version policy selected none.
+    NotAvailable(Vec<(String, Option<(i64, ServeError)>)>),
 }
 
 /// Runs after a version loaded and before it becomes available (warmup); an error makes the
 /// load fail with that code and message.
-pub type WarmupHook = Box<dyn Fn(&Arc<Servable>, &Path) -> Result<(), (i32, String)> + Send + Sync>;
+pub type WarmupHook = Box<dyn Fn(&Arc<Servable>, &Path) -> Result<(), ServeError> + Send + Sync>;
 
 /// What a request asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +258,7 @@ pub fn load_servable(
     version: i64,
     dir: &Path,
     config: &[u8],
-) -> Result<Servable, (i32, String)> {
+) -> Result<Servable, ServeError> {
     load_servable_tagged(tf, name, version, dir, config, &[SERVE_TAG])
 }
 
@@ -281,11 +270,11 @@ pub fn load_servable_tagged(
     dir: &Path,
     config: &[u8],
     tags: &[&str],
-) -> Result<Servable, (i32, String)> {
-    let (session, meta) = Session::load(tf, dir, tags, config).map_err(|e| (e.code, e.message))?;
+) -> Result<Servable, ServeError> {
+    let (session, meta) = Session::load(tf, dir, tags, config)?;
     let meta_graph = tfp::MetaGraphDef::decode(meta.as_slice()).map_err(|e| {
-        (
-            13,
+        ServeError::new(
+            Code::Internal,
             format!("cannot decode the MetaGraphDef TensorFlow loaded: {e}"),
         )
     })?;
@@ -482,16 +471,9 @@ impl ModelManager {
                 .versions
                 .iter()
                 .filter_map(|(v, s)| match s {
-                    VersionState::End {
-                        error: Some((code, message)),
-                    } => Some((
-                        name.clone(),
-                        Some(FailedVersion {
-                            version: *v,
-                            code: *code,
-                            message: message.clone(),
-                        }),
-                    )),
+                    VersionState::End { error: Some(e) } => {
+                        Some((name.clone(), Some((*v, e.clone()))))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -649,11 +631,9 @@ impl ModelManager {
                     tracing::info!(model = %name, version = c.version, "loaded");
                     VersionState::Available(servable)
                 }
-                Err((code, message)) => {
-                    tracing::warn!(model = %name, version = c.version, error = %message, "failed to load");
-                    VersionState::End {
-                        error: Some((code, message)),
-                    }
+                Err(e) => {
+                    tracing::warn!(model = %name, version = c.version, error = %e.message, "failed to load");
+                    VersionState::End { error: Some(e) }
                 }
             };
             let failed = matches!(state, VersionState::End { .. });
@@ -705,9 +685,9 @@ impl ModelManager {
 
     /// Loads one version: refuses a directory TensorFlow must not open, loads it, checks that
     /// a graph that restores variables found them, and warms it up.
-    fn load_version(&self, name: &str, c: &Candidate) -> Result<Arc<Servable>, (i32, String)> {
+    fn load_version(&self, name: &str, c: &Candidate) -> Result<Arc<Servable>, ServeError> {
         if let Some(why) = &c.scan.refused {
-            return Err((CODE_FAILED_PRECONDITION, why.clone()));
+            return Err(ServeError::new(Code::FailedPrecondition, why.clone()));
         }
         let started = Instant::now();
         let tags: Vec<&str> = match self.tags.get() {
@@ -732,8 +712,8 @@ impl ModelManager {
                 .as_ref()
                 .is_some_and(|s| !s.restore_op_name.is_empty());
             if restores && !c.scan.has_variables_index {
-                return Err((
-                    CODE_NOT_FOUND,
+                return Err(ServeError::new(
+                    Code::NotFound,
                     format!(
                         "'{}' is missing, but the graph restores its variables from it (is the version still being copied?)",
                         c.dir.join(version_dir::VARIABLES_INDEX).display()

@@ -1,15 +1,29 @@
-//! The TensorFlow C API, loaded at run time: the only module with `unsafe` code.
+//! The TensorFlow C API, loaded at run time: the only module with `unsafe` code. It holds the
+//! binding (the C types and the functions smtool calls, declared by hand) and its safe wrapper:
+//! [`TensorFlow`] (the loaded library), [`Session`] (a SavedModel loaded into a session, run
+//! with [`Tensor`]s) and the process-wide session registry used at shutdown. A [`Session`] is
+//! `Send + Sync`: TensorFlow allows concurrent `Run` calls on one session.
 //!
-//! It opens a libtensorflow shared library by path (no build-time linking, so nothing else in
-//! smtool needs TensorFlow), loads SavedModels into sessions, and runs them with typed tensors,
-//! including `DT_STRING` tensors of arbitrary bytes (serialized `tf.Example`s). A [`Session`]
-//! is `Send + Sync`: TensorFlow allows concurrent `Run` calls on one session.
+//! Why a hand-declared binding of about thirty symbols rather than the `tensorflow` crate
+//! family (`tensorflow`, `tensorflow-sys`):
+//! - **Binary `DT_STRING`.** Classify and Regress feed serialized `tf.Example`s, and models
+//!   return arbitrary bytes: strings must be fed and read as `TF_TString` bytes, never as
+//!   UTF-8 text; here they are byte vectors end to end, and a string tensor's buffer is freed
+//!   by TensorFlow's own deallocator when its last reference goes (a queue may keep it).
+//! - **Path-based loading.** smtool finds `libtensorflow_cc.so.2` in the PyPI wheel the user
+//!   already has (see [`super::library`]) and opens that file with `libloading` when `serve`
+//!   starts; `tensorflow-sys` links a libtensorflow at build time (or downloads one), so every
+//!   smtool build, and every command, would need TensorFlow.
+//! - **Load-time symbol errors.** Every symbol is resolved when the library is opened: a
+//!   library that lacks one is refused at start-up with its name, not at the first request.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use super::error::{Code, ServeError};
 use super::limits::{Budget, Limits, MAX_RANK};
+use super::tensor::{dtype, Tensor, Values};
 use crate::proto_ext::split_tensor_name;
 
 // Opaque C types.
@@ -264,29 +278,6 @@ impl Drop for Redirect {
     }
 }
 
-/// A TensorFlow status that is not OK: the canonical error code (`tensorflow::error::Code`,
-/// the same numbers as gRPC) and TensorFlow's message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Status {
-    pub code: i32,
-    pub message: String,
-}
-
-/// Status codes used by callers (the canonical TensorFlow / gRPC numbering).
-pub const CODE_INVALID_ARGUMENT: i32 = 3;
-pub const CODE_NOT_FOUND: i32 = 5;
-pub const CODE_INTERNAL: i32 = 13;
-
-impl Status {
-    fn new(code: i32, message: impl Into<String>) -> Self {
-        Status {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
 /// Owns a `TF_Status`.
 struct StatusBox<'a> {
     api: &'a Api,
@@ -302,7 +293,7 @@ impl<'a> StatusBox<'a> {
         }
     }
 
-    fn check(&self) -> Result<(), Status> {
+    fn check(&self) -> Result<(), ServeError> {
         // SAFETY: `ptr` is a live TF_Status; the message is valid until the next use of it.
         unsafe {
             let code = (self.api.TF_GetCode)(self.ptr);
@@ -312,7 +303,7 @@ impl<'a> StatusBox<'a> {
             let message = CStr::from_ptr((self.api.TF_Message)(self.ptr))
                 .to_string_lossy()
                 .into_owned();
-            Err(Status::new(code, message))
+            Err(ServeError::from_code(code, message))
         }
     }
 }
@@ -321,106 +312,6 @@ impl Drop for StatusBox<'_> {
     fn drop(&mut self) {
         // SAFETY: created by TF_NewStatus, deleted once.
         unsafe { (self.api.TF_DeleteStatus)(self.ptr) }
-    }
-}
-
-/// The values of a tensor, by dtype.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Values {
-    Float(Vec<f32>),
-    Double(Vec<f64>),
-    Int32(Vec<i32>),
-    UInt8(Vec<u8>),
-    Int16(Vec<i16>),
-    Int8(Vec<i8>),
-    String(Vec<Vec<u8>>),
-    Int64(Vec<i64>),
-    Bool(Vec<bool>),
-    UInt16(Vec<u16>),
-    /// DT_HALF as raw bits.
-    Half(Vec<u16>),
-    UInt32(Vec<u32>),
-    UInt64(Vec<u64>),
-}
-
-/// TensorFlow `DataType` numbers of the dtypes [`Values`] holds.
-pub mod dtype {
-    pub const FLOAT: i32 = 1;
-    pub const DOUBLE: i32 = 2;
-    pub const INT32: i32 = 3;
-    pub const UINT8: i32 = 4;
-    pub const INT16: i32 = 5;
-    pub const INT8: i32 = 6;
-    pub const STRING: i32 = 7;
-    pub const INT64: i32 = 9;
-    pub const BOOL: i32 = 10;
-    pub const UINT16: i32 = 17;
-    pub const HALF: i32 = 19;
-    pub const UINT32: i32 = 22;
-    pub const UINT64: i32 = 23;
-}
-
-impl Values {
-    /// The TensorFlow `DataType` number.
-    pub fn dtype(&self) -> i32 {
-        match self {
-            Values::Float(_) => dtype::FLOAT,
-            Values::Double(_) => dtype::DOUBLE,
-            Values::Int32(_) => dtype::INT32,
-            Values::UInt8(_) => dtype::UINT8,
-            Values::Int16(_) => dtype::INT16,
-            Values::Int8(_) => dtype::INT8,
-            Values::String(_) => dtype::STRING,
-            Values::Int64(_) => dtype::INT64,
-            Values::Bool(_) => dtype::BOOL,
-            Values::UInt16(_) => dtype::UINT16,
-            Values::Half(_) => dtype::HALF,
-            Values::UInt32(_) => dtype::UINT32,
-            Values::UInt64(_) => dtype::UINT64,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Values::Float(v) => v.len(),
-            Values::Double(v) => v.len(),
-            Values::Int32(v) => v.len(),
-            Values::UInt8(v) => v.len(),
-            Values::Int16(v) => v.len(),
-            Values::Int8(v) => v.len(),
-            Values::String(v) => v.len(),
-            Values::Int64(v) => v.len(),
-            Values::Bool(v) => v.len(),
-            Values::UInt16(v) | Values::Half(v) => v.len(),
-            Values::UInt32(v) => v.len(),
-            Values::UInt64(v) => v.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A dense tensor: dimensions and row-major values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    pub dims: Vec<i64>,
-    pub values: Values,
-}
-
-impl Tensor {
-    /// A tensor; `None` when the number of values does not match the dimensions.
-    pub fn new(dims: Vec<i64>, values: Values) -> Option<Tensor> {
-        let n = dims.iter().try_fold(
-            1i64,
-            |acc, &d| if d < 0 { None } else { acc.checked_mul(d) },
-        )?;
-        (usize::try_from(n).ok()? == values.len()).then_some(Tensor { dims, values })
-    }
-
-    pub fn dtype(&self) -> i32 {
-        self.values.dtype()
     }
 }
 
@@ -467,7 +358,7 @@ struct OwnedTensor<'a> {
 }
 
 impl<'a> OwnedTensor<'a> {
-    fn from_tensor(api: &'static Api, tensor: &Tensor) -> Result<Self, Status> {
+    fn from_tensor(api: &'static Api, tensor: &Tensor) -> Result<Self, ServeError> {
         let dims = &tensor.dims;
         // TensorFlow trusts dims to describe the buffer: never hand it a mismatch, nor a rank
         // it aborts on.
@@ -475,8 +366,8 @@ impl<'a> OwnedTensor<'a> {
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
         if elements != Some(tensor.values.len()) || dims.len() > MAX_RANK {
-            return Err(Status::new(
-                CODE_INVALID_ARGUMENT,
+            return Err(ServeError::new(
+                Code::InvalidArgument,
                 format!(
                     "tensor of shape {dims:?} cannot hold {} values",
                     tensor.values.len()
@@ -505,8 +396,8 @@ impl<'a> OwnedTensor<'a> {
             }
         };
         if ptr.is_null() {
-            return Err(Status::new(
-                CODE_INTERNAL,
+            return Err(ServeError::new(
+                Code::Internal,
                 "TensorFlow could not allocate an input tensor",
             ));
         }
@@ -520,7 +411,7 @@ impl<'a> OwnedTensor<'a> {
 
     /// Copies the tensor out, once `budget` has room for it (else RESOURCE_EXHAUSTED, and
     /// nothing is copied).
-    fn to_tensor(&self, name: &str, budget: &mut Budget) -> Result<Tensor, Status> {
+    fn to_tensor(&self, name: &str, budget: &mut Budget) -> Result<Tensor, ServeError> {
         let api = self.api;
         let t = self.ptr;
         // SAFETY: `t` is a live tensor; element counts come from its own dims and byte size.
@@ -538,13 +429,11 @@ impl<'a> OwnedTensor<'a> {
             } else {
                 0
             };
-            let n = budget
-                .output(name, &dims, strings)
-                .map_err(|e| Status::new(e.code as i32, e.message))?;
-            let need = |size: usize| -> Result<(), Status> {
+            let n = budget.output(name, &dims, strings)?;
+            let need = |size: usize| -> Result<(), ServeError> {
                 if n.checked_mul(size).is_none_or(|need| bytes < need) {
-                    Err(Status::new(
-                        CODE_INTERNAL,
+                    Err(ServeError::new(
+                        Code::Internal,
                         "TensorFlow returned a tensor smaller than its shape",
                     ))
                 } else {
@@ -618,8 +507,8 @@ impl<'a> OwnedTensor<'a> {
                     Values::String(out)
                 }
                 other => {
-                    return Err(Status::new(
-                        CODE_INVALID_ARGUMENT,
+                    return Err(ServeError::new(
+                        Code::InvalidArgument,
                         format!(
                             "output tensors of type {} are not supported",
                             crate::proto_ext::dtype_name(other)
@@ -658,8 +547,8 @@ unsafe fn string_tensor(
     api: &'static Api,
     dims: &[i64],
     values: &[Vec<u8>],
-) -> Result<*mut TfTensor, Status> {
-    let too_large = || Status::new(CODE_INVALID_ARGUMENT, "string tensor is too large");
+) -> Result<*mut TfTensor, ServeError> {
+    let too_large = || ServeError::new(Code::InvalidArgument, "string tensor is too large");
     let len = values
         .len()
         .checked_mul(std::mem::size_of::<TfTString>())
@@ -667,8 +556,8 @@ unsafe fn string_tensor(
     let layout = string_buffer_layout(len).ok_or_else(too_large)?;
     let base = std::alloc::alloc(layout) as *mut TfTString;
     if base.is_null() {
-        return Err(Status::new(
-            CODE_INTERNAL,
+        return Err(ServeError::new(
+            Code::Internal,
             "cannot allocate memory for an input tensor",
         ));
     }
@@ -789,15 +678,15 @@ impl Session {
         dir: &Path,
         tags: &[&str],
         config: &[u8],
-    ) -> Result<(Session, Vec<u8>), Status> {
+    ) -> Result<(Session, Vec<u8>), ServeError> {
         let api = &tf.api;
         let dir_c = CString::new(dir.as_os_str().as_encoded_bytes())
-            .map_err(|_| Status::new(CODE_INVALID_ARGUMENT, "path contains a NUL byte"))?;
+            .map_err(|_| ServeError::new(Code::InvalidArgument, "path contains a NUL byte"))?;
         let tags_c: Vec<CString> = tags
             .iter()
             .map(|t| CString::new(*t))
             .collect::<Result<_, _>>()
-            .map_err(|_| Status::new(CODE_INVALID_ARGUMENT, "tag contains a NUL byte"))?;
+            .map_err(|_| ServeError::new(Code::InvalidArgument, "tag contains a NUL byte"))?;
         let tag_ptrs: Vec<*const c_char> = tags_c.iter().map(|t| t.as_ptr()).collect();
         let status = StatusBox::new(api);
         // SAFETY: all pointers are live for the call; the graph, options and buffer are freed
@@ -847,11 +736,12 @@ impl Session {
         }
     }
 
-    fn output(&self, name: &str) -> Result<TfOutput, Status> {
+    fn output(&self, name: &str) -> Result<TfOutput, ServeError> {
         let api = &self.tf.api;
         let (node, index) = split_tensor_name(name);
-        let node_c = CString::new(node)
-            .map_err(|_| Status::new(CODE_INVALID_ARGUMENT, "tensor name contains a NUL byte"))?;
+        let node_c = CString::new(node).map_err(|_| {
+            ServeError::new(Code::InvalidArgument, "tensor name contains a NUL byte")
+        })?;
         // SAFETY: the graph lives as long as self.
         let oper = unsafe { (api.TF_GraphOperationByName)(self.graph, node_c.as_ptr()) };
         let outputs = if oper.is_null() {
@@ -861,8 +751,8 @@ impl Session {
             unsafe { (api.TF_OperationNumOutputs)(oper) }
         };
         if oper.is_null() || index as i64 >= outputs as i64 {
-            return Err(Status::new(
-                CODE_NOT_FOUND,
+            return Err(ServeError::new(
+                Code::NotFound,
                 format!("Tensor {name}, specified in either feed_devices or fetch_devices was not in the Graph"),
             ));
         }
@@ -881,7 +771,7 @@ impl Session {
         feeds: &[(&str, &Tensor)],
         fetches: &[&str],
         limits: Limits,
-    ) -> Result<Vec<Tensor>, Status> {
+    ) -> Result<Vec<Tensor>, ServeError> {
         let api: &'static Api = &self.tf.api;
         let mut inputs = Vec::with_capacity(feeds.len());
         let mut input_tensors = Vec::with_capacity(feeds.len());
@@ -935,8 +825,8 @@ impl Session {
             .collect();
         status.check()?;
         if owned.len() != fetches.len() {
-            return Err(Status::new(
-                CODE_INTERNAL,
+            return Err(ServeError::new(
+                Code::Internal,
                 "TensorFlow returned fewer outputs than requested",
             ));
         }
@@ -968,15 +858,6 @@ impl Drop for Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tensor_new_checks_element_count() {
-        assert!(Tensor::new(vec![2, 3], Values::Float(vec![0.0; 6])).is_some());
-        assert!(Tensor::new(vec![2, 3], Values::Float(vec![0.0; 5])).is_none());
-        assert!(Tensor::new(vec![], Values::Int64(vec![7])).is_some());
-        assert!(Tensor::new(vec![-1], Values::Int64(vec![])).is_none());
-        assert!(Tensor::new(vec![0, 4], Values::String(vec![])).is_some());
-    }
 
     #[test]
     fn tstring_layout_matches_the_c_api() {

@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use prost::Message;
 
-use super::core::{Core, ServeError};
+use super::core::Core;
+use super::error::{Code, ServeError};
 use super::models::Servable;
 use crate::files;
-use crate::proto::tensorflow::error::Code;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::tfrecord;
 
@@ -24,15 +24,15 @@ pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";
 /// The most records TF Serving replays; a file with more is an error.
 pub const MAX_RECORDS: usize = 1000;
 
-fn fail(code: Code, message: String) -> (i32, String) {
-    (code as i32, message)
+fn fail(code: Code, message: String) -> ServeError {
+    ServeError::new(code, message)
 }
 
 impl Core {
     /// Replays the version's warmup file if it has one; returns the number of requests
     /// replayed. Records are read and replayed one at a time, as TF Serving does. Errors carry
     /// TF Serving's code and a message naming the file.
-    pub fn warmup(&self, servable: &Arc<Servable>, dir: &Path) -> Result<u64, (i32, String)> {
+    pub fn warmup(&self, servable: &Arc<Servable>, dir: &Path) -> Result<u64, ServeError> {
         let path: PathBuf = dir.join(WARMUP_FILE);
         let started = Instant::now();
         let shown = path.display();
