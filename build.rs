@@ -1,7 +1,8 @@
 //! Compiles the TensorFlow / TensorFlow Serving schemas in `proto/` with the pure-Rust `protox`
 //! compiler (no system `protoc` needed) and hands the descriptors to prost-build. The same
-//! descriptor set is kept in OUT_DIR for descriptor-aware decoding (prost-reflect). tonic's
-//! service generator adds the gRPC servers and clients of the services in the same schemas.
+//! descriptor set is kept in OUT_DIR for descriptor-aware decoding (prost-reflect). With the
+//! `serve` feature, tonic's service generator adds the gRPC servers and clients of the services
+//! in the same schemas.
 
 use std::path::{Path, PathBuf};
 
@@ -33,16 +34,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let encoded = prost::Message::encode_to_vec(&descriptors);
     std::fs::write(out_dir.join("descriptors.binpb"), encoded)?;
 
+    let mut config = prost_build::Config::new();
+    config.btree_map(["."]);
     // gRPC services (PredictionService, ModelService, ...) are generated beside the messages
-    // they use, servers for `smtool serve` and clients for tests and users of the library.
-    let services = tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .build_transport(false)
-        .service_generator();
-    prost_build::Config::new()
-        .btree_map(["."])
-        .service_generator(services)
-        .compile_fds(descriptors)?;
+    // they use, servers for `smtool serve` and clients for tests and users of the library; a
+    // build without the `serve` feature has the messages only.
+    #[cfg(feature = "serve")]
+    config.service_generator(
+        tonic_prost_build::configure()
+            .build_server(true)
+            .build_client(true)
+            .build_transport(false)
+            .service_generator(),
+    );
+    config.compile_fds(descriptors)?;
     Ok(())
 }

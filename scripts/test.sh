@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of smtool on a fresh machine: sets up the reference Python TensorFlow
 # (python/requirements*.txt, in .venv), then formatting, lints, the Rust test suite and the
-# checks against TensorFlow itself.
+# checks against TensorFlow itself; lints and tests run with the default features and again
+# without them (no `serve`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,14 @@ cargo fmt --check
 cargo fmt --check --manifest-path fuzz/Cargo.toml
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "==> cargo clippy --no-default-features"
+cargo clippy --all-targets --no-default-features --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --quiet 2>&1 | tee target/test-output.txt
+# The build without `serve` (inspect, validate, add-classify, diff): its own test binaries,
+# those of the serve feature being skipped by their required-features.
+echo "==> cargo test --no-default-features"
+cargo test --no-default-features --quiet 2>&1 | tee -a target/test-output.txt
 
 # One closing line over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -10,6 +10,7 @@ use crate::commands::add_classify::{
 use crate::commands::diff::DiffOptions;
 use crate::commands::inspect::{InspectOptions, VersionSelect};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
+#[cfg(feature = "serve")]
 use crate::commands::warmup::{RequestFile, Requests, WarmupOptions};
 use crate::savedmodel::parse_tag_set;
 
@@ -46,6 +47,7 @@ pub enum Command {
     /// Serve SavedModels with TensorFlow Serving's REST and gRPC APIs.
     ///
     /// Loads libtensorflow at run time (see --tensorflow-dir for where it is found).
+    #[cfg(feature = "serve")]
     Serve(Box<ServeArgs>),
     /// Compare the serving contract of two model versions; exit 1 if NEW breaks it.
     ///
@@ -57,6 +59,7 @@ pub enum Command {
     /// From REST request bodies (predict, classify, regress; read as `smtool serve` reads them)
     /// or synthetic requests built from the signatures' dtypes and shapes; the source model is
     /// never modified.
+    #[cfg(feature = "serve")]
     Warmup(WarmupArgs),
 }
 
@@ -228,6 +231,7 @@ impl DiffArgs {
     }
 }
 
+#[cfg(feature = "serve")]
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  smtool warmup models/digits --request predict.json --as-next-version\n  smtool warmup models/digits/1 --from-signature --batch 4 --out models/digits-warm/1"
@@ -291,6 +295,7 @@ pub struct WarmupArgs {
     pub json: bool,
 }
 
+#[cfg(feature = "serve")]
 impl WarmupArgs {
     /// The core options.
     pub fn options(&self) -> WarmupOptions {
@@ -446,6 +451,7 @@ impl AddClassifyArgs {
     }
 }
 
+#[cfg(feature = "serve")]
 /// `smtool serve`'s arguments: smtool's own (`PATH`, `--model NAME=PATH`, `--host`, ...) and
 /// every flag of TensorFlow Serving 2.21's `tensorflow_model_server`, spelled, typed and
 /// defaulted as there. Values are read by TF Serving's rules: `--flag=value` (or
@@ -768,6 +774,7 @@ pub struct ServeArgs {
     pub verbose: bool,
 }
 
+#[cfg(feature = "serve")]
 /// A TF Serving boolean flag's value: `true`/`false` in any case, `1`/`0`.
 fn tf_bool(s: &str) -> Result<bool, String> {
     if s.eq_ignore_ascii_case("true") || s == "1" {
@@ -779,6 +786,7 @@ fn tf_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A TF Serving integer flag's value, read as absl::SimpleAtoi does: ASCII whitespace around
 /// it, an optional sign, decimal digits, within the type's range.
 fn tf_int<T: std::str::FromStr>(s: &str, type_name: &str) -> Result<T, String> {
@@ -793,19 +801,23 @@ fn tf_int<T: std::str::FromStr>(s: &str, type_name: &str) -> Result<T, String> {
         .map_err(|_| format!("'{s}' is out of range for {type_name}"))
 }
 
+#[cfg(feature = "serve")]
 /// A TF Serving path flag's value; empty means unset.
 fn tf_path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s))
 }
 
+#[cfg(feature = "serve")]
 fn tf_i32(s: &str) -> Result<i32, String> {
     tf_int(s, "int32")
 }
 
+#[cfg(feature = "serve")]
 fn tf_i64(s: &str) -> Result<i64, String> {
     tf_int(s, "int64")
 }
 
+#[cfg(feature = "serve")]
 /// A TF Serving float flag's value (absl::SimpleAtof: whitespace around it allowed).
 fn tf_f32(s: &str) -> Result<f32, String> {
     s.trim_ascii()
@@ -813,6 +825,7 @@ fn tf_f32(s: &str) -> Result<f32, String> {
         .map_err(|_| format!("'{s}' is not a number"))
 }
 
+#[cfg(feature = "serve")]
 /// What one TensorFlow Serving flag that smtool cannot act on does when given.
 enum Unsupported {
     /// Refused: the value needs something this build cannot have.
@@ -821,6 +834,7 @@ enum Unsupported {
     Warn(String),
 }
 
+#[cfg(feature = "serve")]
 impl ServeArgs {
     /// The validated serve options; `warnings` collects one line per flag accepted without
     /// effect.
@@ -1140,17 +1154,19 @@ impl ServeArgs {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A thread-count flag as a limit: `None` for 0 or less.
 fn positive(n: i32) -> Option<usize> {
     usize::try_from(n).ok().filter(|&n| n > 0)
 }
 
+#[cfg(feature = "serve")]
 /// A path flag, `None` when absent or empty (TF Serving's "unset").
 fn non_empty(path: &Option<PathBuf>) -> Option<&PathBuf> {
     path.as_ref().filter(|p| !p.as_os_str().is_empty())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "serve"))]
 mod tests {
     use super::*;
 

@@ -1,30 +1,39 @@
 //! Entry points for the fuzz harness (`fuzz/`, `tests/fuzz.rs`): one function per decoder that
 //! reads untrusted bytes, each calling the same library functions `serve`, `inspect` and
-//! `validate` call, up to the point where a tensor would be handed to TensorFlow. A target
-//! ignores whether its input was accepted; the harness checks that it returns, without a
-//! panic and within an allocation bound.
+//! `validate` call, up to the point where a tensor would be handed to TensorFlow (the request
+//! decoders, and what warmup does with a record, need the `serve` feature). A target ignores
+//! whether its input was accepted; the harness checks that it returns, without a panic and
+//! within an allocation bound.
 
+#[cfg(feature = "serve")]
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use prost::Message;
 
+#[cfg(feature = "serve")]
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::{bundle, tfrecord};
-use crate::serve::codec;
-use crate::serve::limits::{Budget, Limits};
-use crate::serve::tensor::dtype;
-use crate::serve::tensor::{serialized_examples, tensor_from_proto};
+#[cfg(feature = "serve")]
+use crate::serve::{
+    codec,
+    limits::{Budget, Limits},
+    tensor::{dtype, serialized_examples, tensor_from_proto},
+};
 
 /// A fuzz target: takes any bytes, must return.
 pub type Target = fn(&[u8]);
 
 /// Every target by name; the name is also its corpus directory under `fuzz/corpus/`.
 pub const TARGETS: &[(&str, Target)] = &[
+    #[cfg(feature = "serve")]
     ("rest_predict", rest_predict),
+    #[cfg(feature = "serve")]
     ("rest_examples", rest_examples),
+    #[cfg(feature = "serve")]
     ("grpc_predict", grpc_predict),
+    #[cfg(feature = "serve")]
     ("grpc_input", grpc_input),
     ("saved_model_pb", saved_model_pb),
     ("saved_model_pbtxt", saved_model_pbtxt),
@@ -37,6 +46,7 @@ pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
+#[cfg(feature = "serve")]
 /// Signatures a REST predict body is read against, picked by the input's first byte.
 const SIGNATURES: &[&[(&str, i32)]] = &[
     &[("x", dtype::FLOAT)],
@@ -60,6 +70,7 @@ const SIGNATURES: &[&[(&str, i32)]] = &[
     &[],
 ];
 
+#[cfg(feature = "serve")]
 fn signature_inputs(selector: u8) -> BTreeMap<String, tfp::TensorInfo> {
     SIGNATURES[usize::from(selector) % SIGNATURES.len()]
         .iter()
@@ -74,6 +85,7 @@ fn signature_inputs(selector: u8) -> BTreeMap<String, tfp::TensorInfo> {
         .collect()
 }
 
+#[cfg(feature = "serve")]
 /// The budget of one request, as `serve --max-request-bytes 1048576` gives it: larger than any
 /// input the harness makes, and small enough that what it admits stays within the harness's
 /// allocation bound.
@@ -81,6 +93,7 @@ fn budget() -> Budget {
     Limits::from_request_bytes(1 << 20).budget()
 }
 
+#[cfg(feature = "serve")]
 /// What the server does with a decoded `PredictRequest` before TensorFlow sees it.
 fn predict_feeds(request: &sv::PredictRequest) {
     let mut budget = budget();
@@ -91,6 +104,7 @@ fn predict_feeds(request: &sv::PredictRequest) {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A REST predict body (`POST .../models/M:predict`), after one byte choosing the signature's
 /// inputs: the fast reader, the general reader, then tensor conversion. Where the fast reader
 /// accepts a body it must give exactly what the general one gives.
@@ -123,6 +137,7 @@ pub fn rest_predict(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A REST classify or regress body: the JSON reader, the `tf.Example`s it builds and their
 /// serialized form as fed to the signature.
 pub fn rest_examples(data: &[u8]) {
@@ -134,6 +149,7 @@ pub fn rest_examples(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A gRPC `PredictRequest` message: decoding, then each input `TensorProto` into a tensor.
 pub fn grpc_predict(data: &[u8]) {
     if let Ok(request) = sv::PredictRequest::decode(data) {
@@ -141,6 +157,7 @@ pub fn grpc_predict(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A gRPC `Input` (of `Classify`, `Regress` and `MultiInference`): decoding, then the
 /// serialized `tf.Example`s (with their context) fed to the signature.
 pub fn grpc_input(data: &[u8]) {
@@ -178,10 +195,10 @@ pub fn tfrecord(data: &[u8]) {
 }
 
 fn warmup_records(data: &[u8]) {
-    use sv::prediction_log::LogType;
     let Ok(records) = tfrecord::parse(data) else {
         return;
     };
+    #[cfg(feature = "serve")]
     if records.len() > crate::serve::warmup::MAX_RECORDS {
         return;
     }
@@ -189,20 +206,30 @@ fn warmup_records(data: &[u8]) {
         let Ok(log) = sv::PredictionLog::decode(*record) else {
             continue;
         };
-        let input = match log.log_type {
-            Some(LogType::PredictLog(l)) => {
-                if let Some(r) = l.request {
-                    predict_feeds(&r);
-                }
-                continue;
-            }
-            Some(LogType::ClassifyLog(l)) => l.request.and_then(|r| r.input),
-            Some(LogType::RegressLog(l)) => l.request.and_then(|r| r.input),
-            Some(LogType::MultiInferenceLog(l)) => l.request.and_then(|r| r.input),
-            _ => None,
-        };
-        let _ = serialized_examples(input.as_ref(), &mut budget());
+        #[cfg(feature = "serve")]
+        log_feeds(log);
+        #[cfg(not(feature = "serve"))]
+        let _ = log;
     }
+}
+
+/// What warmup does with one decoded `PredictionLog` before TensorFlow sees its request.
+#[cfg(feature = "serve")]
+fn log_feeds(log: sv::PredictionLog) {
+    use sv::prediction_log::LogType;
+    let input = match log.log_type {
+        Some(LogType::PredictLog(l)) => {
+            if let Some(r) = l.request {
+                predict_feeds(&r);
+            }
+            return;
+        }
+        Some(LogType::ClassifyLog(l)) => l.request.and_then(|r| r.input),
+        Some(LogType::RegressLog(l)) => l.request.and_then(|r| r.input),
+        Some(LogType::MultiInferenceLog(l)) => l.request.and_then(|r| r.input),
+        _ => None,
+    };
+    let _ = serialized_examples(input.as_ref(), &mut budget());
 }
 
 /// A copy of a TFRecord file whose length and data CRCs are right, as far as its length fields

@@ -14,11 +14,11 @@
 //!   walk that finds models under a directory tree.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
 //! - [`render`]: reports as tables for people or JSON for machines.
-//! - [`serve`]: TensorFlow Serving's REST and gRPC APIs on the TensorFlow C API (loaded at run
-//!   time).
+//! - `serve` (the `serve` feature, on by default): TensorFlow Serving's REST and gRPC APIs on
+//!   the TensorFlow C API (loaded at run time).
 //! - `fuzzing` (hidden): the decoders of untrusted bytes as fuzz targets.
 //!
-//! `unsafe` code is denied everywhere but in [`serve::tf`], the one module that talks to C.
+//! `unsafe` code is denied everywhere but in `serve::tf`, the one module that talks to C.
 #![deny(unsafe_code)]
 
 pub mod cli;
@@ -32,6 +32,7 @@ pub mod proto;
 pub mod proto_ext;
 pub mod render;
 pub mod savedmodel;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod signature;
 pub mod validate;

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use smtool::cli::{Cli, Command, ValidateFormat};
-use smtool::commands::{add_classify, diff, inspect, validate, warmup};
+#[cfg(feature = "serve")]
+use smtool::commands::warmup;
+use smtool::commands::{add_classify, diff, inspect, validate};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -52,6 +54,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
             Ok(diff::exit_code(&report))
         }
+        #[cfg(feature = "serve")]
         Command::Warmup(args) => {
             let report = warmup::run(&args.options())?;
             if args.json {
@@ -61,6 +64,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        #[cfg(feature = "serve")]
         Command::Serve(args) if args.version => {
             let library = smtool::serve::library::LibraryOptions::from_env(
                 args.tensorflow_dir.clone(),
@@ -69,6 +73,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             write!(out, "{}", smtool::serve::version_text(&library))?;
             Ok(0)
         }
+        #[cfg(feature = "serve")]
         Command::Serve(args) => {
             smtool::serve::run(args.options()?)?;
             Ok(0)

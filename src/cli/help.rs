@@ -110,6 +110,7 @@ mod tests {
 
     /// `-h` is a summary of one sentence per option and subcommand; `--help` keeps the rest.
     #[test]
+    #[cfg(feature = "serve")]
     fn short_help_is_a_summary_and_long_help_the_whole_text() {
         let mut cmd = command();
         cmd.build();

@@ -5,4 +5,5 @@ pub mod add_classify;
 pub mod diff;
 pub mod inspect;
 pub mod validate;
+#[cfg(feature = "serve")]
 pub mod warmup;

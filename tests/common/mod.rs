@@ -134,6 +134,7 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
 }
 
+#[cfg(feature = "serve")]
 /// The libtensorflow the serve tests use, found the way users find it (the reference Python's
 /// tensorflow package, or TENSORFLOW_DIR) and loaded once per test process. `None` means skip;
 /// with SMTOOL_REQUIRE_TF=1 a missing or unloadable library fails instead.
@@ -291,6 +292,7 @@ pub fn spawn_serve(args: &[&str], venv: &Path) -> Served {
     }
 }
 
+#[cfg(feature = "serve")]
 /// A model written by one of the `python/make_*_model.py` scripts into a fresh directory, as
 /// `(dir, export)`; `None` (skip) without the reference Python or libtensorflow.
 pub fn python_model(script: &str, name: &str) -> Option<(tempfile::TempDir, PathBuf)> {
@@ -303,6 +305,7 @@ pub fn python_model(script: &str, name: &str) -> Option<(tempfile::TempDir, Path
     Some((dir, export))
 }
 
+#[cfg(feature = "serve")]
 /// A gRPC channel to a server at `addr`, connected on `runtime`.
 pub fn grpc_channel(
     runtime: &tokio::runtime::Runtime,
