@@ -5,7 +5,9 @@
 //!
 //! The type is checked twice: with `stat` before opening (opening some devices has effects of
 //! its own) and with `fstat` on the opened file (the path may have been replaced in between).
-//! The open is non-blocking, so a FIFO with no writer cannot stall it.
+//! On Unix the open is non-blocking, so a FIFO with no writer cannot stall it. Elsewhere the
+//! open is a plain one and anything not a file or directory is "a special file": the stat
+//! before opening already refuses what is not a regular file.
 
 use std::fs::{File, Metadata};
 use std::io::Read;
