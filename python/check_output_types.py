@@ -1,4 +1,4 @@
-"""Checks the output arity and dtypes smtool derives from its op registry snapshot against
+"""Checks the output arity and dtypes smtool derives from its embedded op registry against
 TensorFlow's own graph construction.
 
 Input: a JSON file {"<graph file>": {"<node>": [dtype or null, ...] or null, ...}, ...} written by

@@ -3,6 +3,9 @@ security rule of `smtool validate` (SM501), by rules over what the op registry s
 its name, and the names of its inputs, outputs and attrs. Nothing is listed by hand except the
 few ops no registry field can tell apart (EXPLICIT below).
 
+It reads the registry smtool embeds, data/tf_op_registry.pb (written by python/dump_op_registry.py,
+which the test suite checks against TensorFlow), so both files describe the same ops.
+
 Usage: python python/classify_unsafe_ops.py [OUT]   (default: data/unsafe_ops.txt)
 
 Rules, in order; an op gets every hazard a rule gives it:
@@ -36,8 +39,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
+from tensorflow.core.framework import op_def_pb2  # noqa: E402
 
-from dump_op_registry import registered_ops  # noqa: E402
+REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tf_op_registry.pb")
 
 NETWORK_INPUTS = {"address", "server_address", "protocol"}
 PATH_INPUTS = {
@@ -104,9 +108,17 @@ def classify(op):
     return [h for h in ORDER if h in hazards], why
 
 
+def embedded_ops():
+    """The op registry smtool embeds."""
+    ops = op_def_pb2.OpList()
+    with open(REGISTRY, "rb") as fh:
+        ops.ParseFromString(fh.read())
+    return ops
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "data/unsafe_ops.txt"
-    ops = registered_ops()
+    ops = embedded_ops()
     rows = []
     for op in sorted(ops.op, key=lambda o: o.name):
         hazards, why = classify(op)

@@ -935,20 +935,6 @@ fn destination_in_or_around_the_source_is_refused_even_with_force() {
     assert_eq!(before, snapshot(&src));
 }
 
-#[test]
-fn embedded_op_signatures_match_tensorflow() {
-    let Some(python) = common::reference_python() else {
-        return;
-    };
-    let out = common::run_python(&python, "extract_op_defs.py", &["--check"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        common::stdout(&out),
-        common::stderr(&out)
-    );
-}
-
 /// A model base path in a fresh temporary directory: `versions` maps each version directory name
 /// to the fixture model copied there.
 fn base_path(tmp: &Path, name: &str, versions: &[(&str, &str)]) -> PathBuf {

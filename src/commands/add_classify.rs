@@ -1331,12 +1331,7 @@ fn decode_images(
 
 /// The tensor name of `node`'s output `index` inside a function body: `node:arg:index`.
 fn fn_output(node: &tf::NodeDef, index: usize) -> Result<String, GraphError> {
-    let args = op_registry::output_args(node)?;
-    let (arg, i) = args.get(index).ok_or_else(|| GraphError::BadNode {
-        node: node.name.clone(),
-        op: node.op.clone(),
-        detail: format!("has no output {index}"),
-    })?;
+    let (arg, i) = op_registry::output_arg(node, index)?;
     Ok(format!("{}:{arg}:{i}", node.name))
 }
 

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use prost::Message;
 use serde::Serialize;
 
+use crate::graph::op_registry;
 use crate::ops;
 use crate::proto::tensorflow as tf;
 use crate::proto_ext::{dims, dtype_name, shape_text, split_tensor_name};
@@ -23,7 +24,6 @@ use crate::savedmodel::{self, Location, SavedModelDir, Version};
 use crate::signature::{
     self, CLASSIFY_CLASSES, CLASSIFY_METHOD, DEFAULT_SIGNATURE_KEY, REGRESS_METHOD, RESERVED_KEYS,
 };
-use crate::validate::op_registry::{self, Registry};
 use crate::validate::GraphIndex;
 
 /// Exit code when NEW has a breaking change.
@@ -1261,11 +1261,10 @@ fn op_set<'a>(graph: &Graph<'a>) -> BTreeSet<&'a str> {
 fn ops_needing_newer_tensorflow(old: &Graph<'_>, new: &Graph<'_>, out: &mut Vec<Change>) {
     let old_ops = op_set(old);
     let new_ops = op_set(new);
-    let registry = Registry::tf();
     let (old_tf, new_tf) = (old.tensorflow_version(), new.tensorflow_version());
     let newer = matches!((release(old_tf), release(new_tf)), (Some(a), Some(b)) if b > a);
     for op in new_ops.difference(&old_ops) {
-        let message = if !registry.contains(op) {
+        let message = if !op_registry::is_registered(op) {
             format!(
                 "op '{op}' is new in NEW and not registered in TensorFlow {}: a custom op or one \
                  from a newer release; a server that runs OLD fails to load NEW unless it has it",

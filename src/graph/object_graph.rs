@@ -73,12 +73,7 @@ fn tensor_spec(name: &str, dtype: DataType, shape: &[i64]) -> tf::StructuredValu
 
 /// The tensor of output `index` of `node` inside a function body (`node:arg:index`).
 fn body_tensor(node: &tf::NodeDef, index: usize, body_name: &str) -> Result<String, GraphError> {
-    let args = op_registry::output_args(node)?;
-    let (arg, i) = args.get(index).ok_or_else(|| GraphError::BadNode {
-        node: node.name.clone(),
-        op: node.op.clone(),
-        detail: format!("has no output {index}"),
-    })?;
+    let (arg, i) = op_registry::output_arg(node, index)?;
     Ok(format!("{body_name}:{arg}:{i}"))
 }
 

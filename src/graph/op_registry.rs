@@ -1,37 +1,136 @@
-//! The op signatures (OpDefs from TensorFlow 2.21's op registry, see `python/extract_op_defs.py`)
-//! of every op smtool adds to a graph: nodes are completed with default attrs and checked against
-//! them, and a meta graph's `stripped_op_list` is extended with them.
+//! TensorFlow 2.21's op registry: the OpDef of every op it registers, embedded in the binary
+//! (`data/tf_op_registry.pb`, a binary `OpList` written by `python/dump_op_registry.py`, which the
+//! test suite checks against TensorFlow) and decoded once, on first use. The one answer smtool has
+//! to "what is this op": whether it exists (validate's SM601), how many outputs of which dtypes a
+//! node of it has (validate's signature checks), the attrs a node leaves at their default and the
+//! checks on the nodes smtool builds, and the OpDefs added to a meta graph's `stripped_op_list`.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
+
+use prost::Message;
 
 use crate::proto::tensorflow::{self as tf, attr_value::Value};
 
 use super::GraphError;
 
-const OP_DEFS: &str = include_str!("op_defs.pbtxt");
+/// The TensorFlow release the embedded registry comes from.
+pub const TF_VERSION: &str = "2.21";
 
-fn registry() -> &'static BTreeMap<String, tf::OpDef> {
-    static OPS: OnceLock<BTreeMap<String, tf::OpDef>> = OnceLock::new();
+/// Every op's OpDef, documentation stripped, sorted by name.
+const OP_LIST: &[u8] = include_bytes!("../../data/tf_op_registry.pb");
+
+/// The registered ops, sorted by name.
+fn registry() -> &'static [tf::OpDef] {
+    static OPS: OnceLock<Vec<tf::OpDef>> = OnceLock::new();
     OPS.get_or_init(|| {
-        // The file is generated and checked by the test suite; failing here is a build defect.
-        let list: tf::OpList = crate::savedmodel::parse_text_format(OP_DEFS, "tensorflow.OpList")
-            .unwrap_or_else(|e| panic!("embedded op_defs.pbtxt is invalid: {e}"));
-        list.op
-            .into_iter()
-            .map(|op| (op.name.clone(), op))
-            .collect()
+        // The file is part of the binary and checked by the test suite; failing here is a build
+        // defect, not a user error.
+        let mut ops = tf::OpList::decode(OP_LIST)
+            .unwrap_or_else(|e| panic!("the embedded op registry is invalid: {e}"))
+            .op;
+        ops.sort_by(|a, b| a.name.cmp(&b.name));
+        ops
     })
 }
 
-/// The OpDef of `op`, if smtool knows it.
+/// The OpDef of `op`, if TensorFlow registers it.
 pub fn op_def(op: &str) -> Option<&'static tf::OpDef> {
-    registry().get(op)
+    let ops = registry();
+    ops.binary_search_by(|o| o.name.as_str().cmp(op))
+        .ok()
+        .map(|i| &ops[i])
 }
 
-/// Names of every op smtool knows.
-pub fn known_ops() -> impl Iterator<Item = &'static str> {
-    registry().keys().map(String::as_str)
+/// Whether TensorFlow registers `op`.
+pub fn is_registered(op: &str) -> bool {
+    op_def(op).is_some()
+}
+
+/// Every registered op, sorted by name.
+pub fn all_ops() -> &'static [tf::OpDef] {
+    registry()
+}
+
+fn attr<'a>(node: &'a tf::NodeDef, name: &str) -> Option<&'a Value> {
+    node.attr.get(name).and_then(|a| a.value.as_ref())
+}
+
+/// The value of attr `name` of `node`, or its default when the node leaves it out (saved graphs
+/// usually strip attrs at their default).
+fn attr_or_default<'a>(def: &'a tf::OpDef, node: &'a tf::NodeDef, name: &str) -> Option<&'a Value> {
+    attr(node, name).or_else(|| {
+        def.attr
+            .iter()
+            .find(|a| a.name == name)?
+            .default_value
+            .as_ref()?
+            .value
+            .as_ref()
+    })
+}
+
+/// The most tensors one argument is taken to stand for. A count attr is a number in the model
+/// file, not a list in it, so without this bound a few bytes could ask for any amount of memory;
+/// real graphs stay far below it.
+const MAX_ARG_TENSORS: usize = 1 << 16;
+
+/// How many tensors an argument stands for in `node` (list arguments expand); `None` when the
+/// attrs do not tell.
+fn arg_count(def: &tf::OpDef, node: &tf::NodeDef, arg: &tf::op_def::ArgDef) -> Option<usize> {
+    if !arg.number_attr.is_empty() {
+        match attr_or_default(def, node, &arg.number_attr)? {
+            Value::I(n) => usize::try_from(*n).ok().filter(|n| *n <= MAX_ARG_TENSORS),
+            _ => None,
+        }
+    } else if !arg.type_list_attr.is_empty() {
+        match attr_or_default(def, node, &arg.type_list_attr)? {
+            Value::List(l) => Some(l.r#type.len()),
+            _ => None,
+        }
+    } else {
+        Some(1)
+    }
+}
+
+/// The dtypes of the tensors an argument stands for in `node` (`None` for one whose dtype the
+/// attrs do not tell); `None` when their number is unknown.
+fn arg_types(
+    def: &tf::OpDef,
+    node: &tf::NodeDef,
+    arg: &tf::op_def::ArgDef,
+) -> Option<Vec<Option<i32>>> {
+    if !arg.type_list_attr.is_empty() {
+        return match attr_or_default(def, node, &arg.type_list_attr)? {
+            Value::List(l) => Some(l.r#type.iter().copied().map(Some).collect()),
+            _ => None,
+        };
+    }
+    let dtype = if arg.type_attr.is_empty() {
+        Some(arg.r#type)
+    } else {
+        match attr_or_default(def, node, &arg.type_attr) {
+            Some(Value::Type(t)) => Some(*t),
+            _ => None,
+        }
+    };
+    Some(vec![dtype; arg_count(def, node, arg)?])
+}
+
+/// The dtypes of the outputs of `node`, a node of a registered op (`None` for one whose dtype the
+/// attrs do not tell); `None` when the op is not registered or the number of outputs cannot be
+/// worked out.
+pub fn output_types(node: &tf::NodeDef) -> Option<Vec<Option<i32>>> {
+    output_types_by(op_def(&node.op)?, node)
+}
+
+/// The dtypes of the outputs of `node` by `def`, its op's OpDef or the signature of the function
+/// it calls, as [`output_types`].
+pub fn output_types_by(def: &tf::OpDef, node: &tf::NodeDef) -> Option<Vec<Option<i32>>> {
+    let mut out = Vec::new();
+    for arg in &def.output_arg {
+        out.extend(arg_types(def, node, arg)?);
+    }
+    Some(out)
 }
 
 fn attr_kind_matches(kind: &str, value: &Value) -> bool {
@@ -49,25 +148,6 @@ fn attr_kind_matches(kind: &str, value: &Value) -> bool {
     }
 }
 
-fn list_len(node: &tf::NodeDef, attr: &str) -> Option<usize> {
-    match node.attr.get(attr)?.value.as_ref()? {
-        Value::I(n) => usize::try_from(*n).ok(),
-        Value::List(l) => Some(l.r#type.len()),
-        _ => None,
-    }
-}
-
-/// How many tensors an argument stands for in `node` (list arguments expand).
-fn arg_count(node: &tf::NodeDef, arg: &tf::op_def::ArgDef) -> Option<usize> {
-    if !arg.number_attr.is_empty() {
-        list_len(node, &arg.number_attr)
-    } else if !arg.type_list_attr.is_empty() {
-        list_len(node, &arg.type_list_attr)
-    } else {
-        Some(1)
-    }
-}
-
 /// Fills in the attrs `node` leaves at their default and checks it against its OpDef: every attr
 /// set and of the declared kind, type attrs within their allowed values, no unknown attrs, and as
 /// many data inputs as the op takes.
@@ -77,7 +157,7 @@ pub fn complete(node: &mut tf::NodeDef) -> Result<(), GraphError> {
         op: node.op.clone(),
         detail,
     };
-    let def = op_def(&node.op).ok_or_else(|| bad("op is not in smtool's op list".into()))?;
+    let def = op_def(&node.op).ok_or_else(|| bad(not_registered()))?;
     for attr in &def.attr {
         if !node.attr.contains_key(&attr.name) {
             match &attr.default_value {
@@ -130,8 +210,8 @@ pub fn complete(node: &mut tf::NodeDef) -> Result<(), GraphError> {
     }
     let mut wanted = 0;
     for arg in &def.input_arg {
-        wanted +=
-            arg_count(node, arg).ok_or_else(|| bad(format!("cannot size input '{}'", arg.name)))?;
+        wanted += arg_count(def, node, arg)
+            .ok_or_else(|| bad(format!("cannot size input '{}'", arg.name)))?;
     }
     let data_inputs = node.input.iter().filter(|i| !i.starts_with('^')).count();
     if data_inputs != wanted {
@@ -142,24 +222,29 @@ pub fn complete(node: &mut tf::NodeDef) -> Result<(), GraphError> {
     Ok(())
 }
 
-/// The output argument names of `node`'s op, expanded: one `(arg name, index within the arg)` per
-/// output tensor. Function bodies name tensors `node:arg:index`.
-pub fn output_args(node: &tf::NodeDef) -> Result<Vec<(String, usize)>, GraphError> {
-    let def = op_def(&node.op).ok_or_else(|| GraphError::BadNode {
+fn not_registered() -> String {
+    format!("op is not registered in TensorFlow {TF_VERSION}")
+}
+
+/// Which output argument of `node`'s op its output `index` belongs to, and the index within that
+/// argument: function bodies name tensors `node:arg:index`.
+pub fn output_arg(node: &tf::NodeDef, index: usize) -> Result<(&'static str, usize), GraphError> {
+    let bad = |detail: String| GraphError::BadNode {
         node: node.name.clone(),
         op: node.op.clone(),
-        detail: "op is not in smtool's op list".into(),
-    })?;
-    let mut out = Vec::new();
+        detail,
+    };
+    let def = op_def(&node.op).ok_or_else(|| bad(not_registered()))?;
+    let mut first = 0;
     for arg in &def.output_arg {
-        let n = arg_count(node, arg).ok_or_else(|| GraphError::BadNode {
-            node: node.name.clone(),
-            op: node.op.clone(),
-            detail: format!("cannot size output '{}'", arg.name),
-        })?;
-        out.extend((0..n).map(|i| (arg.name.clone(), i)));
+        let n = arg_count(def, node, arg)
+            .ok_or_else(|| bad(format!("cannot size output '{}'", arg.name)))?;
+        if index < first + n {
+            return Ok((arg.name.as_str(), index - first));
+        }
+        first += n;
     }
-    Ok(out)
+    Err(bad(format!("has no output {index}")))
 }
 
 /// Adds the OpDefs of `ops` to the meta graph's `stripped_op_list` when it has one (TensorFlow's
@@ -192,16 +277,96 @@ mod tests {
     use crate::graph::attr;
 
     #[test]
-    fn every_embedded_op_parses() {
-        let names: Vec<&str> = known_ops().collect();
+    fn the_embedded_registry_decodes_and_knows_common_ops() {
+        let ops = all_ops();
+        assert!(ops.len() > 1500, "only {} ops", ops.len());
+        assert!(ops.windows(2).all(|w| w[0].name < w[1].name));
         for op in [
+            "Placeholder",
+            "Const",
+            "StatefulPartitionedCall",
+            "SaveV2",
+            "ReadFile",
+            "InitializeTableFromTextFileV2",
             "ParseExampleV2",
             "TopKV2",
             "GatherV2",
             "MapDefun",
             "DecodeImage",
         ] {
-            assert!(names.contains(&op), "{op} missing from {names:?}");
+            assert!(is_registered(op), "{op}");
+        }
+        assert!(!is_registered("MyCustomOp"));
+        // Stripped as in a meta graph's stripped_op_list.
+        assert!(ops
+            .iter()
+            .all(|o| o.summary.is_empty() && o.description.is_empty()));
+    }
+
+    fn with_attrs(op: &str, attrs: &[(&str, Value)]) -> tf::NodeDef {
+        tf::NodeDef {
+            name: "n".into(),
+            op: op.into(),
+            attr: attrs
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        (*k).to_owned(),
+                        tf::AttrValue {
+                            value: Some(v.clone()),
+                        },
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn output_types_follow_attrs_and_defaults() {
+        let float = tf::DataType::DtFloat as i32;
+        let string = tf::DataType::DtString as i32;
+        let int32 = tf::DataType::DtInt32 as i32;
+        let types = |t: &[i32]| {
+            Value::List(tf::attr_value::ListValue {
+                r#type: t.to_vec(),
+                ..Default::default()
+            })
+        };
+        let cases: Vec<(tf::NodeDef, Option<Vec<Option<i32>>>)> = vec![
+            (
+                with_attrs("Placeholder", &[("dtype", Value::Type(float))]),
+                Some(vec![Some(float)]),
+            ),
+            (with_attrs("Placeholder", &[]), Some(vec![None])),
+            // Unique's out_idx defaults to int32 and is stripped from saved graphs.
+            (
+                with_attrs("Unique", &[("T", Value::Type(string))]),
+                Some(vec![Some(string), Some(int32)]),
+            ),
+            (
+                with_attrs(
+                    "StatefulPartitionedCall",
+                    &[("Tout", types(&[float, string]))],
+                ),
+                Some(vec![Some(float), Some(string)]),
+            ),
+            (with_attrs("StatefulPartitionedCall", &[]), None),
+            (
+                with_attrs("Split", &[("num_split", Value::I(3))]),
+                Some(vec![None; 3]),
+            ),
+            // A count no graph has is unknown, not an allocation.
+            (
+                with_attrs("Split", &[("num_split", Value::I(1 << 40))]),
+                None,
+            ),
+            (with_attrs("NoOp", &[]), Some(vec![])),
+            (with_attrs("ReadFile", &[]), Some(vec![Some(string)])),
+            (with_attrs("MyCustomOp", &[]), None),
+        ];
+        for (n, want) in cases {
+            assert_eq!(output_types(&n), want, "{}", n.op);
         }
     }
 
@@ -266,6 +431,10 @@ mod tests {
             .insert("output_shapes".into(), attr::shapes(&[vec![2]]));
         n.attr.insert("f".into(), attr::func("f"));
         complete(&mut n).unwrap();
-        assert_eq!(output_args(&n).unwrap(), vec![("output".to_string(), 0)]);
+        assert_eq!(output_arg(&n, 0).unwrap(), ("output", 0));
+        let err = output_arg(&n, 1).unwrap_err().to_string();
+        assert!(err.contains("has no output 1"), "{err}");
+        let split = with_attrs("Split", &[("num_split", Value::I(3))]);
+        assert_eq!(output_arg(&split, 2).unwrap(), ("output", 2));
     }
 }
