@@ -16,6 +16,8 @@
 //! - [`render`]: reports as tables for people or JSON for machines.
 //! - `serve` (the `serve` feature, on by default): TensorFlow Serving's REST and gRPC APIs on
 //!   the TensorFlow C API (loaded at run time).
+//! - [`storage`]: object-storage URLs (`s3://`, `gs://`); with the `storage` feature (on by
+//!   default), models there seen as local directories, and versions published to them.
 //! - `fuzzing` (hidden): the decoders of untrusted bytes as fuzz targets.
 //!
 //! `unsafe` code is denied everywhere but in `serve::tf`, the one module that talks to C.
@@ -35,4 +37,5 @@ pub mod savedmodel;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod signature;
+pub mod storage;
 pub mod validate;

@@ -202,6 +202,9 @@ pub enum Error {
     Model(#[from] savedmodel::Error),
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A source in object storage that could not be used.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
     #[error("cannot build the classify graph: {0}")]
     Graph(#[from] GraphError),
     #[error("no signature '{wanted}' in '{}' (available: {}); pick one with --signature", path.display(), list(available))]
@@ -597,6 +600,17 @@ pub(crate) fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Res
 /// it in a temporary directory beside it whose name (`.N.smtool-...`) is not a version number, so
 /// TensorFlow Serving never sees a half-written version.
 pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
+    if let Destination::Dir(out) = &opts.dst {
+        if crate::storage::remote_url(out)?.is_some() {
+            return Err(crate::storage::Error::RemoteOutput(out.display().to_string()).into());
+        }
+    }
+    #[cfg(feature = "storage")]
+    if let Some(url) = crate::storage::remote_url(&opts.src)? {
+        return Ok(super::remote::add_classify(opts, &url)?);
+    }
+    #[cfg(not(feature = "storage"))]
+    crate::storage::remote_url(&opts.src)?;
     let Source {
         model,
         version: source_version,

@@ -163,6 +163,12 @@ pub struct FingerprintReport {
 
 /// Runs `inspect`.
 pub fn run(opts: &InspectOptions) -> Result<InspectReport, Error> {
+    #[cfg(feature = "storage")]
+    if let Some(url) = crate::storage::remote_url(&opts.path)? {
+        return Ok(super::remote::inspect(opts, &url)?);
+    }
+    #[cfg(not(feature = "storage"))]
+    crate::storage::remote_url(&opts.path)?;
     let location = savedmodel::locate(&opts.path)?;
     let mut models = Vec::new();
     match location {

@@ -4,6 +4,8 @@
 pub mod add_classify;
 pub mod diff;
 pub mod inspect;
+#[cfg(feature = "storage")]
+mod remote;
 pub mod validate;
 #[cfg(feature = "serve")]
 pub mod warmup;

@@ -2,8 +2,24 @@
 //! [`crate::validate`]) and decides the exit code.
 
 pub use crate::validate::{
-    run, Finding, ModelResult, RequiredSignature, Severity, Status, ValidateOptions, ValidateReport,
+    Finding, ModelResult, RequiredSignature, Severity, Status, ValidateOptions, ValidateReport,
 };
+
+/// Validates every model under `opts.paths`, local or in object storage (see
+/// [`crate::validate::run`]).
+pub fn run(opts: &ValidateOptions) -> Result<ValidateReport, crate::validate::ValidateError> {
+    #[cfg(feature = "storage")]
+    for path in &opts.paths {
+        if crate::storage::remote_url(path)?.is_some() {
+            return super::remote::validate(opts);
+        }
+    }
+    #[cfg(not(feature = "storage"))]
+    for path in &opts.paths {
+        crate::storage::remote_url(path)?;
+    }
+    crate::validate::run(opts)
+}
 
 /// Exit code when some model has failing findings.
 pub const EXIT_FINDINGS: u8 = 1;

@@ -49,6 +49,9 @@ pub enum Error {
     /// Not a regular file, or larger than smtool reads.
     #[error(transparent)]
     File(#[from] crate::files::FileError),
+    /// A path in object storage that could not be used.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
     #[error("no version {wanted} in model base path '{}' (available: {})", path.display(), list(available))]
     NoVersion {
         path: PathBuf,

@@ -350,6 +350,9 @@ pub enum ValidateError {
         .0.display()
     )]
     NothingFound(PathBuf),
+    /// A path in object storage that could not be used.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
 }
 
 /// Validates every model under `opts.paths`. Fails (exit 2) only when a path cannot be used

@@ -1,0 +1,149 @@
+//! The commands on models in object storage: each opens a local [`View`] of the URL, fetches
+//! the objects it will read, runs the local command on the view, and names the URL in its
+//! report and errors.
+
+use std::path::PathBuf;
+
+use crate::savedmodel::{self, Location};
+use crate::storage::{self, Fetch, RemoteUrl, View};
+
+use super::add_classify::{self, AddClassifyOptions, AddClassifyReport, Destination};
+use super::inspect::{self, InspectOptions, InspectReport, VersionSelect};
+use crate::validate::{self, ValidateError, ValidateOptions, ValidateReport};
+
+/// The model directories of the view that `versions` selects from what its path is; none
+/// when the path is not a model or a base path (the local command then says why).
+fn selected_dirs(view: &View, versions: VersionSelect) -> Vec<PathBuf> {
+    match savedmodel::locate(view.path()) {
+        Ok(Location::Model { dir, .. }) => vec![dir],
+        Ok(Location::BasePath { versions: vs, .. }) => match versions {
+            VersionSelect::All => vs.into_iter().map(|v| v.dir).collect(),
+            VersionSelect::Latest => vs.into_iter().last().map(|v| v.dir).into_iter().collect(),
+            VersionSelect::Specific(n) => vs
+                .into_iter()
+                .filter(|v| v.number == n)
+                .map(|v| v.dir)
+                .collect(),
+        },
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `smtool inspect s3://...`: reads the graph file, variables index and fingerprint of the
+/// selected versions, never a data shard.
+pub fn inspect(opts: &InspectOptions, url: &RemoteUrl) -> Result<InspectReport, storage::Error> {
+    let view = View::open(url)?;
+    for dir in selected_dirs(&view, opts.versions) {
+        view.fetch(&dir, Fetch::Metadata)?;
+    }
+    let local = InspectOptions {
+        path: view.path().to_path_buf(),
+        ..opts.clone()
+    };
+    let mut report = inspect::run(&local).map_err(|e| view.relocate_error(&e))?;
+    for m in &mut report.models {
+        m.path = view.relocate(&m.path);
+        m.graph_file = view.relocate(&m.graph_file);
+    }
+    Ok(report)
+}
+
+/// `smtool validate` with some paths in object storage: each remote path is walked as a
+/// directory tree, reading for each model found the objects the rules read (graph file,
+/// variables index, fingerprint, warmup file); runs of local paths are validated together as
+/// usual. The reports are joined in path order.
+pub fn validate(opts: &ValidateOptions) -> Result<ValidateReport, ValidateError> {
+    let mut parts = Vec::new();
+    let mut local: Vec<PathBuf> = Vec::new();
+    let run_local = |paths: &mut Vec<PathBuf>, parts: &mut Vec<ValidateReport>| {
+        if !paths.is_empty() {
+            let opts = ValidateOptions {
+                paths: std::mem::take(paths),
+                ..opts.clone()
+            };
+            parts.push(validate::run(&opts)?);
+        }
+        Ok::<_, ValidateError>(())
+    };
+    for path in &opts.paths {
+        match storage::remote_url(path)? {
+            None => local.push(path.clone()),
+            Some(url) => {
+                run_local(&mut local, &mut parts)?;
+                parts.push(validate_remote(opts, &url)?);
+            }
+        }
+    }
+    run_local(&mut local, &mut parts)?;
+    let mut parts = parts.into_iter();
+    let Some(mut report) = parts.next() else {
+        return Err(ValidateError::NothingFound(PathBuf::new()));
+    };
+    for part in parts {
+        let (a, b) = (&mut report.summary, part.summary);
+        a.models += b.models;
+        a.passed += b.passed;
+        a.failed += b.failed;
+        a.errors += b.errors;
+        a.warnings += b.warnings;
+        a.infos += b.infos;
+        report.models.extend(part.models);
+    }
+    Ok(report)
+}
+
+fn validate_remote(
+    opts: &ValidateOptions,
+    url: &RemoteUrl,
+) -> Result<ValidateReport, storage::Error> {
+    let view = View::open(url)?;
+    let targets =
+        validate::discover(&[view.path().to_path_buf()]).map_err(|e| view.relocate_error(&e))?;
+    for t in &targets {
+        if let validate::Target::Model { dir, .. } = t {
+            view.fetch(dir, Fetch::MetadataAndWarmup)?;
+        }
+    }
+    let local = ValidateOptions {
+        paths: vec![view.path().to_path_buf()],
+        ..opts.clone()
+    };
+    let mut report = validate::run(&local).map_err(|e| view.relocate_error(&e))?;
+    for m in &mut report.models {
+        m.path = view.relocate(&m.path);
+        m.graph_file = m.graph_file.as_deref().map(|g| view.relocate(g));
+        for f in &mut m.findings {
+            f.model = view.relocate(&f.model);
+            f.message = view.relocate(&f.message);
+        }
+    }
+    Ok(report)
+}
+
+/// `smtool add-classify s3://...`: downloads the version it edits whole, writes the edited
+/// model locally (`--out`) or publishes it as the next version of the remote base path
+/// (`--as-next-version`, see [`storage::publish_version`]).
+pub fn add_classify(
+    opts: &AddClassifyOptions,
+    url: &RemoteUrl,
+) -> Result<AddClassifyReport, storage::Error> {
+    let view = View::open(url)?;
+    let select = opts
+        .version
+        .map_or(VersionSelect::Latest, VersionSelect::Specific);
+    for dir in selected_dirs(&view, select) {
+        view.fetch(&dir, Fetch::Everything)?;
+    }
+    let local = AddClassifyOptions {
+        src: view.path().to_path_buf(),
+        ..opts.clone()
+    };
+    let mut report = add_classify::run(&local).map_err(|e| view.relocate_error(&e))?;
+    if opts.dst == Destination::NextVersion {
+        if let Some(number) = report.new_version {
+            storage::publish_version(url, number, &report.dst)?;
+            report.dst = PathBuf::from(view.url_of(&report.dst).to_string());
+        }
+    }
+    Ok(report)
+}
