@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use smtool::proto::tensorflow as tfp;
 use smtool::proto::tensorflow::serving as sv;
+use smtool::serve::codec;
+use smtool::serve::config::model_from_path;
 use smtool::serve::core::Core;
 use smtool::serve::library::{self, LibraryOptions};
 use smtool::serve::limits::Limits;
 use smtool::serve::models::ModelManager;
 use smtool::serve::tensor::{Tensor, Values};
 use smtool::serve::tf::TensorFlow;
-use smtool::serve::{codec, model_from_path};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -110,7 +111,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let threads = smtool::serve::SessionThreads {
+    let threads = smtool::serve::config::SessionThreads {
         intra_op: threads("BENCH_INTRA_OP"),
         inter_op: threads("BENCH_INTER_OP"),
         session: 0,

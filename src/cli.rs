@@ -888,13 +888,13 @@ impl ServeArgs {
                     .to_owned(),
             );
         }
-        let sources = crate::serve::ModelSources {
+        let sources = crate::serve::config::ModelSources {
             path,
             named,
             config_file: config_file.cloned(),
         };
         let fixed_models = if sources.path.is_some() || !sources.named.is_empty() {
-            crate::serve::resolve_models(&crate::serve::ModelSources {
+            crate::serve::config::resolve_models(&crate::serve::config::ModelSources {
                 config_file: None,
                 ..sources.clone()
             })?
@@ -911,7 +911,7 @@ impl ServeArgs {
             ));
         }
         Ok(crate::serve::ServeOptions {
-            models: crate::serve::resolve_models(&sources)?,
+            models: crate::serve::config::resolve_models(&sources)?,
             host: self.host.clone(),
             port: self.rest_api_port,
             library: crate::serve::library::LibraryOptions::from_env(
@@ -955,11 +955,12 @@ impl ServeArgs {
             ..Default::default()
         };
         if let Some(file) = non_empty(&self.ssl_config_file) {
-            let ssl: crate::proto::tensorflow::serving::SslConfig = crate::serve::read_text_proto(
-                file,
-                "tensorflow.serving.SSLConfig",
-                "SSL config file",
-            )?;
+            let ssl: crate::proto::tensorflow::serving::SslConfig =
+                crate::serve::config::read_text_proto(
+                    file,
+                    "tensorflow.serving.SSLConfig",
+                    "SSL config file",
+                )?;
             options.tls = Some(
                 crate::serve::grpc::tls_config(&ssl)
                     .map_err(|e| anyhow::anyhow!("--ssl_config_file '{}': {e}", file.display()))?,
@@ -1099,31 +1100,31 @@ impl ServeArgs {
     /// Warmup, metrics and batching from their flags and files.
     fn server_options(&self) -> anyhow::Result<crate::serve::ServerOptions> {
         let metrics_path = match non_empty(&self.monitoring_config_file) {
-            Some(file) => crate::serve::monitoring_from_file(file)?,
+            Some(file) => crate::serve::config::monitoring_from_file(file)?,
             None => None,
         };
         let batching = match (
             self.enable_batching,
             non_empty(&self.batching_parameters_file),
         ) {
-            (true, Some(file)) => Some(crate::serve::batching::BatchingParameters::from_file(
+            (true, Some(file)) => Some(crate::serve::config::BatchingParameters::from_file(
                 file,
             )?),
-            (true, None) => Some(crate::serve::batching::BatchingParameters::default()),
+            (true, None) => Some(crate::serve::config::BatchingParameters::default()),
             (false, Some(file)) => anyhow::bail!(
                 "--batching_parameters_file '{}' is given but batching is off; add --enable_batching",
                 file.display()
             ),
             (false, None) => None,
         };
-        let threads = crate::serve::SessionThreads {
+        let threads = crate::serve::config::SessionThreads {
             intra_op: self.tensorflow_intra_op_parallelism,
             inter_op: self.tensorflow_inter_op_parallelism,
             session: self.tensorflow_session_parallelism,
         };
         threads.check()?;
         let session_base = non_empty(&self.tensorflow_session_config_file)
-            .map(|file| crate::serve::session_config_from_file(file))
+            .map(|file| crate::serve::config::session_config_from_file(file))
             .transpose()?;
         let tags: Vec<String> = self
             .saved_model_tags

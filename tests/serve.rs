@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use smtool::serve::config::{ModelConfig, VersionPolicy};
 use smtool::serve::http::HttpOptions;
 use smtool::serve::limits::Limits;
-use smtool::serve::models::{LoadRetries, ModelConfig, VersionPolicy};
+use smtool::serve::models::LoadRetries;
 use smtool::serve::{self as srv, Server, ServerOptions};
 
 use common::{http, tensorflow};
@@ -86,7 +87,7 @@ fn start_with_options(
 }
 
 fn model(name: &str, rel: &str) -> ModelConfig {
-    srv::model_from_path(name, &common::fixture(rel)).expect("fixture model")
+    srv::config::model_from_path(name, &common::fixture(rel)).expect("fixture model")
 }
 
 /// The usual set: half_plus_two (base path), iris, digits, vocab.
@@ -536,7 +537,7 @@ fn classify_with_scores_only_gives_empty_labels() {
     let stdout = common::stdout(&out);
     let want: Value = parse(stdout.lines().last().expect("scores line"));
     let Some(s) = start_with(
-        vec![srv::model_from_path("so", &export).expect("model")],
+        vec![srv::config::model_from_path("so", &export).expect("model")],
         None,
         HttpOptions::default(),
     ) else {
@@ -578,7 +579,7 @@ fn binary_strings_round_trip_through_tensorflow_as_b64() {
         return;
     };
     let Some(s) = start_with(
-        vec![srv::model_from_path("echo", &export).expect("model")],
+        vec![srv::config::model_from_path("echo", &export).expect("model")],
         None,
         HttpOptions::default(),
     ) else {
@@ -774,7 +775,7 @@ fn config_file_version_policy_and_labels() {
             base.display()
         ),
     );
-    let models = srv::models_from_config_file(&config).expect("config parses");
+    let models = srv::config::models_from_config_file(&config).expect("config parses");
     assert_eq!(models[0].policy, VersionPolicy::All);
     let Some(s) = start_with(models, None, HttpOptions::default()) else {
         return;
@@ -819,13 +820,19 @@ fn config_file_version_policy_and_labels() {
 fn config_file_errors_name_the_file() {
     let dir = common::tempdir();
     let bad = write_config(dir.path(), "model_config_list { config { name: \"x\" ");
-    let err = format!("{:#}", srv::models_from_config_file(&bad).unwrap_err());
+    let err = format!(
+        "{:#}",
+        srv::config::models_from_config_file(&bad).unwrap_err()
+    );
     assert!(
         err.contains("models.config") && err.contains("ModelServerConfig"),
         "{err}"
     );
     let no_base = write_config(dir.path(), "model_config_list { config { name: \"x\" } }");
-    let err = format!("{:#}", srv::models_from_config_file(&no_base).unwrap_err());
+    let err = format!(
+        "{:#}",
+        srv::config::models_from_config_file(&no_base).unwrap_err()
+    );
     assert!(err.contains("model 'x' has no base_path"), "{err}");
 }
 
@@ -859,7 +866,7 @@ fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
     let base = dir.path().join("hp");
     common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
     common::copy_dir(&common::fixture("broken/truncated"), &base.join("2"));
-    let mut hp = srv::model_from_path("hp", &base).expect("base path");
+    let mut hp = srv::config::model_from_path("hp", &base).expect("base path");
     hp.policy = VersionPolicy::All;
     let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
         return;
@@ -1237,7 +1244,7 @@ fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
         &dst_arg,
     ]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let config = srv::model_from_path("digits", &dir.path().join("digits")).expect("model");
+    let config = srv::config::model_from_path("digits", &dir.path().join("digits")).expect("model");
     let Some(s) = start_with(vec![config], None, HttpOptions::default()) else {
         return;
     };
@@ -1466,7 +1473,7 @@ fn copy_version_slowly(from: &Path, to: &Path, pause: Duration) {
 fn serve_hp_v1(dir: &Path, options: ServerOptions) -> Option<(PathBuf, Running)> {
     let base = dir.join("hp");
     common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
-    let models = vec![srv::model_from_path("hp", &base).expect("base path")];
+    let models = vec![srv::config::model_from_path("hp", &base).expect("base path")];
     let poll = Some(Duration::from_millis(100));
     let s = start_with_options(models, poll, HttpOptions::default(), options)?;
     Some((base, s))
@@ -1586,8 +1593,8 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
         ..Default::default()
     };
     let models = vec![
-        srv::model_from_path("hp", &hp).expect("model dir"),
-        srv::model_from_path("broken", &broken).expect("base path"),
+        srv::config::model_from_path("hp", &hp).expect("model dir"),
+        srv::config::model_from_path("broken", &broken).expect("base path"),
     ];
     let Some(s) = start_with_options(models, None, HttpOptions::default(), options) else {
         return;
@@ -1636,7 +1643,7 @@ fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("3"));
     std::fs::remove_file(base.join("3/saved_model.pb")).expect("remove");
     std::os::unix::fs::symlink("/dev/zero", base.join("3/saved_model.pb")).expect("symlink");
-    let mut hp = srv::model_from_path("hp", &base).expect("base path");
+    let mut hp = srv::config::model_from_path("hp", &base).expect("base path");
     hp.policy = VersionPolicy::All;
     let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
         return;
@@ -1709,7 +1716,7 @@ fn a_reload_of_an_unchanged_config_loads_new_versions_as_the_poller_does() {
     let dir = common::tempdir();
     let base = dir.path().join("hp");
     common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
-    let models = vec![srv::model_from_path("hp", &base).expect("base path")];
+    let models = vec![srv::config::model_from_path("hp", &base).expect("base path")];
     let Some(s) = start_with(models.clone(), None, HttpOptions::default()) else {
         return;
     };

@@ -12,11 +12,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use smtool::proto::tensorflow as tfp;
 use smtool::proto::tensorflow::serving as sv;
-use smtool::serve::batching::BatchingParameters;
+use smtool::serve::config::BatchingParameters;
+use smtool::serve::config::ModelConfig;
 use smtool::serve::core::CoreOptions;
 use smtool::serve::grpc::GrpcOptions;
 use smtool::serve::http::HttpOptions;
-use smtool::serve::models::ModelConfig;
 use smtool::serve::{self as srv, Server, ServerOptions};
 use sv::model_service_client::ModelServiceClient;
 use sv::prediction_service_client::PredictionServiceClient;
@@ -138,7 +138,7 @@ fn start_with_grpc(
 }
 
 fn model(name: &str, path: &Path) -> ModelConfig {
-    srv::model_from_path(name, path).expect("fixture model")
+    srv::config::model_from_path(name, path).expect("fixture model")
 }
 
 fn with_metrics() -> ServerOptions {

@@ -24,122 +24,18 @@
 //! a request that finds the queue full gets RESOURCE_EXHAUSTED.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::config::BatchingParameters;
 use super::error::{Code, ServeError};
 use super::limits::Limits;
 use super::metrics::Metrics;
 use super::models::Servable;
 use super::tensor::{self, extend, pad_tensor, slice, Tensor, Values};
-use crate::proto::tensorflow::serving as sv;
 use crate::proto_ext::dtype_name;
-
-/// Validated batching parameters (TF Serving's `BatchingParameters`, with its defaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchingParameters {
-    pub max_batch_size: usize,
-    pub batch_timeout: Duration,
-    pub max_enqueued_batches: usize,
-    pub num_batch_threads: usize,
-    /// Batches are padded (by repeating the first row of their last request) up to the next
-    /// of these sizes.
-    pub allowed_batch_sizes: Vec<usize>,
-    /// Pad the fed tensors of a batch to a common shape (beyond dimension 0) instead of
-    /// failing the batch when they differ.
-    pub pad_variable_length_inputs: bool,
-}
-
-impl Default for BatchingParameters {
-    fn default() -> Self {
-        BatchingParameters {
-            max_batch_size: 1000,
-            batch_timeout: Duration::ZERO,
-            max_enqueued_batches: 10,
-            num_batch_threads: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(1),
-            allowed_batch_sizes: Vec::new(),
-            pad_variable_length_inputs: false,
-        }
-    }
-}
-
-impl BatchingParameters {
-    /// The parameters of a `BatchingParameters` message; unset fields take TF Serving's
-    /// defaults.
-    pub fn from_proto(p: &sv::BatchingParameters) -> Result<Self, String> {
-        let d = Self::default();
-        let positive = |v: Option<i64>, name: &str, default: usize| -> Result<usize, String> {
-            match v {
-                None => Ok(default),
-                Some(v) if v > 0 => usize::try_from(v).map_err(|_| format!("{name} is too large")),
-                Some(v) => Err(format!("{name} must be positive, got {v}")),
-            }
-        };
-        let max_batch_size = positive(p.max_batch_size, "max_batch_size", d.max_batch_size)?;
-        let timeout = p.batch_timeout_micros.unwrap_or(0);
-        if timeout < 0 {
-            return Err(format!(
-                "batch_timeout_micros must not be negative, got {timeout}"
-            ));
-        }
-        let mut allowed = Vec::with_capacity(p.allowed_batch_sizes.len());
-        for &size in &p.allowed_batch_sizes {
-            if size <= 0 {
-                return Err(format!(
-                    "allowed_batch_sizes entries must be positive, got {size}"
-                ));
-            }
-            if allowed.last().is_some_and(|&last| size as usize <= last) {
-                return Err("allowed_batch_sizes entries must be monotonically increasing".into());
-            }
-            allowed.push(size as usize);
-        }
-        if let Some(&last) = allowed.last() {
-            if last != max_batch_size {
-                return Err(format!(
-                    "The last entry in allowed_batch_sizes must match max_batch_size; last entry was {last}; expected {max_batch_size}"
-                ));
-            }
-        }
-        Ok(BatchingParameters {
-            max_batch_size,
-            batch_timeout: Duration::from_micros(timeout as u64),
-            max_enqueued_batches: positive(
-                p.max_enqueued_batches,
-                "max_enqueued_batches",
-                d.max_enqueued_batches,
-            )?,
-            num_batch_threads: positive(
-                p.num_batch_threads,
-                "num_batch_threads",
-                d.num_batch_threads,
-            )?,
-            allowed_batch_sizes: allowed,
-            pad_variable_length_inputs: p.pad_variable_length_inputs,
-        })
-    }
-
-    /// Parameters from TF Serving's `--batching_parameters_file` (protobuf text format).
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
-                .map_err(|e| anyhow::anyhow!("reading the batching parameters file: {e}"))?;
-        Self::from_text(&text).map_err(|e| anyhow::anyhow!("'{}': {e}", path.display()))
-    }
-
-    /// Parameters from `BatchingParameters` in protobuf text format.
-    pub fn from_text(text: &str) -> Result<Self, String> {
-        let proto: sv::BatchingParameters =
-            crate::savedmodel::parse_text_format(text, "tensorflow.serving.BatchingParameters")
-                .map_err(|e| format!("not a BatchingParameters in protobuf text format: {e}"))?;
-        Self::from_proto(&proto)
-    }
-}
 
 /// What requests must share to be merged: the version, the signature, and the names of the
 /// fed and fetched tensors (TF Serving's `TensorSignature`).
@@ -805,52 +701,6 @@ fn run_group(shared: &Shared, key: &Key, tasks: &[&Task], rows: usize, pad: bool
 mod tests {
     use super::*;
     use crate::serve::tensor::tests::floats;
-
-    #[test]
-    fn parameters_parse_tf_serving_text_format() {
-        let p = BatchingParameters::from_text(
-            "max_batch_size { value: 128 }\nbatch_timeout_micros { value: 0 }\n\
-             max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n\
-             allowed_batch_sizes: 8\nallowed_batch_sizes: 128\npad_variable_length_inputs: false\n",
-        )
-        .unwrap();
-        assert_eq!(
-            p,
-            BatchingParameters {
-                max_batch_size: 128,
-                batch_timeout: Duration::ZERO,
-                max_enqueued_batches: 100,
-                num_batch_threads: 2,
-                allowed_batch_sizes: vec![8, 128],
-                pad_variable_length_inputs: false,
-            }
-        );
-        let d = BatchingParameters::from_text("").unwrap();
-        assert_eq!((d.max_batch_size, d.max_enqueued_batches), (1000, 10));
-    }
-
-    #[test]
-    fn bad_parameters_are_explained() {
-        for (text, want) in [
-            (
-                "max_batch_size { value: 0 }",
-                "max_batch_size must be positive",
-            ),
-            (
-                "max_batch_size { value: 16 } allowed_batch_sizes: 8",
-                "The last entry in allowed_batch_sizes must match max_batch_size",
-            ),
-            (
-                "max_batch_size { value: 8 } allowed_batch_sizes: 8 allowed_batch_sizes: 8",
-                "monotonically increasing",
-            ),
-            ("max_batch_size: 8", "not a BatchingParameters"),
-            ("batch_size { value: 8 }", "not a BatchingParameters"),
-        ] {
-            let err = BatchingParameters::from_text(text).unwrap_err();
-            assert!(err.contains(want), "{text}: {err}");
-        }
-    }
 
     #[test]
     fn batches_of_different_shapes_are_padded_or_fail() {

@@ -4,20 +4,18 @@
 //! Every call here may run TensorFlow: call it off the async threads.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use prost::Message;
 
-use super::batching::{Batcher, BatchingParameters};
+use super::batching::Batcher;
+use super::config::{self, BatchingParameters};
 use super::error::{Code, Result, ServeError};
 use super::json::quote_str;
 use super::limits::shape_debug;
 use super::limits::Limits;
 use super::metrics::{Api, Entrypoint, Metrics};
-use super::models::{
-    ModelManager, ReloadError, Servable, Unavailable, VersionRequest, VersionState,
-};
+use super::models::{ModelManager, Servable, Unavailable, VersionRequest, VersionState};
 use super::tensor::{
     dtype, serialized_examples, tensor_from_proto, tensor_to_proto, Tensor, Values,
 };
@@ -390,82 +388,11 @@ impl Core {
             .iter()
             .map(|n| self.metrics.counter_total(n))
             .collect();
-        let list = match request.config.as_ref().and_then(|c| c.config.as_ref()) {
-            Some(sv::model_server_config::Config::ModelConfigList(list)) => &list.config,
-            _ => {
-                return Err(ServeError::invalid(
-                    "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported",
-                ))
-            }
-        };
-        let mut names = std::collections::BTreeSet::new();
-        for c in list {
-            if !names.insert(c.name.as_str()) {
-                return Err(ServeError::invalid(format!(
-                    "Illegal to list model {} multiple times in config list",
-                    c.name
-                )));
-            }
-        }
-        for c in list {
-            if uri_is_relative_path(&c.base_path) {
-                return Err(ServeError::invalid(format!(
-                    "Expected model {} to have an absolute path or URI; got base_path()={}",
-                    c.name, c.base_path
-                )));
-            }
-        }
-        for c in list {
-            let platform = model_platform(c)?;
-            if platform != "tensorflow" {
-                return Err(ServeError::invalid(format!(
-                    "Model {} requests unsupported platform {platform}",
-                    c.name
-                )));
-            }
-        }
-        let configs = list
-            .iter()
-            .map(|c| {
-                let mut c = c.clone();
-                // model_from_config checks the platform in its own words; it is checked above.
-                c.model_platform.clear();
-                super::model_from_config(c).map_err(|e| ServeError::invalid(format!("{e:#}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let configs = config::reload_models(request)?;
         for c in &configs {
             tracing::info!(model = %c.name, path = %c.path.display(), "config entry");
         }
-        self.models.reload(configs).map_err(|e| match e {
-            ReloadError::LabelToUnavailable(model, version) => ServeError::new(
-                Code::FailedPrecondition,
-                format!(
-                    "Request to assign label to version {version} of model {model}, which is not currently available for inference"
-                ),
-            ),
-            ReloadError::NotAvailable(missing) => {
-                let listed: String = missing
-                    .iter()
-                    .map(|(model, failure)| match failure {
-                        Some((version, e)) => format!(
-                            "{{{{name: {model} version: {version}}} due to error: {}: {}}}, ",
-                            e.code.as_str_name(),
-                            e.message
-                        ),
-                        None => format!(
-                            "{{{{name: {model}}} has no version its version policy selects}}, "
-                        ),
-                    })
-                    .collect();
-                ServeError::new(
-                    Code::Unknown,
-                    format!(
-                        "{} model(s) did not become available: {{{listed}}}",
-                        missing.len()
-                    ),
-                )
-            }
-        })?;
+        self.models.reload(configs).map_err(ServeError::from)?;
         let metric = request
             .metric_names
             .iter()
@@ -1048,36 +975,4 @@ impl Core {
         }
         Ok(sv::MultiInferenceResponse { results })
     }
-}
-
-/// TF Serving's `UriIsRelativePath`: no `scheme://host` and not an absolute path.
-fn uri_is_relative_path(path: &str) -> bool {
-    !path.contains("://") && !Path::new(path).is_absolute()
-}
-
-/// TF Serving's `GetPlatform`: the model's platform from `model_platform` or the deprecated
-/// `model_type`.
-// Old configs still set `model_type`, which TF Serving reads too.
-#[allow(deprecated)]
-fn model_platform(c: &sv::ModelConfig) -> Result<String> {
-    if c.model_type != sv::ModelType::Unspecified as i32 {
-        if !c.model_platform.is_empty() {
-            return Err(ServeError::invalid(
-                "Illegal setting both ModelServerConfig::model_type (deprecated) and ModelServerConfig::model_platform.",
-            ));
-        }
-        if c.model_type == sv::ModelType::Tensorflow as i32 {
-            return Ok("tensorflow".to_owned());
-        }
-        return Err(ServeError::invalid(format!(
-            "ModelServerConfig::model_type choice {} not supported.",
-            c.model_type
-        )));
-    }
-    if c.model_platform.is_empty() {
-        return Err(ServeError::invalid(
-            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform.",
-        ));
-    }
-    Ok(c.model_platform.clone())
 }

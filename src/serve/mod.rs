@@ -1,8 +1,12 @@
 //! `smtool serve`: TensorFlow Serving's REST and gRPC APIs over SavedModels, on the TensorFlow
 //! C API loaded at run time.
 //!
+//! - [`error`]: the one error type, TF Serving's canonical code and message.
+//! - [`config`]: what to serve (models, version policies, labels, config files), the reload
+//!   rules, the monitoring and batching config files, session thread pools.
 //! - [`library`]: finding (or fetching) libtensorflow.
 //! - [`tf`]: the C API behind a safe session wrapper (the only `unsafe` code).
+//! - [`tensor`]: tensors, their `TensorProto` conversions, slicing, concatenation, padding.
 //! - [`models`]: models, versions, policies, labels, the poller, load retries.
 //! - [`version_dir`]: a version directory's signature and the files TensorFlow must not open.
 //! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
@@ -18,6 +22,7 @@
 
 pub mod batching;
 pub mod codec;
+pub mod config;
 pub mod connections;
 pub mod core;
 pub mod error;
@@ -36,7 +41,6 @@ pub mod unix_authority;
 pub mod version_dir;
 pub mod warmup;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,10 +48,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use self::models::{ModelConfig, ModelManager, VersionPolicy};
+use self::config::{ModelConfig, SessionThreads};
+use self::models::ModelManager;
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
-use crate::savedmodel::{self, Location};
 
 /// Validated options of `smtool serve`.
 #[derive(Debug, Clone)]
@@ -128,225 +132,6 @@ impl ServerOptions {
         }
         config
     }
-}
-
-/// TF Serving's `--tensorflow_intra_op_parallelism`, `--tensorflow_inter_op_parallelism` and
-/// `--tensorflow_session_parallelism` (0: TensorFlow chooses, one thread per core).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SessionThreads {
-    pub intra_op: i32,
-    pub inter_op: i32,
-    pub session: i32,
-}
-
-impl SessionThreads {
-    /// TF Serving refuses all three at once.
-    pub fn check(self) -> Result<()> {
-        if self.intra_op > 0 && self.inter_op > 0 && self.session > 0 {
-            bail!("Either configure --tensorflow_session_parallelism or (--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) separately. You cannot configure all.");
-        }
-        Ok(())
-    }
-
-    /// The session `ConfigProto`, as TF Serving builds it: the two pool sizes when either is
-    /// positive (a negative one then runs ops on the calling thread), else the session
-    /// parallelism for both.
-    pub fn config(self) -> tfp::ConfigProto {
-        let mut config = tfp::ConfigProto::default();
-        self.apply(&mut config);
-        config
-    }
-
-    /// Sets `config`'s pool sizes as [`SessionThreads::config`] does, leaving them as they are
-    /// when all three flags are 0.
-    pub fn apply(self, config: &mut tfp::ConfigProto) {
-        let (intra, inter) = if self.intra_op > 0 || self.inter_op > 0 {
-            (self.intra_op, self.inter_op)
-        } else if self.session != 0 {
-            (self.session, self.session)
-        } else {
-            return;
-        };
-        config.intra_op_parallelism_threads = intra;
-        config.inter_op_parallelism_threads = inter;
-    }
-}
-
-/// Reads a protobuf text file as TF Serving's `ParseProtoTextFile` does, with its wording
-/// (protobuf's `Error parsing text-format TYPE: ...`, then `Invalid protobuf file: 'PATH'`),
-/// which scripts grep for.
-pub fn read_text_proto<M: prost::Message + Default>(
-    path: &Path,
-    full_name: &str,
-    what: &str,
-) -> Result<M> {
-    let text =
-        crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
-            .with_context(|| format!("reading the {what}"))?;
-    savedmodel::parse_text_format(&text, full_name).map_err(|e| {
-        anyhow::anyhow!(
-            "Invalid protobuf file: '{}': Error parsing text-format {full_name}: {e}",
-            path.display()
-        )
-    })
-}
-
-/// TF Serving's `--tensorflow_session_config_file`: a `ConfigProto` in protobuf text format.
-pub fn session_config_from_file(path: &Path) -> Result<tfp::ConfigProto> {
-    read_text_proto(
-        path,
-        "tensorflow.ConfigProto",
-        "TensorFlow session config file",
-    )
-}
-
-/// The metrics path from TF Serving's `--monitoring_config_file` (a `MonitoringConfig` in
-/// protobuf text format); `None` when Prometheus export is not enabled.
-pub fn monitoring_from_file(path: &Path) -> Result<Option<String>> {
-    let config: sv::MonitoringConfig = read_text_proto(
-        path,
-        "tensorflow.serving.MonitoringConfig",
-        "monitoring config file",
-    )?;
-    let Some(prometheus) = config.prometheus_config.filter(|p| p.enable) else {
-        return Ok(None);
-    };
-    if prometheus.path.is_empty() {
-        return Ok(Some(metrics::DEFAULT_PATH.to_owned()));
-    }
-    if !prometheus.path.starts_with('/') || prometheus.path.to_ascii_lowercase().starts_with("/v1/")
-    {
-        bail!(
-            "'{}': prometheus_config path '{}' must start with '/' and not be under /v1/ (e.g. {})",
-            path.display(),
-            prometheus.path,
-            metrics::DEFAULT_PATH
-        );
-    }
-    Ok(Some(prometheus.path))
-}
-/// How the user named the models to serve.
-#[derive(Debug, Clone, Default)]
-pub struct ModelSources {
-    /// PATH with an optional `--model-name`.
-    pub path: Option<(PathBuf, Option<String>)>,
-    /// `--model NAME=PATH`, repeated.
-    pub named: Vec<(String, PathBuf)>,
-    /// `--model_config_file`.
-    pub config_file: Option<PathBuf>,
-}
-
-/// The default model name for a path: the base path's (or model directory's) last component.
-fn default_name(path: &Path) -> String {
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    abs.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "default".to_owned())
-}
-
-/// One model from a path: a SavedModel directory (version 1) or a base path.
-pub fn model_from_path(name: &str, path: &Path) -> Result<ModelConfig> {
-    let location = savedmodel::locate(path).with_context(|| format!("model '{name}'"))?;
-    let (dir, single) = match location {
-        Location::Model { dir, file: None } => (dir, true),
-        Location::Model { file: Some(f), .. } => bail!(
-            "model '{name}': '{}' is a graph file; pass its directory (or a base path of numbered versions)",
-            f.display()
-        ),
-        Location::BasePath { dir, .. } => (dir, false),
-    };
-    Ok(ModelConfig {
-        name: name.to_owned(),
-        path: dir,
-        single,
-        policy: VersionPolicy::default(),
-        labels: BTreeMap::new(),
-    })
-}
-
-/// Models from TF Serving's `--model_config_file` (a `ModelServerConfig` in text format).
-pub fn models_from_config_file(path: &Path) -> Result<Vec<ModelConfig>> {
-    let config: sv::ModelServerConfig = read_text_proto(
-        path,
-        "tensorflow.serving.ModelServerConfig",
-        "model config file",
-    )?;
-    let list = match config.config {
-        Some(sv::model_server_config::Config::ModelConfigList(list)) => list.config,
-        Some(sv::model_server_config::Config::CustomModelConfig(_)) => bail!(
-            "'{}': custom_model_config is not supported; use model_config_list",
-            path.display()
-        ),
-        None => bail!("'{}' has no model_config_list", path.display()),
-    };
-    list.into_iter()
-        .map(|c| model_from_config(c).map_err(|e| anyhow::anyhow!("'{}': {e:#}", path.display())))
-        .collect()
-}
-
-/// The model one `ModelConfig` of a `model_config_list` describes: its base path (or
-/// SavedModel directory), version policy and version labels.
-pub fn model_from_config(c: sv::ModelConfig) -> Result<ModelConfig> {
-    if c.name.is_empty() {
-        bail!("a model config has no name");
-    }
-    if c.base_path.is_empty() {
-        bail!("model '{}' has no base_path", c.name);
-    }
-    if !c.model_platform.is_empty() && c.model_platform != "tensorflow" {
-        bail!(
-            "model '{}' has model_platform '{}'; only 'tensorflow' is served",
-            c.name,
-            c.model_platform
-        );
-    }
-    let mut model = model_from_path(&c.name, Path::new(&c.base_path))?;
-    use sv::file_system_storage_path_source_config::servable_version_policy::PolicyChoice;
-    model.policy = match c.model_version_policy.and_then(|p| p.policy_choice) {
-        None => VersionPolicy::default(),
-        Some(PolicyChoice::Latest(l)) => VersionPolicy::Latest(l.num_versions.max(1)),
-        Some(PolicyChoice::All(_)) => VersionPolicy::All,
-        Some(PolicyChoice::Specific(s)) => {
-            if s.versions.is_empty() {
-                bail!(
-                    "model '{}' has a specific version policy with no versions",
-                    c.name
-                );
-            }
-            VersionPolicy::Specific(s.versions.into_iter().collect::<BTreeSet<_>>())
-        }
-    };
-    model.labels = c.version_labels;
-    Ok(model)
-}
-
-/// The models to serve; names must be unique.
-pub fn resolve_models(sources: &ModelSources) -> Result<Vec<ModelConfig>> {
-    let mut models = Vec::new();
-    if let Some((path, name)) = &sources.path {
-        let name = name.clone().unwrap_or_else(|| default_name(path));
-        models.push(model_from_path(&name, path)?);
-    }
-    for (name, path) in &sources.named {
-        models.push(model_from_path(name, path)?);
-    }
-    if let Some(file) = &sources.config_file {
-        models.extend(models_from_config_file(file)?);
-    }
-    if models.is_empty() {
-        bail!("no model to serve: give a PATH, --model NAME=PATH or --model_config_file FILE");
-    }
-    let mut seen = BTreeSet::new();
-    for m in &models {
-        if !seen.insert(m.name.clone()) {
-            bail!(
-                "model name '{}' is used twice; give each model its own name",
-                m.name
-            );
-        }
-    }
-    Ok(models)
 }
 
 /// Finds and loads libtensorflow, telling the user on stderr what it does.
@@ -535,29 +320,12 @@ fn poll_config_file(
             continue;
         }
         waited = Duration::ZERO;
-        let config: sv::ModelServerConfig = match read_text_proto(
-            &file,
-            "tensorflow.serving.ModelServerConfig",
-            "model config file",
-        ) {
-            Ok(config) => config,
+        let request = match config::config_file_reload(&file, &fixed) {
+            Ok(request) => request,
             Err(e) => {
                 eprintln!("smtool serve: Failed to read ModelServerConfig file: {e:#}");
                 continue;
             }
-        };
-        let config = match config.config {
-            Some(sv::model_server_config::Config::ModelConfigList(mut list)) => {
-                list.config.extend(fixed.iter().cloned());
-                sv::ModelServerConfig {
-                    config: Some(sv::model_server_config::Config::ModelConfigList(list)),
-                }
-            }
-            other => sv::ModelServerConfig { config: other },
-        };
-        let request = sv::ReloadConfigRequest {
-            config: Some(config),
-            ..Default::default()
         };
         if let Err(e) = core.reload_config(&request) {
             eprintln!(
@@ -678,16 +446,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
     let config_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let config_poller = match (&options.config_file, options.config_poll_seconds) {
         (Some(file), seconds) if seconds > 0 => {
-            let fixed: Vec<sv::ModelConfig> = options
-                .models
-                .iter()
-                .filter(|m| options.fixed_models.contains(&m.name))
-                .map(|m| sv::ModelConfig {
-                    name: m.name.clone(),
-                    base_path: m.path.to_string_lossy().into_owned(),
-                    ..Default::default()
-                })
-                .collect();
+            let fixed = config::fixed_entries(&options.models, &options.fixed_models);
             let core = server.core.clone();
             let file = file.clone();
             let stop = config_stop.clone();
@@ -785,45 +544,4 @@ pub fn run(options: ServeOptions) -> Result<()> {
     // Threads of the blocking pool that are still winding down are not waited for.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_threads_follow_tf_serving_flags() {
-        let cases = [
-            ((0, 0, 0), (0, 0)),
-            ((0, 0, 3), (3, 3)),
-            ((1, 0, 3), (1, 0)),
-            ((0, -1, 3), (3, 3)),
-            ((1, -1, 0), (1, -1)),
-            ((0, -1, 0), (0, 0)),
-            ((2, 4, 0), (2, 4)),
-        ];
-        for ((intra_op, inter_op, session), want) in cases {
-            let c = SessionThreads {
-                intra_op,
-                inter_op,
-                session,
-            }
-            .config();
-            assert_eq!(
-                (
-                    c.intra_op_parallelism_threads,
-                    c.inter_op_parallelism_threads
-                ),
-                want,
-                "{intra_op} {inter_op} {session}"
-            );
-        }
-        let all = SessionThreads {
-            intra_op: 1,
-            inter_op: 1,
-            session: 1,
-        };
-        let e = all.check().expect_err("all three refused");
-        assert!(e.to_string().contains("You cannot configure all"), "{e}");
-    }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 
+use super::config::{ModelConfig, ReloadError};
 use super::error::{Code, ServeError};
 use super::metrics::Metrics;
 use super::tf::{Session, TensorFlow};
@@ -29,52 +30,6 @@ use crate::savedmodel;
 
 /// The tag-set TensorFlow Serving loads.
 pub const SERVE_TAG: &str = "serve";
-
-/// Which versions of a model to serve (TF Serving's `ServableVersionPolicy`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionPolicy {
-    /// The N highest version numbers (TF Serving's default is the latest one).
-    Latest(u32),
-    All,
-    Specific(BTreeSet<i64>),
-}
-
-impl Default for VersionPolicy {
-    fn default() -> Self {
-        VersionPolicy::Latest(1)
-    }
-}
-
-impl VersionPolicy {
-    fn select(&self, on_disk: &[i64]) -> BTreeSet<i64> {
-        match self {
-            VersionPolicy::Latest(n) => on_disk
-                .iter()
-                .rev()
-                .take((*n).max(1) as usize)
-                .copied()
-                .collect(),
-            VersionPolicy::All => on_disk.iter().copied().collect(),
-            VersionPolicy::Specific(wanted) => on_disk
-                .iter()
-                .filter(|v| wanted.contains(v))
-                .copied()
-                .collect(),
-        }
-    }
-}
-
-/// One model to serve.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelConfig {
-    pub name: String,
-    pub path: PathBuf,
-    /// `path` is itself a SavedModel directory (served as version 1, never polled) rather than
-    /// a base path of numbered versions.
-    pub single: bool,
-    pub policy: VersionPolicy,
-    pub labels: BTreeMap<String, i64>,
-}
 
 /// The version number a SavedModel directory given directly (not a base path) is served as.
 pub const SINGLE_VERSION: i64 = 1;
@@ -206,19 +161,6 @@ pub struct ModelManager {
     /// Held while the versions on disk are compared with the loaded ones and the difference
     /// loaded and unloaded, so the poller and a config reload never do it at once.
     polling: std::sync::Mutex<()>,
-}
-
-/// Why a new model config was refused or did not fully apply; the caller words TF Serving's
-/// error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReloadError {
-    /// A label would move to a version that is not available (model, version); nothing was
-    /// changed.
-    LabelToUnavailable(String, i64),
-    /// The config was applied, but these models it added have no available version: the
-    /// model with each version that failed to load and its error, or with no version when its
-    /// version policy selected none.
-    NotAvailable(Vec<(String, Option<(i64, ServeError)>)>),
 }
 
 /// Runs after a version loaded and before it becomes available (warmup); an error makes the
@@ -798,26 +740,5 @@ impl ModelManager {
                 .map(|(v, s)| (*v, s.clone()))
                 .collect(),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_select_versions() {
-        let disk = [1, 2, 5];
-        assert_eq!(VersionPolicy::Latest(1).select(&disk), BTreeSet::from([5]));
-        assert_eq!(
-            VersionPolicy::Latest(2).select(&disk),
-            BTreeSet::from([2, 5])
-        );
-        assert_eq!(VersionPolicy::All.select(&disk), BTreeSet::from([1, 2, 5]));
-        assert_eq!(
-            VersionPolicy::Specific(BTreeSet::from([2, 7])).select(&disk),
-            BTreeSet::from([2])
-        );
-        assert_eq!(VersionPolicy::Latest(1).select(&[]), BTreeSet::new());
     }
 }
