@@ -7,6 +7,7 @@
 //! `--tensorflow_intra_op_parallelism` / `--tensorflow_inter_op_parallelism` do.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -17,7 +18,10 @@ use smtool::serve::config::model_from_path;
 use smtool::serve::core::Core;
 use smtool::serve::library::{self, LibraryOptions};
 use smtool::serve::limits::Limits;
-use smtool::serve::models::ModelManager;
+use smtool::serve::metrics::Metrics;
+use smtool::serve::models::{ManagerOptions, ModelManager};
+use smtool::serve::runner::{Call, RunOptions, Runner};
+use smtool::serve::servable::LoadOptions;
 use smtool::serve::tensor::{Tensor, Values};
 use smtool::serve::tf::TensorFlow;
 
@@ -96,13 +100,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
 
-    let manager = std::sync::Arc::new(ModelManager::new(
-        tf,
-        vec![
-            model_from_path("digits", &root().join("fixtures/digits/model")).expect("digits"),
-            model_from_path("iris", &root().join("fixtures/iris_tf1")).expect("iris"),
-        ],
-    ));
+    let models = vec![
+        model_from_path("digits", &root().join("fixtures/digits/model")).expect("digits"),
+        model_from_path("iris", &root().join("fixtures/iris_tf1")).expect("iris"),
+    ];
     // The session thread pools `smtool serve` would use with the same flags
     // (--tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism).
     let threads = |k: &str| {
@@ -120,9 +121,20 @@ fn main() {
         "session threads: intra-op {}, inter-op {}",
         threads.intra_op, threads.inter_op
     );
-    manager.set_session_config(&threads.config());
+    // The server's parts without a transport: the runner requests run on, and the models
+    // (loaded at once, as serve does at start-up) the core finds their servables among.
+    let metrics = Arc::new(Metrics::new());
+    let runner = Arc::new(Runner::new(metrics.clone(), RunOptions::default()));
+    let options = ManagerOptions {
+        load: LoadOptions {
+            session_config: threads.config(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let manager = Arc::new(ModelManager::new(tf, models, metrics, options));
     manager.poll_now();
-    let core = Core::new(manager.clone());
+    let core = Core::new(manager.clone(), runner, None);
     let digits = manager
         .servable("digits", &smtool::serve::models::VersionRequest::Latest)
         .expect("digits loaded");
@@ -213,7 +225,7 @@ fn main() {
         },
     );
     measure("digits predict: core (typed request)", iters, || {
-        core.predict(&predict_request).expect("predict");
+        core.predict(Call::REST, &predict_request).expect("predict");
     });
     measure("digits predict: JSON parse only", iters, || {
         codec::parse_body(predict_json.as_bytes()).expect("json");
@@ -244,7 +256,7 @@ fn main() {
                 codec::predict_request(&doc, spec("digits"), |s| core.signature_inputs(s))
                     .expect("request")
             });
-        let resp = core.predict(&req).expect("predict");
+        let resp = core.predict(Call::REST, &req).expect("predict");
         codec::predict_response(&resp.outputs, format).expect("response");
     });
     measure("iris classify: session run", iters, || {
@@ -253,7 +265,8 @@ fn main() {
             .expect("run");
     });
     measure("iris classify: core (typed request)", iters, || {
-        core.classify(&classify_request).expect("classify");
+        core.classify(Call::REST, &classify_request)
+            .expect("classify");
     });
     measure("iris classify: core + JSON codec", iters, || {
         let doc = codec::parse_body(classify_json.as_bytes()).expect("json");
@@ -265,7 +278,7 @@ fn main() {
             }),
             input: Some(input),
         };
-        let resp = core.classify(&req).expect("classify");
+        let resp = core.classify(Call::REST, &req).expect("classify");
         codec::classification_response(&resp.result.unwrap_or_default()).expect("response");
     });
 }

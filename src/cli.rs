@@ -1141,15 +1141,15 @@ impl ServeArgs {
             session_base,
             gpu_memory_fraction: self.per_process_gpu_memory_fraction.unwrap_or(0.0),
             tags,
-            core: crate::serve::core::CoreOptions {
-                metrics_path,
+            metrics_path,
+            warmup_iterations: self
+                .num_request_iterations_for_warmup
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            run: crate::serve::runner::RunOptions {
                 batching,
                 limits: crate::serve::limits::Limits::from_request_bytes(self.max_request_bytes),
                 method_name_check: self.enable_signature_method_name_check == Some(true),
-                warmup_iterations: self
-                    .num_request_iterations_for_warmup
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
             },
         })
     }

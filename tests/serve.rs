@@ -53,7 +53,7 @@ fn start_with_options(
     options: ServerOptions,
 ) -> Option<Running> {
     let tf = tensorflow()?;
-    let server = Server::start_with(tf, models, poll, options);
+    let server = Server::start(tf, models, poll, options);
     let core = server.core.clone();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -141,8 +141,14 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
     use base64::Engine as _;
     use smtool::serve::tensor::{Tensor, Values};
     let Some(tf) = tensorflow() else { return };
-    let servable = srv::models::load_servable(tf, "iris", 1, &common::fixture("iris_tf1"), &[])
-        .expect("iris loads");
+    let servable = srv::servable::Servable::load(
+        tf,
+        "iris",
+        1,
+        &common::fixture("iris_tf1"),
+        &Default::default(),
+    )
+    .expect("iris loads");
     let sig = &servable.meta_graph.signature_def["classify"];
     let name = |m: &std::collections::BTreeMap<String, smtool::proto::tensorflow::TensorInfo>,
                 k: &str| {
@@ -1317,8 +1323,14 @@ fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
     let Some(tf) = tensorflow() else { return };
     let dir = common::tempdir();
     stateful_models(&python, dir.path());
-    let servable = srv::models::load_servable(tf, "queue", 1, &dir.path().join("queue"), &[])
-        .expect("queue model loads");
+    let servable = srv::servable::Servable::load(
+        tf,
+        "queue",
+        1,
+        &dir.path().join("queue"),
+        &Default::default(),
+    )
+    .expect("queue model loads");
     let tensor = |sig: &str, outputs: bool, key: &str| {
         let sig = &servable.meta_graph.signature_def[sig];
         let map = if outputs { &sig.outputs } else { &sig.inputs };
@@ -1586,10 +1598,7 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
             max_retries: 2,
             interval: Duration::from_millis(200),
         },
-        core: srv::core::CoreOptions {
-            metrics_path: Some("/monitoring/prometheus/metrics".into()),
-            ..Default::default()
-        },
+        metrics_path: Some("/monitoring/prometheus/metrics".into()),
         ..Default::default()
     };
     let models = vec![

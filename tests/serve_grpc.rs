@@ -14,9 +14,9 @@ use smtool::proto::tensorflow as tfp;
 use smtool::proto::tensorflow::serving as sv;
 use smtool::serve::config::BatchingParameters;
 use smtool::serve::config::ModelConfig;
-use smtool::serve::core::CoreOptions;
 use smtool::serve::grpc::GrpcOptions;
 use smtool::serve::http::HttpOptions;
+use smtool::serve::runner::RunOptions;
 use smtool::serve::{self as srv, Server, ServerOptions};
 use sv::model_service_client::ModelServiceClient;
 use sv::prediction_service_client::PredictionServiceClient;
@@ -83,7 +83,7 @@ fn start_with_grpc(
     grpc_options: GrpcOptions,
 ) -> Option<Running> {
     let tf = tensorflow()?;
-    let server = Server::start_with(tf, models, None, options);
+    let server = Server::start(tf, models, None, options);
     let core = server.core.clone();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -144,10 +144,7 @@ fn model(name: &str, path: &Path) -> ModelConfig {
 fn with_metrics() -> ServerOptions {
     ServerOptions {
         warmup: true,
-        core: CoreOptions {
-            metrics_path: Some(METRICS.to_owned()),
-            ..Default::default()
-        },
+        metrics_path: Some(METRICS.to_owned()),
         ..Default::default()
     }
 }
@@ -1018,8 +1015,8 @@ fn warmup_limits_and_failing_requests_fail_the_load() {
 fn batching(text: &str) -> ServerOptions {
     ServerOptions {
         warmup: true,
-        core: CoreOptions {
-            metrics_path: Some(METRICS.to_owned()),
+        metrics_path: Some(METRICS.to_owned()),
+        run: RunOptions {
             batching: Some(BatchingParameters::from_text(text).expect("batching parameters")),
             ..Default::default()
         },

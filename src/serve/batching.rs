@@ -33,7 +33,7 @@ use super::config::BatchingParameters;
 use super::error::{Code, ServeError};
 use super::limits::Limits;
 use super::metrics::Metrics;
-use super::models::Servable;
+use super::servable::Servable;
 use super::tensor::{self, extend, pad_tensor, slice, Tensor, Values};
 use crate::proto_ext::dtype_name;
 

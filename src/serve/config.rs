@@ -64,6 +64,9 @@ pub struct ModelConfig {
     pub labels: BTreeMap<String, i64>,
 }
 
+/// The version number a SavedModel directory given directly (not a base path) is served as.
+pub const SINGLE_VERSION: i64 = 1;
+
 /// Reads a protobuf text file as TF Serving's `ParseProtoTextFile` does, with its wording
 /// (protobuf's `Error parsing text-format TYPE: ...`, then `Invalid protobuf file: 'PATH'`),
 /// which scripts grep for.

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::connections::{self, ConnectionOptions, Guarded};
 use super::core::Core;
 use super::error::{Code, ServeError};
-use super::metrics::Entrypoint;
+use super::runner::Call;
 use crate::proto::tensorflow::serving as sv;
 use sv::model_service_server::{ModelService, ModelServiceServer};
 use sv::prediction_service_server::{PredictionService, PredictionServiceServer};
@@ -206,20 +206,16 @@ impl PredictionService for Services {
         &self,
         request: Request<sv::ClassificationRequest>,
     ) -> Result<Response<sv::ClassificationResponse>, Status> {
-        self.call("Classify", request, |core, r| {
-            core.classify_from(Entrypoint::Grpc, r)
-        })
-        .await
+        self.call("Classify", request, |core, r| core.classify(Call::GRPC, r))
+            .await
     }
 
     async fn regress(
         &self,
         request: Request<sv::RegressionRequest>,
     ) -> Result<Response<sv::RegressionResponse>, Status> {
-        self.call("Regress", request, |core, r| {
-            core.regress_from(Entrypoint::Grpc, r)
-        })
-        .await
+        self.call("Regress", request, |core, r| core.regress(Call::GRPC, r))
+            .await
     }
 
     async fn predict(
@@ -227,9 +223,7 @@ impl PredictionService for Services {
         request: Request<sv::PredictRequest>,
     ) -> Result<Response<sv::PredictResponse>, Status> {
         let mut response = self
-            .call("Predict", request, |core, r| {
-                core.predict_from(Entrypoint::Grpc, r)
-            })
+            .call("Predict", request, |core, r| core.predict(Call::GRPC, r))
             .await?;
         if self.tensor_content {
             // The response was made here, within the response budget already.
@@ -247,8 +241,10 @@ impl PredictionService for Services {
         &self,
         request: Request<sv::MultiInferenceRequest>,
     ) -> Result<Response<sv::MultiInferenceResponse>, Status> {
-        self.call("MultiInference", request, Core::multi_inference)
-            .await
+        self.call("MultiInference", request, |core, r| {
+            core.multi_inference(Call::GRPC, r)
+        })
+        .await
     }
 
     async fn get_model_metadata(

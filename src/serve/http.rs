@@ -19,6 +19,7 @@ use super::core::Core;
 use super::error::{Code, ServeError};
 use super::json;
 use super::metrics::Api;
+use super::runner::Call;
 use crate::proto::tensorflow::serving as sv;
 
 /// REST settings.
@@ -228,7 +229,7 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
                 if let Some((request, format)) =
                     codec::predict_request_fast(body, &spec, |s| core.signature_inputs(s))
                 {
-                    let response = core.predict(&request)?;
+                    let response = core.predict(Call::REST, &request)?;
                     return codec::predict_response(&response.outputs, format);
                 }
             }
@@ -238,7 +239,7 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
                     let (request, format) =
                         codec::predict_request(&doc, spec, |s| core.signature_inputs(s))
                             .map_err(|e| rejected(e, Some(&doc)))?;
-                    let response = core.predict(&request)?;
+                    let response = core.predict(Call::REST, &request)?;
                     codec::predict_response(&response.outputs, format)
                 }
                 Endpoint::Classify => {
@@ -251,7 +252,7 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
                         }),
                         input: Some(input),
                     };
-                    let response = core.classify(&request)?;
+                    let response = core.classify(Call::REST, &request)?;
                     codec::classification_response(&response.result.unwrap_or_default())
                 }
                 Endpoint::Regress => {
@@ -264,7 +265,7 @@ fn handle(core: &Core, route: Route, body: &[u8]) -> Result<String, ServeError> 
                         }),
                         input: Some(input),
                     };
-                    let response = core.regress(&request)?;
+                    let response = core.regress(Call::REST, &request)?;
                     codec::regression_response(&response.result.unwrap_or_default())
                 }
             }

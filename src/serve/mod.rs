@@ -33,6 +33,8 @@ pub mod library;
 pub mod limits;
 pub mod metrics;
 pub mod models;
+pub mod runner;
+pub mod servable;
 pub mod tensor;
 #[allow(unsafe_code)]
 pub mod tf;
@@ -91,7 +93,13 @@ pub struct ServeOptions {
 pub struct ServerOptions {
     /// Replay `assets.extra/tf_serving_warmup_requests` before a version becomes available.
     pub warmup: bool,
-    pub core: core::CoreOptions,
+    /// Times each warmup request is replayed (`--num_request_iterations_for_warmup`; 0: once).
+    pub warmup_iterations: u32,
+    /// Where the REST port serves Prometheus metrics (`--monitoring_config_file`); `None`:
+    /// not served (they are still counted).
+    pub metrics_path: Option<String>,
+    /// Batching, request limits and the method name check.
+    pub run: runner::RunOptions,
     /// TensorFlow's thread pools for every session.
     pub threads: SessionThreads,
     /// How versions that failed to load are tried again.
@@ -108,12 +116,14 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             warmup: true,
-            core: core::CoreOptions::default(),
+            warmup_iterations: 0,
+            metrics_path: None,
+            run: runner::RunOptions::default(),
             threads: SessionThreads::default(),
             load_retries: models::LoadRetries::default(),
             session_base: None,
             gpu_memory_fraction: 0.0,
-            tags: vec![models::SERVE_TAG.to_owned()],
+            tags: vec![servable::SERVE_TAG.to_owned()],
         }
     }
 }
@@ -186,35 +196,38 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads every model's versions once, then (when `poll` is set) follows their directories.
+    /// Loads every model's versions once, then (when `poll` is set) follows their directories;
+    /// warmup, metrics and batching as `options` say.
     pub fn start(
-        tf: &'static tf::TensorFlow,
-        models: Vec<ModelConfig>,
-        poll: Option<Duration>,
-    ) -> Self {
-        Self::start_with(tf, models, poll, ServerOptions::default())
-    }
-
-    /// [`Server::start`] with warmup, metrics and batching as `options` say.
-    pub fn start_with(
         tf: &'static tf::TensorFlow,
         models: Vec<ModelConfig>,
         poll: Option<Duration>,
         options: ServerOptions,
     ) -> Self {
-        let manager = Arc::new(ModelManager::new(tf, models));
-        manager.set_session_config(&options.session_config());
-        manager.set_tags(options.tags.clone());
-        let core = Arc::new(core::Core::with_options(manager.clone(), options.core));
-        if options.warmup {
-            // Weak: the core owns the manager, which owns this hook.
-            let weak = Arc::downgrade(&core);
-            manager.set_warmup(Box::new(move |servable, dir| match weak.upgrade() {
-                Some(core) => core.warmup(servable, dir).map(|_| ()),
-                None => Ok(()),
-            }));
-        }
-        manager.set_load_retries(options.load_retries);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let runner = Arc::new(runner::Runner::new(metrics.clone(), options.run.clone()));
+        let warmup = options
+            .warmup
+            .then(|| warmup::Warmup::new(runner.clone(), options.warmup_iterations));
+        let load = servable::LoadOptions {
+            session_config: options.session_config(),
+            tags: options.tags.clone(),
+        };
+        let manager = Arc::new(ModelManager::new(
+            tf,
+            models,
+            metrics,
+            models::ManagerOptions {
+                load,
+                retries: options.load_retries,
+                warmup,
+            },
+        ));
+        let core = Arc::new(core::Core::new(
+            manager.clone(),
+            runner,
+            options.metrics_path.clone(),
+        ));
         manager.poll_now();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // The poller follows the directories every `poll`; without it, the thread only
@@ -425,7 +438,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
     }
     let tf = load_tensorflow(&options.library, options.verbose)?;
     let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
-    let server = Server::start_with(tf, options.models.clone(), poll, options.server.clone());
+    let server = Server::start(tf, options.models.clone(), poll, options.server.clone());
     for name in server.core.models().names() {
         let states = server.core.models().states(&name).unwrap_or_default();
         for (version, state) in states {

@@ -14,33 +14,18 @@
 //! it adds or changes, load at once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use prost::Message;
-
-use super::config::{ModelConfig, ReloadError};
-use super::error::{Code, ServeError};
+use super::config::{ModelConfig, ReloadError, SINGLE_VERSION};
+use super::error::ServeError;
 use super::metrics::Metrics;
-use super::tf::{Session, TensorFlow};
+use super::servable::{self, LoadOptions, Servable};
+use super::tf::TensorFlow;
 use super::version_dir::{self, Scan, Signature};
-use crate::proto::tensorflow as tfp;
+use super::warmup::Warmup;
 use crate::savedmodel;
-
-/// The tag-set TensorFlow Serving loads.
-pub const SERVE_TAG: &str = "serve";
-
-/// The version number a SavedModel directory given directly (not a base path) is served as.
-pub const SINGLE_VERSION: i64 = 1;
-
-/// A loaded version: its session and the meta graph TensorFlow loaded.
-pub struct Servable {
-    pub name: String,
-    pub version: i64,
-    pub meta_graph: tfp::MetaGraphDef,
-    pub session: Session,
-}
 
 /// Where a version is in its life (TF Serving's `ModelVersionStatus.State`), with the load
 /// error of a version that failed.
@@ -152,20 +137,11 @@ pub struct ModelManager {
     tf: &'static TensorFlow,
     models: RwLock<BTreeMap<String, Model>>,
     metrics: Arc<Metrics>,
-    warmup: std::sync::OnceLock<WarmupHook>,
-    /// Serialized `ConfigProto` for every session (empty: TensorFlow's defaults).
-    session_config: std::sync::OnceLock<Vec<u8>>,
-    retries: std::sync::OnceLock<LoadRetries>,
-    /// The tag-set loaded from every SavedModel (unset: `serve`).
-    tags: std::sync::OnceLock<Vec<String>>,
+    options: ManagerOptions,
     /// Held while the versions on disk are compared with the loaded ones and the difference
     /// loaded and unloaded, so the poller and a config reload never do it at once.
     polling: std::sync::Mutex<()>,
 }
-
-/// Runs after a version loaded and before it becomes available (warmup); an error makes the
-/// load fail with that code and message.
-pub type WarmupHook = Box<dyn Fn(&Arc<Servable>, &Path) -> Result<(), ServeError> + Send + Sync>;
 
 /// What a request asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +149,16 @@ pub enum VersionRequest {
     Latest,
     Specific(i64),
     Label(String),
+}
+
+/// How a model manager loads versions and retries failed loads.
+#[derive(Default)]
+pub struct ManagerOptions {
+    /// The session config and tag-set of every version.
+    pub load: LoadOptions,
+    pub retries: LoadRetries,
+    /// Run between loading a version and making it available; an error fails the load.
+    pub warmup: Option<Warmup>,
 }
 
 /// Why no servable answers a request (the caller words the TF Serving error).
@@ -192,50 +178,19 @@ fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Loads one SavedModel version with the serialized `ConfigProto` `config` (empty for
-/// TensorFlow's defaults).
-pub fn load_servable(
-    tf: &'static TensorFlow,
-    name: &str,
-    version: i64,
-    dir: &Path,
-    config: &[u8],
-) -> Result<Servable, ServeError> {
-    load_servable_tagged(tf, name, version, dir, config, &[SERVE_TAG])
-}
-
-/// [`load_servable`] of the meta graph with exactly the tag-set `tags`.
-pub fn load_servable_tagged(
-    tf: &'static TensorFlow,
-    name: &str,
-    version: i64,
-    dir: &Path,
-    config: &[u8],
-    tags: &[&str],
-) -> Result<Servable, ServeError> {
-    let (session, meta) = Session::load(tf, dir, tags, config)?;
-    let meta_graph = tfp::MetaGraphDef::decode(meta.as_slice()).map_err(|e| {
-        ServeError::new(
-            Code::Internal,
-            format!("cannot decode the MetaGraphDef TensorFlow loaded: {e}"),
-        )
-    })?;
-    Ok(Servable {
-        name: name.to_owned(),
-        version,
-        meta_graph,
-        session,
-    })
-}
-
 impl ModelManager {
-    /// A manager with these models, none loaded yet (call [`ModelManager::poll`]).
-    pub fn new(tf: &'static TensorFlow, configs: Vec<ModelConfig>) -> Self {
+    /// A manager with these models, none loaded yet (call [`ModelManager::poll_now`]), that
+    /// records loads in `metrics`.
+    pub fn new(
+        tf: &'static TensorFlow,
+        configs: Vec<ModelConfig>,
+        metrics: Arc<Metrics>,
+        options: ManagerOptions,
+    ) -> Self {
         let models: BTreeMap<String, Model> = configs
             .into_iter()
             .map(|config| (config.name.clone(), Model::new(config)))
             .collect();
-        let metrics = Metrics::new();
         metrics.set_models(
             models
                 .values()
@@ -244,43 +199,14 @@ impl ModelManager {
         ModelManager {
             tf,
             models: RwLock::new(models),
-            metrics: Arc::new(metrics),
-            warmup: std::sync::OnceLock::new(),
-            session_config: std::sync::OnceLock::new(),
-            retries: std::sync::OnceLock::new(),
-            tags: std::sync::OnceLock::new(),
+            metrics,
+            options,
             polling: std::sync::Mutex::new(()),
         }
     }
 
-    /// Sets how failed loads are retried (once; TF Serving's defaults otherwise).
-    pub fn set_load_retries(&self, retries: LoadRetries) {
-        let _ = self.retries.set(retries);
-    }
-
     fn load_retries(&self) -> LoadRetries {
-        self.retries.get().copied().unwrap_or_default()
-    }
-
-    /// Sets the tag-set of the meta graph loaded from each SavedModel from now on (once;
-    /// default `serve`).
-    pub fn set_tags(&self, tags: Vec<String>) {
-        let _ = self.tags.set(tags);
-    }
-
-    /// Sets the `ConfigProto` of the sessions loaded from now on (once).
-    pub fn set_session_config(&self, config: &tfp::ConfigProto) {
-        let _ = self.session_config.set(config.encode_to_vec());
-    }
-
-    /// The server's metrics (load latency is recorded here).
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    /// Sets the step run between loading a version and making it available (once).
-    pub fn set_warmup(&self, hook: WarmupHook) {
-        let _ = self.warmup.set(hook);
+        self.options.retries
     }
 
     /// The names of the models in the current config.
@@ -625,49 +551,19 @@ impl ModelManager {
         }
     }
 
-    /// Loads one version: refuses a directory TensorFlow must not open, loads it, checks that
-    /// a graph that restores variables found them, and warms it up.
+    /// Loads one version with the checks of [`servable::load_version`], records TensorFlow's
+    /// load in the metrics, and warms the version up.
     fn load_version(&self, name: &str, c: &Candidate) -> Result<Arc<Servable>, ServeError> {
-        if let Some(why) = &c.scan.refused {
-            return Err(ServeError::new(Code::FailedPrecondition, why.clone()));
-        }
+        servable::check_dir(&c.scan)?;
         let started = Instant::now();
-        let tags: Vec<&str> = match self.tags.get() {
-            Some(tags) => tags.iter().map(String::as_str).collect(),
-            None => vec![SERVE_TAG],
-        };
-        let loaded = load_servable_tagged(
-            self.tf,
-            name,
-            c.version,
-            &c.dir,
-            self.session_config.get().map_or(&[][..], Vec::as_slice),
-            &tags,
-        );
+        let loaded = Servable::load(self.tf, name, c.version, &c.dir, &self.options.load);
         self.metrics.load(&c.dir, loaded.is_ok(), started.elapsed());
-        let checked = loaded.and_then(|servable| {
-            // TensorFlow loads a graph whose variables index is missing with its variables
-            // uninitialized (every request would then fail): the version is not complete yet.
-            let restores = servable
-                .meta_graph
-                .saver_def
-                .as_ref()
-                .is_some_and(|s| !s.restore_op_name.is_empty());
-            if restores && !c.scan.has_variables_index {
-                return Err(ServeError::new(
-                    Code::NotFound,
-                    format!(
-                        "'{}' is missing, but the graph restores its variables from it (is the version still being copied?)",
-                        c.dir.join(version_dir::VARIABLES_INDEX).display()
-                    ),
-                ));
-            }
-            Ok(Arc::new(servable))
-        });
-        checked.and_then(|servable| match self.warmup.get() {
-            Some(warmup) => warmup(&servable, &c.dir).map(|()| servable),
-            None => Ok(servable),
-        })
+        let servable = Arc::new(loaded?);
+        servable::check_variables(&servable, &c.dir, &c.scan)?;
+        if let Some(warmup) = &self.options.warmup {
+            warmup.run(&servable, &c.dir)?;
+        }
+        Ok(servable)
     }
 
     /// The version directories of a model; `None` when the base path cannot be read (then

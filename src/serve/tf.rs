@@ -11,7 +11,7 @@
 //!   UTF-8 text; here they are byte vectors end to end, and a string tensor's buffer is freed
 //!   by TensorFlow's own deallocator when its last reference goes (a queue may keep it).
 //! - **Path-based loading.** smtool finds `libtensorflow_cc.so.2` in the PyPI wheel the user
-//!   already has (see [`super::library`]) and opens that file with `libloading` when `serve`
+//!   already has (see `serve::library`) and opens that file with `libloading` when `serve`
 //!   starts; `tensorflow-sys` links a libtensorflow at build time (or downloads one), so every
 //!   smtool build, and every command, would need TensorFlow.
 //! - **Load-time symbol errors.** Every symbol is resolved when the library is opened: a

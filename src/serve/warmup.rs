@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use prost::Message;
 
-use super::core::Core;
 use super::error::{Code, ServeError};
-use super::models::Servable;
+use super::runner::{Call, Runner};
+use super::servable::Servable;
 use crate::files;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::tfrecord;
@@ -28,18 +28,36 @@ fn fail(code: Code, message: String) -> ServeError {
     ServeError::new(code, message)
 }
 
-impl Core {
+/// The warmup a model manager runs on each version it loads, on the server's runner.
+pub struct Warmup {
+    runner: Arc<Runner>,
+    iterations: u32,
+}
+
+impl Warmup {
+    /// Warmup on `runner`, each request replayed `iterations` times
+    /// (`--num_request_iterations_for_warmup`; 0: once).
+    pub fn new(runner: Arc<Runner>, iterations: u32) -> Self {
+        Warmup {
+            runner,
+            iterations: iterations.max(1),
+        }
+    }
+
     /// Replays the version's warmup file if it has one; returns the number of requests
     /// replayed. Records are read and replayed one at a time, as TF Serving does. Errors carry
     /// TF Serving's code and a message naming the file.
-    pub fn warmup(&self, servable: &Arc<Servable>, dir: &Path) -> Result<u64, ServeError> {
+    pub fn run(&self, servable: &Arc<Servable>, dir: &Path) -> Result<u64, ServeError> {
         let path: PathBuf = dir.join(WARMUP_FILE);
         let started = Instant::now();
         let shown = path.display();
         let unreadable = |message: String| {
             // TF Serving times a warmup whose file cannot be read, with the error.
-            self.metrics()
-                .warmup_read(dir, Some((Code::DataLoss, &message)), started.elapsed());
+            self.runner.metrics().warmup_read(
+                dir,
+                Some((Code::DataLoss, &message)),
+                started.elapsed(),
+            );
             fail(Code::DataLoss, message)
         };
         let (file, size) = match files::open_regular(&path) {
@@ -89,7 +107,7 @@ impl Core {
                 )
             })?;
             // Each request is replayed --num_request_iterations_for_warmup times (once when 0).
-            for _ in 1..self.warmup_iterations() {
+            for _ in 1..self.iterations {
                 self.replay(servable, log.clone()).map_err(|e| {
                     fail(
                         e.code,
@@ -105,8 +123,11 @@ impl Core {
             })?;
             n += 1;
         }
-        self.metrics().warmup_read(dir, None, started.elapsed());
-        self.metrics()
+        self.runner
+            .metrics()
+            .warmup_read(dir, None, started.elapsed());
+        self.runner
+            .metrics()
             .warmup_records(&servable.name, servable.version, n);
         tracing::info!(
             model = %servable.name,
@@ -123,16 +144,21 @@ impl Core {
         let missing = || ServeError::invalid("the log has no request");
         match log.log_type {
             Some(LogType::PredictLog(l)) => {
-                self.predict_on(servable, &l.request.ok_or_else(missing)?)?;
+                let request = l.request.ok_or_else(missing)?;
+                self.runner.predict(Call::LOCAL, servable, &request)?;
             }
             Some(LogType::ClassifyLog(l)) => {
-                self.classify_on(servable, &l.request.ok_or_else(missing)?)?;
+                let request = l.request.ok_or_else(missing)?;
+                self.runner.classify(Call::LOCAL, servable, &request)?;
             }
             Some(LogType::RegressLog(l)) => {
-                self.regress_on(servable, &l.request.ok_or_else(missing)?)?;
+                let request = l.request.ok_or_else(missing)?;
+                self.runner.regress(Call::LOCAL, servable, &request)?;
             }
             Some(LogType::MultiInferenceLog(l)) => {
-                self.multi_inference_on(servable, &l.request.ok_or_else(missing)?)?;
+                let request = l.request.ok_or_else(missing)?;
+                self.runner
+                    .multi_inference(Call::LOCAL, servable, &request)?;
             }
             Some(LogType::SessionRunLog(_)) | Some(LogType::PredictStreamedLog(_)) | None => {
                 return Err(ServeError::new(
