@@ -502,3 +502,145 @@ impl S3 {
         common::stdout(&out)
     }
 }
+
+/// The versions `GET /v1/models/NAME` lists as AVAILABLE.
+fn available(rest: std::net::SocketAddr, name: &str) -> Vec<String> {
+    let (status, body) = common::http(rest, "GET", &format!("/v1/models/{name}"), None);
+    if status != 200 {
+        return Vec::new();
+    }
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    doc["model_version_status"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|v| v["state"] == "AVAILABLE")
+                .filter_map(|v| v["version"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Looks every 100 ms (at most 1200 times) until `done` holds; false when it never did.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..1200 {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn serve_follows_a_remote_base_path_without_failing_a_request() {
+    let Some(s3) = s3() else { return };
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    s3.mkbucket("serve-models");
+    s3.upload(
+        &common::fixture("half_plus_two/1"),
+        "s3://serve-models/hpt/1",
+    );
+    let mut cmd = common::smtool();
+    s3.env(&mut cmd).args([
+        "serve",
+        "--model_name=hpt",
+        "--model_base_path=s3://serve-models/hpt",
+        "--port=0",
+        "--rest_api_port=0",
+        "--file_system_poll_wait_seconds=1",
+    ]);
+    let mut served = common::spawn_serve_command(cmd, &common::venv_of(&python));
+    let rest = served.rest;
+    assert_eq!(available(rest, "hpt"), ["1"]);
+
+    // Requests flow while new versions arrive.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // Version 1 halves and adds two, version 2 adds three.
+            let (mut by_v1, mut by_v2, mut failed) = (0u32, 0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && by_v1 + by_v2 < 100_000 {
+                let (status, body) = common::http(
+                    rest,
+                    "POST",
+                    "/v1/models/hpt:predict",
+                    Some(br#"{"instances": [1.0, 2.0]}"#),
+                );
+                match (status, body.as_str()) {
+                    (200, r#"{"predictions":[2.5,3.0]}"#) => by_v1 += 1,
+                    (200, r#"{"predictions":[3.5,4.0]}"#) => by_v2 += 1,
+                    _ if failed.len() < 10 => failed.push(format!("{status} {body}")),
+                    _ => {}
+                }
+            }
+            (by_v1, by_v2, failed)
+        })
+    };
+
+    // Version 2 arrives without its graph file first (an upload in progress): it is not
+    // synced, and version 1 keeps serving.
+    let partial = common::tempdir();
+    let v2 = partial.path().join("2");
+    common::copy_dir(&common::fixture("half_plus_two/2"), &v2);
+    let graph = partial.path().join("graph");
+    std::fs::create_dir(&graph).unwrap();
+    std::fs::rename(v2.join("saved_model.pb"), graph.join("saved_model.pb")).unwrap();
+    s3.upload(&v2, "s3://serve-models/hpt/2");
+    // Two polls see the version without its graph file; it stays out.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(available(rest, "hpt"), ["1"]);
+
+    // The graph file completes it: version 2 is synced, loaded, and replaces version 1.
+    s3.upload(&graph, "s3://serve-models/hpt/2");
+    assert!(
+        eventually(|| available(rest, "hpt") == ["2"]),
+        "version 2 was not picked up: {:?}",
+        available(rest, "hpt")
+    );
+    // And one published by smtool itself, which stages it and writes the graph file last.
+    let out = s3.smtool(&[
+        "add-classify",
+        "s3://serve-models/hpt",
+        "--labels-from-asset",
+        "missing.txt",
+        "--as-next-version",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a bad edit publishes nothing");
+    assert!(s3.list("s3://serve-models/hpt/3").is_empty());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (by_v1, by_v2, failed) = client.join().unwrap();
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    assert!(
+        by_v1 > 0 && by_v2 > 0,
+        "{by_v1} answers by version 1, {by_v2} by version 2"
+    );
+
+    // Bad credentials at start-up name the URL.
+    let mut cmd = common::smtool();
+    let out = s3
+        .env(&mut cmd)
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .args([
+            "serve",
+            "--model_name=hpt",
+            "--model_base_path=s3://serve-models/hpt",
+            "--port=0",
+            "--rest_api_port=0",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model 'hpt': no credentials for 's3://serve-models/hpt'"),
+        "{err}"
+    );
+
+    let _ = served.child.kill();
+    let _ = served.child.wait();
+}

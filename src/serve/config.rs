@@ -142,6 +142,20 @@ fn default_name(path: &Path) -> String {
 
 /// One model from a path: a SavedModel directory (version 1) or a base path.
 pub fn model_from_path(name: &str, path: &Path) -> Result<ModelConfig> {
+    // A remote base path is served from its local cache (see storage::cache).
+    #[cfg(feature = "storage")]
+    if let Some(url) = crate::storage::remote_url(path)? {
+        let cached =
+            crate::storage::cache::mirror(&url).with_context(|| format!("model '{name}'"))?;
+        return model_from_path(name, &cached).map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                format!("{e:#}").replace(&cached.display().to_string(), &url.to_string())
+            )
+        });
+    }
+    #[cfg(not(feature = "storage"))]
+    crate::storage::remote_url(path)?;
     let location = savedmodel::locate(path).with_context(|| format!("model '{name}'"))?;
     let (dir, single) = match location {
         Location::Model { dir, file: None } => (dir, true),
@@ -213,6 +227,15 @@ pub fn model_from_config(c: sv::ModelConfig) -> Result<ModelConfig> {
         }
     };
     model.labels = c.version_labels;
+    #[cfg(feature = "storage")]
+    if crate::storage::remote_url(Path::new(&c.base_path))?.is_some() {
+        let policy = model.policy.clone();
+        crate::storage::cache::select(
+            &model.path,
+            std::sync::Arc::new(move |n: &[i64]| policy.select(n)),
+        )
+        .with_context(|| format!("model '{}'", c.name))?;
+    }
     Ok(model)
 }
 

@@ -438,6 +438,11 @@ pub fn run(options: ServeOptions) -> Result<()> {
     }
     let tf = load_tensorflow(&options.library, options.verbose)?;
     let poll = (options.poll_seconds > 0).then(|| Duration::from_secs(options.poll_seconds));
+    #[cfg(feature = "storage")]
+    if let Some(every) = poll {
+        // Remote base paths are synced into their cache as often as local ones are polled.
+        crate::storage::cache::start_polling(every);
+    }
     let server = Server::start(tf, options.models.clone(), poll, options.server.clone());
     for name in server.core.models().names() {
         let states = server.core.models().states(&name).unwrap_or_default();

@@ -20,6 +20,8 @@ mod url;
 pub use url::{RemoteUrl, Scheme};
 
 #[cfg(feature = "storage")]
+pub mod cache;
+#[cfg(feature = "storage")]
 mod store;
 #[cfg(feature = "storage")]
 mod view;

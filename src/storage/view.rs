@@ -187,7 +187,7 @@ impl View {
 /// Creates a placeholder file of the listed size for each object under `root`, and returns
 /// the objects laid out. Skipped: keys with parts that are not file names, and keys that are
 /// also a "directory" of other keys (the zero-byte `folder/` markers consoles create).
-fn lay_out(root: &Path, objects: &[Object]) -> std::io::Result<BTreeMap<String, u64>> {
+pub(super) fn lay_out(root: &Path, objects: &[Object]) -> std::io::Result<BTreeMap<String, u64>> {
     let mut dirs = BTreeSet::new();
     let mut usable = Vec::with_capacity(objects.len());
     for o in objects {

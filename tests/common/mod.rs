@@ -255,9 +255,14 @@ pub fn slow_clients(
 /// output as a user sees it (no TENSORFLOW_DIR, no TF_CPP_MIN_LOG_LEVEL), and waits for the
 /// addresses it prints.
 pub fn spawn_serve(args: &[&str], venv: &Path) -> Served {
-    use std::io::BufRead;
     let mut cmd = smtool();
     cmd.args(args);
+    spawn_serve_command(cmd, venv)
+}
+
+/// [`spawn_serve`] for a command the caller made (with its own environment, say).
+pub fn spawn_serve_command(mut cmd: Command, venv: &Path) -> Served {
+    use std::io::BufRead;
     let mut child = as_user_serves(&mut cmd, venv)
         .spawn()
         .expect("start smtool serve");
