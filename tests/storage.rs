@@ -467,6 +467,48 @@ fn add_classify_publishes_the_next_version_whole() {
         "{classify}"
     );
 
+    // diff compares the two remote versions, naming them by URL.
+    let out = s3.smtool(&["diff", "--format", "json", "s3://classify-models/digits"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let diff: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diff["old"]["path"], "s3://classify-models/digits/1");
+    assert_eq!(diff["new"]["path"], "s3://classify-models/digits/2");
+    assert_eq!(diff["summary"]["breaking"], 0, "{diff}");
+    assert!(
+        diff["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["signature"] == "classify"),
+        "{diff}"
+    );
+
+    // warmup publishes a version with warmup requests the same way; the requests name the
+    // model as the bucket does.
+    let report: serde_json::Value = serde_json::from_str(&s3.smtool_ok(&[
+        "warmup",
+        "s3://classify-models/digits",
+        "--from-signature",
+        "--signature",
+        "serving_default",
+        "--as-next-version",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["dst"], "s3://classify-models/digits/3", "{report}");
+    let keys: Vec<String> = s3
+        .list("s3://classify-models/digits/3")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        keys.contains(&"digits/3/assets.extra/tf_serving_warmup_requests".to_owned()),
+        "{keys:?}"
+    );
+    let out = s3.smtool(&["validate", "--json", "s3://classify-models/digits/3"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["passed"], 1, "{report}");
+
     // The edited model downloaded whole: TensorFlow classifies with it as with a local edit.
     let out_dir = common::tempdir();
     let local = out_dir.path().join("digits-classify");

@@ -601,9 +601,7 @@ pub(crate) fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Res
 /// TensorFlow Serving never sees a half-written version.
 pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
     if let Destination::Dir(out) = &opts.dst {
-        if crate::storage::remote_url(out)?.is_some() {
-            return Err(crate::storage::Error::RemoteOutput(out.display().to_string()).into());
-        }
+        crate::storage::local_output(out)?;
     }
     #[cfg(feature = "storage")]
     if let Some(url) = crate::storage::remote_url(&opts.src)? {

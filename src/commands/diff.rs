@@ -48,6 +48,9 @@ pub struct DiffOptions {
 pub enum Error {
     #[error(transparent)]
     Model(#[from] savedmodel::Error),
+    /// OLD or NEW in object storage could not be used.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
     #[error(
         "'{}' is a single SavedModel, so there is nothing to compare it with; give NEW too \
          (smtool diff OLD NEW), or a model base path with numbered versions",
@@ -241,6 +244,14 @@ pub fn exit_code(report: &DiffReport) -> u8 {
 
 /// Runs `diff`.
 pub fn run(opts: &DiffOptions) -> Result<DiffReport, Error> {
+    for path in std::iter::once(&opts.old).chain(&opts.new) {
+        #[cfg(feature = "storage")]
+        if crate::storage::remote_url(path)?.is_some() {
+            return Ok(super::remote::diff(opts)?);
+        }
+        #[cfg(not(feature = "storage"))]
+        crate::storage::remote_url(path)?;
+    }
     let (old, new) = resolve(opts)?;
     let old_model = SavedModelDir::open_at(&old.dir, old.file.as_deref())?;
     let new_model = SavedModelDir::open_at(&new.dir, new.file.as_deref())?;
@@ -313,6 +324,13 @@ fn pick_latest(path: &Path) -> Result<Pick, Error> {
             pick_version(&dir, &versions, latest)?
         }
     })
+}
+
+/// The directories of the two models `run` compares.
+#[cfg(feature = "storage")]
+pub(crate) fn resolve_dirs(opts: &DiffOptions) -> Result<(PathBuf, PathBuf), Error> {
+    let (old, new) = resolve(opts)?;
+    Ok((old.dir, new.dir))
 }
 
 fn resolve(opts: &DiffOptions) -> Result<(Pick, Pick), Error> {

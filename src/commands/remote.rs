@@ -2,13 +2,16 @@
 //! the objects it will read, runs the local command on the view, and names the URL in its
 //! report and errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::savedmodel::{self, Location};
 use crate::storage::{self, Fetch, RemoteUrl, View};
 
 use super::add_classify::{self, AddClassifyOptions, AddClassifyReport, Destination};
+use super::diff::{self, DiffOptions, DiffReport};
 use super::inspect::{self, InspectOptions, InspectReport, VersionSelect};
+#[cfg(feature = "serve")]
+use super::warmup::{self, WarmupOptions, WarmupReport};
 use crate::validate::{self, ValidateError, ValidateOptions, ValidateReport};
 
 /// The model directories of the view that `versions` selects from what its path is; none
@@ -120,6 +123,28 @@ fn validate_remote(
     Ok(report)
 }
 
+/// Opens `url` and downloads whole the version an edit reads (`version`, or the latest).
+fn open_for_edit(url: &RemoteUrl, version: Option<i64>) -> Result<View, storage::Error> {
+    let view = View::open(url)?;
+    let select = version.map_or(VersionSelect::Latest, VersionSelect::Specific);
+    for dir in selected_dirs(&view, select) {
+        view.fetch(&dir, Fetch::Everything)?;
+    }
+    Ok(view)
+}
+
+/// Publishes the edited model the local command wrote into the view as version `number` of
+/// `url`; returns the URL it now has.
+fn publish(
+    view: &View,
+    url: &RemoteUrl,
+    number: i64,
+    dir: &Path,
+) -> Result<String, storage::Error> {
+    storage::publish_version(url, number, dir)?;
+    Ok(view.url_of(dir).to_string())
+}
+
 /// `smtool add-classify s3://...`: downloads the version it edits whole, writes the edited
 /// model locally (`--out`) or publishes it as the next version of the remote base path
 /// (`--as-next-version`, see [`storage::publish_version`]).
@@ -127,23 +152,74 @@ pub fn add_classify(
     opts: &AddClassifyOptions,
     url: &RemoteUrl,
 ) -> Result<AddClassifyReport, storage::Error> {
-    let view = View::open(url)?;
-    let select = opts
-        .version
-        .map_or(VersionSelect::Latest, VersionSelect::Specific);
-    for dir in selected_dirs(&view, select) {
-        view.fetch(&dir, Fetch::Everything)?;
-    }
+    let view = open_for_edit(url, opts.version)?;
     let local = AddClassifyOptions {
         src: view.path().to_path_buf(),
         ..opts.clone()
     };
     let mut report = add_classify::run(&local).map_err(|e| view.relocate_error(&e))?;
-    if opts.dst == Destination::NextVersion {
-        if let Some(number) = report.new_version {
-            storage::publish_version(url, number, &report.dst)?;
-            report.dst = PathBuf::from(view.url_of(&report.dst).to_string());
-        }
+    if let (Destination::NextVersion, Some(number)) = (&opts.dst, report.new_version) {
+        report.dst = PathBuf::from(publish(&view, url, number, &report.dst)?);
+    }
+    Ok(report)
+}
+
+#[cfg(feature = "serve")]
+/// `smtool warmup s3://...`: as [`add_classify`], for a copy with warmup requests.
+pub fn warmup(opts: &WarmupOptions, url: &RemoteUrl) -> Result<WarmupReport, storage::Error> {
+    let view = open_for_edit(url, opts.version)?;
+    // The requests name the model as the bucket does, not as the local view is named.
+    let name = url.prefix.rsplit('/').next().filter(|n| !n.is_empty());
+    let local = WarmupOptions {
+        src: view.path().to_path_buf(),
+        model_name: opts
+            .model_name
+            .clone()
+            .or_else(|| Some(name.unwrap_or(&url.bucket).to_owned())),
+        ..opts.clone()
+    };
+    let mut report = warmup::run(&local).map_err(|e| view.relocate_error(&e))?;
+    if let (Destination::NextVersion, Some(number)) = (&opts.dst, report.new_version) {
+        report.dst = publish(&view, url, number, Path::new(&report.dst))?;
+    }
+    Ok(report)
+}
+
+/// `smtool diff` with OLD or NEW in object storage: reads the graph files and variables
+/// indexes of the two versions compared.
+pub fn diff(opts: &DiffOptions) -> Result<DiffReport, storage::Error> {
+    let open = |path: &Path| -> Result<Option<View>, storage::Error> {
+        storage::remote_url(path)?
+            .map(|u| View::open(&u))
+            .transpose()
+    };
+    let old_view = open(&opts.old)?;
+    let new_view = opts.new.as_deref().map(open).transpose()?.flatten();
+    let views: Vec<&View> = old_view.iter().chain(new_view.iter()).collect();
+    let relocate = |text: &str| views.iter().fold(text.to_owned(), |t, v| v.relocate(&t));
+    let local = DiffOptions {
+        old: old_view
+            .as_ref()
+            .map_or_else(|| opts.old.clone(), |v| v.path().to_path_buf()),
+        new: match (&new_view, &opts.new) {
+            (Some(v), _) => Some(v.path().to_path_buf()),
+            (None, new) => new.clone(),
+        },
+        ..opts.clone()
+    };
+    let failed = |e: diff::Error| storage::Error::Relocated(relocate(&e.to_string()));
+    let (old, new) = diff::resolve_dirs(&local).map_err(failed)?;
+    for view in &views {
+        view.fetch(&old, Fetch::Metadata)?;
+        view.fetch(&new, Fetch::Metadata)?;
+    }
+    let mut report = diff::run(&local).map_err(failed)?;
+    for side in [&mut report.old, &mut report.new] {
+        side.path = relocate(&side.path);
+        side.graph_file = relocate(&side.graph_file);
+    }
+    for change in &mut report.changes {
+        change.message = relocate(&change.message);
     }
     Ok(report)
 }

@@ -84,6 +84,9 @@ pub struct WarmupOptions {
 pub enum Error {
     #[error(transparent)]
     Source(#[from] add_classify::Error),
+    /// A source in object storage that could not be used.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
     #[error(transparent)]
     Model(#[from] savedmodel::Error),
     #[error(transparent)]
@@ -204,6 +207,15 @@ impl std::fmt::Display for WarmupReport {
 /// Runs `warmup`: builds every request (checking it against the model) before anything is
 /// written, then writes the copy atomically.
 pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
+    if let Destination::Dir(out) = &opts.dst {
+        crate::storage::local_output(out)?;
+    }
+    #[cfg(feature = "storage")]
+    if let Some(url) = crate::storage::remote_url(&opts.src)? {
+        return Ok(super::remote::warmup(opts, &url)?);
+    }
+    #[cfg(not(feature = "storage"))]
+    crate::storage::remote_url(&opts.src)?;
     let Source {
         model,
         version: source_version,

@@ -117,3 +117,12 @@ pub fn remote_url(path: &std::path::Path) -> Result<Option<RemoteUrl>, Error> {
         Err(Error::NotBuiltIn(text.to_owned()))
     }
 }
+
+/// Refuses an output directory (`--out`) in object storage: edits are written locally, or
+/// published with `--as-next-version`.
+pub fn local_output(path: &std::path::Path) -> Result<(), Error> {
+    match RemoteUrl::parse(path.to_str().unwrap_or("")) {
+        Some(_) => Err(Error::RemoteOutput(path.display().to_string())),
+        None => Ok(()),
+    }
+}
