@@ -9,6 +9,8 @@ use crate::commands::add_classify::{
 };
 use crate::commands::diff::DiffOptions;
 use crate::commands::inspect::{InspectOptions, VersionSelect};
+#[cfg(feature = "serve")]
+use crate::commands::run::{Body, Input, RunOptions};
 use crate::commands::validate::{RequiredSignature, ValidateOptions};
 #[cfg(feature = "serve")]
 use crate::commands::warmup::{RequestFile, Requests, WarmupOptions};
@@ -61,6 +63,12 @@ pub enum Command {
     /// never modified.
     #[cfg(feature = "serve")]
     Warmup(WarmupArgs),
+    /// Run one request on a SavedModel, as `smtool serve` would answer it.
+    ///
+    /// Inputs from .npy/.npz files (read without pickle), JSON values, tf.Example features,
+    /// image files, or a whole TF Serving REST request body. Loads libtensorflow at run time.
+    #[cfg(feature = "serve")]
+    Run(RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +324,107 @@ impl WarmupArgs {
             force: self.force,
             copy: self.copy,
             progress: true,
+        }
+    }
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  smtool run models/half_plus_two --value 'x=[1.0, 2.0, 5.0]'\n  smtool run models/digits/1 --input x=batch.npz[images] --outdir out/\n  smtool run models/digits/1 --image x=five.png --json\n  smtool run models/iris --signature classify --examples 'inputs=[{\"x\": [5.1, 3.5, 1.4, 0.2]}]'\n  smtool run models/iris --request body.json\n\nPrints each output's name, dtype, shape and values (long tensors cut), or with --json the\nbody TF Serving answers: {\"outputs\": ...} for inputs given one by one, {\"predictions\": ...}\nfor an `instances` body, {\"results\": ...} for :classify and :regress."
+)]
+pub struct RunArgs {
+    /// The SavedModel directory, or a model base path whose numbered subdirectories are
+    /// versions (the latest is run).
+    pub model: PathBuf,
+    /// With a model base path: run this version instead of the latest.
+    #[arg(long, value_name = "N")]
+    pub version: Option<i64>,
+    /// The meta graph to load, by its exact tag-set (comma-separated).
+    #[arg(long, value_name = "TAGS", default_value = "serve")]
+    pub tag_set: String,
+    /// The signature to call [default: the body's signature_name, else serving_default].
+    #[arg(long, value_name = "KEY")]
+    pub signature: Option<String>,
+    /// The TF Serving endpoint: predict, classify or regress [default: classify or regress for
+    /// tf.Examples given to a signature of that method, else predict].
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<crate::signature::Endpoint>,
+    /// An input from a NumPy file: KEY=FILE.npy, KEY=FILE.npz[NAME] or KEY=FILE.npz (its only
+    /// array). Read without pickle; numbers are converted to the input's dtype. Repeatable.
+    #[arg(long = "input", value_name = "KEY=FILE", value_parser = Input::array)]
+    pub inputs: Vec<Input>,
+    /// An input as a JSON value: KEY=[[1.0, 2.0]], read as TF Serving reads a columnar
+    /// `inputs` value (strings, {"b64": ...}, NaN, Infinity). Repeatable.
+    #[arg(long = "value", value_name = "KEY=JSON", value_parser = Input::value)]
+    pub values: Vec<Input>,
+    /// An input of serialized tf.Examples: KEY=[{"FEATURE": VALUE, ...}, ...], features as in
+    /// a REST `examples` list (like saved_model_cli's --input_examples). Repeatable.
+    #[arg(long = "examples", value_name = "KEY=JSON", value_parser = Input::examples)]
+    pub examples: Vec<Input>,
+    /// An input from an image file (JPEG, PNG, GIF, BMP): KEY=FILE, decoded and resized to the
+    /// input's (1, height, width, channels) as add-classify's image features are; a DT_STRING
+    /// input gets the file's bytes. Repeatable.
+    #[arg(long = "image", value_name = "KEY=FILE", value_parser = Input::image)]
+    pub images: Vec<Input>,
+    /// Pixel range of DT_FLOAT image inputs: 1 for 0 to 1 (pixels / 255), 255 for 0 to 255
+    /// [default: 1].
+    #[arg(long, value_name = "MAX", value_parser = parse_image_scale)]
+    pub image_scale: Option<ImageScale>,
+    /// A whole TF Serving REST request body (`instances` or `inputs` for :predict, `examples`
+    /// for :classify / :regress), from FILE or `-` for stdin.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["inputs", "values", "examples", "images"])]
+    pub request: Option<PathBuf>,
+    /// Print TF Serving's JSON response body instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write each output to OUTDIR/NAME.npy (created if missing).
+    #[arg(long, value_name = "OUTDIR")]
+    pub outdir: Option<PathBuf>,
+    /// Replace .npy files that already exist in --outdir.
+    #[arg(long, requires = "outdir")]
+    pub overwrite: bool,
+    /// Directory with libtensorflow.so (or a Python tensorflow package directory).
+    #[arg(long, value_name = "DIR")]
+    pub tensorflow_dir: Option<PathBuf>,
+    /// Never download TensorFlow; fail if it is not installed.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Show TensorFlow's own output on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[cfg(feature = "serve")]
+impl RunArgs {
+    /// The core options.
+    pub fn options(&self) -> RunOptions {
+        let mut inputs = self.inputs.clone();
+        inputs.extend(self.values.iter().cloned());
+        inputs.extend(self.examples.iter().cloned());
+        inputs.extend(self.images.iter().cloned());
+        RunOptions {
+            model: self.model.clone(),
+            version: self.version,
+            tags: parse_tag_set(&self.tag_set),
+            signature: self.signature.clone(),
+            method: self.method,
+            inputs,
+            body: self.request.as_ref().map(|p| {
+                if p.as_os_str() == "-" {
+                    Body::Stdin
+                } else {
+                    Body::File(p.clone())
+                }
+            }),
+            outdir: self.outdir.clone(),
+            overwrite: self.overwrite,
+            image_scale: self.image_scale.unwrap_or(ImageScale::Unit),
+            verbose: self.verbose,
+            library: crate::serve::library::LibraryOptions::from_env(
+                self.tensorflow_dir.clone(),
+                !self.no_fetch,
+            ),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`graph`]: editing a graph and its function library (node builders checked against
 //!   TensorFlow's op signatures, cloning a subgraph, finding a Softmax).
 //! - [`ops`]: the ops a graph uses, including its function library.
+//! - `npy` (the `serve` feature): NumPy `.npy` / `.npz` arrays read (without pickle) and
+//!   written, for `smtool run`.
 //! - [`validate`]: the rules `smtool validate` checks, one module per rule family, and the
 //!   walk that finds models under a directory tree.
 //! - [`commands`]: one module per subcommand, each turning options into a report.
@@ -29,6 +31,8 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+#[cfg(feature = "serve")]
+pub mod npy;
 pub mod ops;
 pub mod proto;
 pub mod proto_ext;

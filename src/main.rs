@@ -6,9 +6,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use smtool::cli::{Cli, Command, ValidateFormat};
-#[cfg(feature = "serve")]
-use smtool::commands::warmup;
 use smtool::commands::{add_classify, diff, inspect, validate};
+#[cfg(feature = "serve")]
+use smtool::commands::{run as run_cmd, warmup};
 use smtool::render;
 
 /// Exit code when smtool could not do what was asked.
@@ -61,6 +61,16 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
                 render::json::write(out, &report)?;
             } else {
                 write!(out, "{report}")?;
+            }
+            Ok(0)
+        }
+        #[cfg(feature = "serve")]
+        Command::Run(args) => {
+            let report = run_cmd::run(&args.options())?;
+            if args.json {
+                render::run::json(out, &report)?;
+            } else {
+                render::run::table(out, &report)?;
             }
             Ok(0)
         }

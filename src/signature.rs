@@ -168,6 +168,34 @@ pub fn endpoints(key: &str, sig: &tf::SignatureDef) -> Vec<Endpoint> {
         .collect()
 }
 
+/// Why a body with `examples` has no one endpoint on a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExamplesEndpoint {
+    /// It serves both :classify and :regress.
+    Both,
+    /// It serves neither; why not :classify.
+    Neither(Vec<String>),
+}
+
+/// The endpoint a request of `tf.Example`s calls on signature `key`: :classify or :regress,
+/// whichever of the two TF Serving would accept.
+pub fn examples_endpoint(key: &str, sig: &tf::SignatureDef) -> Result<Endpoint, ExamplesEndpoint> {
+    let served = endpoints(key, sig);
+    match (
+        served.contains(&Endpoint::Classify),
+        served.contains(&Endpoint::Regress),
+    ) {
+        (true, false) => Ok(Endpoint::Classify),
+        (false, true) => Ok(Endpoint::Regress),
+        (true, true) => Err(ExamplesEndpoint::Both),
+        (false, false) => Err(ExamplesEndpoint::Neither(serving_problems(
+            key,
+            sig,
+            Endpoint::Classify,
+        ))),
+    }
+}
+
 /// The problem `static_problems` names for a predict signature without inputs.
 pub const PREDICT_NEEDS_INPUT: &str = "a predict signature needs at least one input";
 

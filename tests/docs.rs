@@ -14,8 +14,8 @@
 //! first (the runner waits for them); `kill %N` stops the Nth, and its output is what that job
 //! printed on its way out. The examples use TF Serving's ports 8501 (REST) and 8500 (gRPC); the
 //! runner gives each server free ports instead, rewriting them in the commands and back in the
-//! output, since tests share the machine. Blocks that run
-//! `smtool serve`, talk to a server or call `.venv/bin/python` need TensorFlow and follow the rule
+//! output, since tests share the machine. Blocks that run `smtool serve` or `smtool run`, talk
+//! to a server or call `.venv/bin/python` need TensorFlow and follow the rule
 //! of the other TensorFlow tests (skipped without it, a failure with SMTOOL_REQUIRE_TF=1); the
 //! sandbox's `.venv` is then the reference Python's.
 //!
@@ -56,6 +56,7 @@ impl Block {
             s.command.contains("smtool serve")
                 || s.command.contains("curl ")
                 || s.command.contains(".venv/bin/python")
+                || s.command.contains("smtool run ")
                 || s.command.starts_with("kill %")
         })
     }

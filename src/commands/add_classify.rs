@@ -1349,7 +1349,7 @@ fn fn_output(node: &tf::NodeDef, index: usize) -> Result<String, GraphError> {
 
 /// The pixels an image input takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pixels {
+pub(crate) enum Pixels {
     Float(ImageScale),
     Uint8,
 }
@@ -1363,7 +1363,9 @@ impl Pixels {
     }
 }
 
-fn image_function(
+/// A function from one encoded image (JPEG/PNG/GIF/BMP) to `[height, width, channels]`
+/// pixels: decoded, resized as `tf.image.resize` does, scaled or rounded to bytes.
+pub(crate) fn image_function(
     name: &str,
     height: i64,
     width: i64,

@@ -6,6 +6,8 @@ pub mod diff;
 pub mod inspect;
 #[cfg(feature = "storage")]
 mod remote;
+#[cfg(feature = "serve")]
+pub mod run;
 pub mod validate;
 #[cfg(feature = "serve")]
 pub mod warmup;

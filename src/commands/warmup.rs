@@ -428,28 +428,23 @@ fn from_file(
                 .join(", ")
         ))
     })?;
-    let served = signature::endpoints(key, sig);
     let endpoint = match file.endpoint {
         Some(e) => e,
         None if doc.get("examples").is_none() => Endpoint::Predict,
-        None => match (
-            served.contains(&Endpoint::Classify),
-            served.contains(&Endpoint::Regress),
-        ) {
-            (true, false) => Endpoint::Classify,
-            (false, true) => Endpoint::Regress,
-            (true, true) => {
+        None => match signature::examples_endpoint(key, sig) {
+            Ok(e) => e,
+            Err(signature::ExamplesEndpoint::Both) => {
                 return Err(bad(format!(
                     "signature '{key}' serves both :classify and :regress; say which with \
                      --request classify={0} or --request regress={0}",
                     file.path.display()
                 )))
             }
-            (false, false) => {
+            Err(signature::ExamplesEndpoint::Neither(problems)) => {
                 return Err(bad(format!(
                     "the body has 'examples', but signature '{key}' serves neither :classify nor \
                      :regress ({})",
-                    signature::serving_problems(key, sig, Endpoint::Classify).join("; ")
+                    problems.join("; ")
                 )))
             }
         },

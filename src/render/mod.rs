@@ -1,10 +1,12 @@
 //! Printing reports: tables for people (`table`), JSON for machines (`json`); validate findings as
 //! text (`validate_text`), GitHub Actions annotations (`github`) and JUnit XML (`junit`); diff
-//! reports in those formats (`diff`).
+//! reports in those formats (`diff`); `smtool run`'s outputs (`run`).
 
 pub mod diff;
 pub mod github;
 pub mod json;
 pub mod junit;
+#[cfg(feature = "serve")]
+pub mod run;
 pub mod table;
 pub mod validate_text;

@@ -278,8 +278,8 @@ fn fill_level(
     Ok(())
 }
 
-/// A whole JSON value as one tensor (columnar format).
-fn value_tensor(v: &Json, d: i32) -> Result<tfp::TensorProto> {
+/// A whole JSON value as one tensor of dtype `d` (columnar format).
+pub fn value_tensor(v: &Json, d: i32) -> Result<tfp::TensorProto> {
     let mut dims = Vec::new();
     dense_shape(v, &mut dims);
     let mut t = tfp::TensorProto {
@@ -761,7 +761,8 @@ fn add_feature_value(v: &Json, name: &str, f: &mut tfp::Feature) -> Result<()> {
     Ok(())
 }
 
-fn example_from_json(v: &Json) -> Result<tfp::Example> {
+/// One JSON object of features as a `tf.Example` (the mapping of REST `examples`).
+pub fn example_from_json(v: &Json) -> Result<tfp::Example> {
     let Json::Object(members) = v else {
         return Err(invalid(format!(
             "Example must be JSON object but got JSON {}",

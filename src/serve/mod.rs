@@ -28,6 +28,7 @@ pub mod core;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod image;
 pub mod json;
 pub mod library;
 pub mod limits;

@@ -39,6 +39,8 @@ struct TfSessionOptions([u8; 0]);
 struct TfTensor([u8; 0]);
 #[repr(C)]
 struct TfOperation([u8; 0]);
+#[repr(C)]
+struct TfImportGraphDefOptions([u8; 0]);
 
 #[repr(C)]
 struct TfBuffer {
@@ -105,6 +107,15 @@ api! {
         *mut TfBuffer,
         *mut TfStatus
     ) -> *mut TfSession;
+    TF_NewImportGraphDefOptions: fn() -> *mut TfImportGraphDefOptions;
+    TF_DeleteImportGraphDefOptions: fn(*mut TfImportGraphDefOptions);
+    TF_GraphImportGraphDef: fn(
+        *mut TfGraph,
+        *const TfBuffer,
+        *const TfImportGraphDefOptions,
+        *mut TfStatus
+    );
+    TF_NewSession: fn(*mut TfGraph, *const TfSessionOptions, *mut TfStatus) -> *mut TfSession;
     TF_CloseSession: fn(*mut TfSession, *mut TfStatus);
     TF_DeleteSession: fn(*mut TfSession, *mut TfStatus);
     TF_SessionRun: fn(
@@ -733,6 +744,45 @@ impl Session {
             }
             open_sessions().push(session as usize);
             Ok((Session { tf, session, graph }, meta_bytes))
+        }
+    }
+
+    /// A session on a serialized `GraphDef` (no variables: a graph of ops only, such as
+    /// smtool's own image decoding), with TensorFlow's default options.
+    pub fn from_graph_def(
+        tf: &'static TensorFlow,
+        graph_def: &[u8],
+    ) -> Result<Session, ServeError> {
+        let api = &tf.api;
+        let status = StatusBox::new(api);
+        let buffer = TfBuffer {
+            data: graph_def.as_ptr() as *const c_void,
+            length: graph_def.len(),
+            data_deallocator: None,
+        };
+        // SAFETY: the buffer borrows `graph_def`, alive for the call, and has no deallocator;
+        // the graph is freed by Session's Drop or here on failure; options are freed once.
+        unsafe {
+            let graph = (api.TF_NewGraph)();
+            let import = (api.TF_NewImportGraphDefOptions)();
+            (api.TF_GraphImportGraphDef)(graph, &buffer, import, status.ptr);
+            (api.TF_DeleteImportGraphDefOptions)(import);
+            if let Err(e) = status.check() {
+                (api.TF_DeleteGraph)(graph);
+                return Err(e);
+            }
+            let options = (api.TF_NewSessionOptions)();
+            let session = (api.TF_NewSession)(graph, options, status.ptr);
+            (api.TF_DeleteSessionOptions)(options);
+            if let Err(e) = status.check() {
+                if !session.is_null() {
+                    (api.TF_DeleteSession)(session, status.ptr);
+                }
+                (api.TF_DeleteGraph)(graph);
+                return Err(e);
+            }
+            open_sessions().push(session as usize);
+            Ok(Session { tf, session, graph })
         }
     }
 

@@ -1,0 +1,903 @@
+//! `smtool run`: one request on one SavedModel, in process, as `smtool serve` would answer it.
+//!
+//! Inputs are `.npy` / `.npz` arrays (read without pickle, see [`crate::npy`]), JSON literals,
+//! `tf.Example` features and image files, or a whole TF Serving REST request body. They become
+//! the TF Serving request protos and go through the server's own request core
+//! ([`crate::serve::core::Core`]), so the signature and method rules and their errors are the
+//! server's. The outputs come back as tensors, with the response body TF Serving would send.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use prost::Message;
+
+use super::add_classify::ImageScale;
+use crate::files;
+use crate::npy;
+use crate::proto::tensorflow as tfp;
+use crate::proto::tensorflow::serving as sv;
+use crate::proto_ext::dtype_name;
+use crate::serve::config::{model_from_path, VersionPolicy};
+use crate::serve::core::Core;
+use crate::serve::error::ServeError;
+use crate::serve::json::{self as serve_json, Json};
+use crate::serve::library::{self, LibraryOptions};
+use crate::serve::limits::{Budget, Limits};
+use crate::serve::metrics::Metrics;
+use crate::serve::models::{ManagerOptions, ModelManager, VersionRequest, VersionState};
+use crate::serve::runner::{Call, RunOptions as RunnerOptions, Runner};
+use crate::serve::servable::LoadOptions;
+use crate::serve::tensor::{self, dtype, Tensor, Values};
+use crate::serve::tf::TensorFlow;
+use crate::serve::{codec, image};
+use crate::signature::{self, Endpoint, DEFAULT_SIGNATURE_KEY};
+
+/// The largest request body read (the default request limit of `smtool serve`).
+pub const MAX_REQUEST_BYTES: u64 = 64 << 20;
+
+/// The largest image file read.
+pub const MAX_IMAGE_BYTES: u64 = 64 << 20;
+
+/// What the inputs, and the outputs, of one run may hold: as `smtool serve
+/// --max-request-bytes` of this many bytes would allow (arrays are read from files up to
+/// [`npy::MAX_FILE_BYTES`] each).
+pub const MAX_TENSOR_BYTES: usize = 1 << 30;
+
+/// Where one input's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// A `.npy` file.
+    Npy(PathBuf),
+    /// Array NAME (or the only one) of a `.npz` archive.
+    Npz(PathBuf, Option<String>),
+    /// A JSON value, read as TF Serving reads a columnar `inputs` value.
+    Value(String),
+    /// A JSON list of feature objects, serialized as `tf.Example`s.
+    Examples(String),
+    /// An image file, decoded and resized to the input's shape.
+    Image(PathBuf),
+}
+
+/// `KEY=...`: one input of the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub key: String,
+    pub source: InputSource,
+}
+
+/// Splits `KEY=REST`.
+pub fn split_key(s: &str) -> Result<(&str, &str), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ => Err(format!(
+            "'{s}' is not KEY=VALUE (KEY: an input of the signature)"
+        )),
+    }
+}
+
+impl Input {
+    /// `KEY=FILE.npy`, `KEY=FILE.npz` or `KEY=FILE.npz[NAME]`.
+    pub fn array(s: &str) -> Result<Input, String> {
+        let (key, file) = split_key(s)?;
+        let source = if let Some(open) = file.strip_suffix(']').and_then(|f| f.rfind('[')) {
+            let (path, name) = (&file[..open], &file[open + 1..file.len() - 1]);
+            if name.is_empty() {
+                return Err(format!("'{s}': name the array inside the brackets"));
+            }
+            InputSource::Npz(PathBuf::from(path), Some(name.to_owned()))
+        } else if file.ends_with(".npz") {
+            InputSource::Npz(PathBuf::from(file), None)
+        } else {
+            InputSource::Npy(PathBuf::from(file))
+        };
+        Ok(Input {
+            key: key.to_owned(),
+            source,
+        })
+    }
+
+    fn with(s: &str, source: fn(&str) -> InputSource) -> Result<Input, String> {
+        let (key, rest) = split_key(s)?;
+        Ok(Input {
+            key: key.to_owned(),
+            source: source(rest),
+        })
+    }
+
+    /// `KEY=JSON`.
+    pub fn value(s: &str) -> Result<Input, String> {
+        Self::with(s, |v| InputSource::Value(v.to_owned()))
+    }
+
+    /// `KEY=[{FEATURE: VALUE, ...}, ...]`.
+    pub fn examples(s: &str) -> Result<Input, String> {
+        Self::with(s, |v| InputSource::Examples(v.to_owned()))
+    }
+
+    /// `KEY=IMAGE`.
+    pub fn image(s: &str) -> Result<Input, String> {
+        Self::with(s, |v| InputSource::Image(PathBuf::from(v)))
+    }
+
+    fn flag(&self) -> &'static str {
+        match self.source {
+            InputSource::Npy(_) | InputSource::Npz(..) => "--input",
+            InputSource::Value(_) => "--value",
+            InputSource::Examples(_) => "--examples",
+            InputSource::Image(_) => "--image",
+        }
+    }
+}
+
+/// A whole REST request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    File(PathBuf),
+    Stdin,
+}
+
+/// Validated options of `smtool run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A SavedModel directory or a model base path.
+    pub model: PathBuf,
+    /// With a base path: this version instead of the latest.
+    pub version: Option<i64>,
+    /// The meta graph's exact tag-set.
+    pub tags: Vec<String>,
+    /// `None`: the body's `signature_name`, else `serving_default`.
+    pub signature: Option<String>,
+    /// `None`: from the signature (and the body's keys).
+    pub method: Option<Endpoint>,
+    pub inputs: Vec<Input>,
+    pub body: Option<Body>,
+    /// Write one `.npy` per output here.
+    pub outdir: Option<PathBuf>,
+    pub overwrite: bool,
+    /// The pixel range of DT_FLOAT image inputs.
+    pub image_scale: ImageScale,
+    /// Show TensorFlow's own output on stderr.
+    pub verbose: bool,
+    pub library: LibraryOptions,
+}
+
+/// One output tensor.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub tensor: Tensor,
+}
+
+/// What one run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub model: String,
+    pub version: i64,
+    pub signature: String,
+    pub method: Endpoint,
+    /// Sorted by name (as TF Serving's response map).
+    pub outputs: Vec<Output>,
+    /// The body TF Serving answers the same request with.
+    pub response: String,
+    /// The `.npy` files written.
+    pub written: Vec<PathBuf>,
+}
+
+/// An error of the request core as the server words it, with the status it would answer.
+fn served(e: ServeError) -> anyhow::Error {
+    anyhow!(
+        "{} (TF Serving answers {} {})",
+        e.message,
+        crate::serve::http::http_status(e.code),
+        e.code.as_str_name()
+    )
+}
+
+/// Runs one request.
+pub fn run(opts: &RunOptions) -> Result<RunReport> {
+    if opts.inputs.is_empty() && opts.body.is_none() {
+        bail!("give the inputs (--input, --value, --examples, --image) or a request body (--request FILE, or - for stdin)");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for input in &opts.inputs {
+        if !seen.insert(input.key.as_str()) {
+            bail!("input '{}' is given twice", input.key);
+        }
+    }
+    let sources = read_sources(opts)?;
+    if let Some(dir) = &opts.outdir {
+        check_outdir(dir)?;
+    }
+
+    let model_name = model_name(&opts.model);
+    let mut config = model_from_path(&model_name, &opts.model)?;
+    if let Some(v) = opts.version {
+        if config.single {
+            bail!(
+                "--version {v}: '{}' is a SavedModel directory, not a base path of numbered versions",
+                opts.model.display()
+            );
+        }
+        config.policy = VersionPolicy::Specific([v].into());
+    }
+
+    let tf = load_tensorflow(&opts.library, opts.verbose)?;
+    // The server's parts without a transport: the runner the request runs on, with room for
+    // the tensors of one run, and the one model, loaded at once.
+    let metrics = Arc::new(Metrics::new());
+    let runner = Arc::new(Runner::new(
+        metrics.clone(),
+        RunnerOptions {
+            limits: Limits::from_request_bytes(MAX_TENSOR_BYTES),
+            ..Default::default()
+        },
+    ));
+    let load = LoadOptions {
+        tags: opts.tags.clone(),
+        ..Default::default()
+    };
+    let manager = Arc::new(ModelManager::new(
+        tf,
+        vec![config],
+        metrics,
+        ManagerOptions {
+            load,
+            ..Default::default()
+        },
+    ));
+    manager.poll_now();
+    let servable = match manager.servable(&model_name, &VersionRequest::Latest) {
+        Ok(s) => s,
+        Err(_) => return Err(load_failure(&manager, &model_name, opts)),
+    };
+    let core = Core::new(manager.clone(), runner, None);
+    let spec = |signature: &str| sv::ModelSpec {
+        name: model_name.clone(),
+        signature_name: signature.to_owned(),
+        version_choice: Some(sv::model_spec::VersionChoice::Version(servable.version)),
+    };
+
+    let (signature, method, outputs, response) = match sources {
+        Sources::Body(doc) => {
+            let named = codec::signature_name(&doc).map_err(served)?;
+            let signature = opts.signature.clone().unwrap_or(named);
+            let key = signature_key(&signature).to_owned();
+            let method = match opts.method {
+                Some(m) => m,
+                None if doc.get("examples").is_none() => Endpoint::Predict,
+                None => examples_method(&key, &servable.meta_graph)?,
+            };
+            let (outputs, response) = match method {
+                Endpoint::Predict => {
+                    let (request, format) = codec::predict_request(&doc, spec(&signature), |s| {
+                        core.signature_inputs(s)
+                    })
+                    .map_err(served)?;
+                    predict(&core, &request, format)?
+                }
+                _ => {
+                    let (_, input) = codec::examples_input(&doc).map_err(served)?;
+                    examples(
+                        &core,
+                        method,
+                        spec(&signature),
+                        input,
+                        &key,
+                        &servable.meta_graph,
+                    )?
+                }
+            };
+            (key, method, outputs, response)
+        }
+        Sources::Inputs(inputs) => {
+            let key = opts
+                .signature
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SIGNATURE_KEY.to_owned());
+            let sig = servable.meta_graph.signature_def.get(&key);
+            let method = match opts.method {
+                Some(m) => m,
+                None => sig
+                    .and_then(|s| Endpoint::from_method_name(&s.method_name))
+                    .filter(|&m| {
+                        m == Endpoint::Predict
+                            || (inputs.len() == 1
+                                && matches!(inputs[0].1, Given::Examples(_))
+                                && sig.is_some_and(|s| {
+                                    signature::serving_problems(&key, s, m).is_empty()
+                                }))
+                    })
+                    .unwrap_or(Endpoint::Predict),
+            };
+            let (outputs, response) = match method {
+                Endpoint::Predict => {
+                    let infos = core.signature_inputs(&spec(&key)).map_err(served)?;
+                    let mut request = sv::PredictRequest {
+                        model_spec: Some(spec(&key)),
+                        ..Default::default()
+                    };
+                    for (input, read) in inputs {
+                        let info = infos.get(&input.key).ok_or_else(|| {
+                            anyhow!(
+                                "{} {}: signature '{key}' has no input '{}' (inputs: {})",
+                                input.flag(),
+                                input.key,
+                                input.key,
+                                quoted(infos.keys())
+                            )
+                        })?;
+                        let proto = input_tensor(&input, read, info, tf, opts.image_scale)?;
+                        request.inputs.insert(input.key.clone(), proto);
+                    }
+                    predict(&core, &request, codec::Format::Columnar)?
+                }
+                _ => {
+                    let [(input, Given::Examples(list))] = &inputs[..] else {
+                        bail!(
+                            ":{} takes tf.Examples: give them as --examples {}=[{{FEATURE: VALUE, ...}}, ...] (or a --request body with 'examples')",
+                            method.name(),
+                            signature::CLASSIFY_INPUTS
+                        );
+                    };
+                    if input.key != signature::CLASSIFY_INPUTS {
+                        bail!(
+                            ":{} feeds its examples to the input '{}'; give them as --examples {}=...",
+                            method.name(),
+                            signature::CLASSIFY_INPUTS,
+                            signature::CLASSIFY_INPUTS
+                        );
+                    }
+                    let list = example_list(input, list)?;
+                    let input = sv::Input {
+                        kind: Some(sv::input::Kind::ExampleList(sv::ExampleList {
+                            examples: list,
+                        })),
+                    };
+                    examples(&core, method, spec(&key), input, &key, &servable.meta_graph)?
+                }
+            };
+            (key, method, outputs, response)
+        }
+    };
+
+    let written = match &opts.outdir {
+        Some(dir) => write_outputs(dir, &outputs, opts.overwrite)?,
+        None => Vec::new(),
+    };
+    Ok(RunReport {
+        model: opts.model.display().to_string(),
+        version: servable.version,
+        signature,
+        method,
+        outputs,
+        response,
+        written,
+    })
+}
+
+fn signature_key(name: &str) -> &str {
+    if name.is_empty() {
+        DEFAULT_SIGNATURE_KEY
+    } else {
+        name
+    }
+}
+
+fn quoted<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The model's name in the request: its directory's.
+fn model_name(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "model".to_owned())
+}
+
+/// Finds and loads libtensorflow; TensorFlow's start-up output only with `verbose`.
+fn load_tensorflow(options: &LibraryOptions, verbose: bool) -> Result<&'static TensorFlow> {
+    if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() && !verbose {
+        // Before TensorFlow is loaded; no other thread runs yet.
+        std::env::set_var("TF_CPP_MIN_LOG_LEVEL", "3");
+    }
+    let located = library::locate(options, &mut |msg| eprintln!("smtool run: {msg}"))?;
+    let (tf, noise) = TensorFlow::load(&located.library).map_err(|e| {
+        let mut err = anyhow!("{e}");
+        if !e.stderr.trim().is_empty() {
+            err = err.context(format!("TensorFlow said:\n{}", e.stderr.trim()));
+        }
+        err
+    })?;
+    if verbose {
+        if !noise.trim().is_empty() {
+            eprintln!("{}", noise.trim_end());
+        }
+        eprintln!(
+            "smtool run: TensorFlow {} from {} ({})",
+            tf.version(),
+            tf.path().display(),
+            located.source
+        );
+    }
+    Ok(tf)
+}
+
+/// Why the model has no version to run.
+fn load_failure(manager: &ModelManager, name: &str, opts: &RunOptions) -> anyhow::Error {
+    let states = manager.states(name).unwrap_or_default();
+    for (version, state) in &states {
+        if let VersionState::End {
+            error: Some(ServeError { message, .. }),
+        } = state
+        {
+            return anyhow!(
+                "cannot load '{}' version {version} with tags '{}': {message}",
+                opts.model.display(),
+                opts.tags.join(",")
+            );
+        }
+    }
+    match opts.version {
+        Some(v) => anyhow!(
+            "'{}' has no version {v} (versions are its numbered subdirectories)",
+            opts.model.display()
+        ),
+        None => anyhow!(
+            "'{}' has no version to load (no numbered subdirectory holds a SavedModel)",
+            opts.model.display()
+        ),
+    }
+}
+
+/// The endpoint a body with `examples` calls: the one of classify and regress the signature
+/// serves.
+fn examples_method(key: &str, meta: &tfp::MetaGraphDef) -> Result<Endpoint> {
+    let sig = meta.signature_def.get(key).ok_or_else(|| {
+        served(ServeError::invalid(format!(
+            "No signature was found with the name: {key}"
+        )))
+    })?;
+    signature::examples_endpoint(key, sig).map_err(|e| match e {
+        signature::ExamplesEndpoint::Both => anyhow!(
+            "signature '{key}' serves both :classify and :regress; say which with --method"
+        ),
+        signature::ExamplesEndpoint::Neither(problems) => anyhow!(
+            "the body has 'examples', but signature '{key}' serves neither :classify nor :regress ({})",
+            problems.join("; ")
+        ),
+    })
+}
+
+/// An input as read from its file or text, before the signature is known.
+enum Given {
+    Tensor(Tensor),
+    Json(Json),
+    Examples(Json),
+    Image(Vec<u8>),
+}
+
+enum Sources {
+    Body(Json),
+    Inputs(Vec<(Input, Given)>),
+}
+
+/// Reads every input file and parses every literal, before TensorFlow is loaded.
+fn read_sources(opts: &RunOptions) -> Result<Sources> {
+    if let Some(body) = &opts.body {
+        if !opts.inputs.is_empty() {
+            bail!("--request gives the whole request; drop --input, --value, --examples and --image, or put those inputs in the body");
+        }
+        let bytes = match body {
+            Body::File(path) => files::read_capped(path, MAX_REQUEST_BYTES, "a request body")?,
+            Body::Stdin => {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .lock()
+                    .take(MAX_REQUEST_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .context("reading the request body from stdin")?;
+                if bytes.len() as u64 > MAX_REQUEST_BYTES {
+                    bail!(
+                        "the request body on stdin is larger than the {} limit for a request body",
+                        files::human(MAX_REQUEST_BYTES)
+                    );
+                }
+                bytes
+            }
+        };
+        let what = match body {
+            Body::File(path) => format!("request '{}'", path.display()),
+            Body::Stdin => "the request on stdin".to_owned(),
+        };
+        let doc = codec::parse_body(&bytes).map_err(|e| anyhow!("{what}: {}", e.message))?;
+        return Ok(Sources::Body(doc));
+    }
+    let mut read = Vec::with_capacity(opts.inputs.len());
+    for input in &opts.inputs {
+        let what = || format!("{} {}", input.flag(), input.key);
+        let parse_json = |text: &str| {
+            serve_json::parse(text.as_bytes())
+                .map_err(|e| anyhow!("{}: not JSON: {} at offset {}", what(), e.message, e.offset))
+        };
+        let value = match &input.source {
+            InputSource::Npy(path) => Given::Tensor(npy::read_npy(path)?),
+            InputSource::Npz(path, name) => Given::Tensor(npy::read_npz(path, name.as_deref())?),
+            InputSource::Value(text) => Given::Json(parse_json(text)?),
+            InputSource::Examples(text) => Given::Examples(parse_json(text)?),
+            InputSource::Image(path) => {
+                Given::Image(files::read_capped(path, MAX_IMAGE_BYTES, "an image")?)
+            }
+        };
+        read.push((input.clone(), value));
+    }
+    Ok(Sources::Inputs(read))
+}
+
+/// The `tf.Example`s of an `--examples` list.
+fn example_list(input: &Input, list: &Json) -> Result<Vec<tfp::Example>> {
+    let Json::Array(items) = list else {
+        bail!(
+            "--examples {}: give a JSON list of feature objects, e.g. [{{\"x\": [1.0, 2.0]}}]",
+            input.key
+        );
+    };
+    if items.is_empty() {
+        bail!("--examples {}: the list is empty", input.key);
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            codec::example_from_json(item)
+                .map_err(|e| anyhow!("--examples {} item {i}: {}", input.key, e.message))
+        })
+        .collect()
+}
+
+/// One input of a predict request as the tensor the signature takes.
+fn input_tensor(
+    input: &Input,
+    read: Given,
+    info: &tfp::TensorInfo,
+    tf: &'static TensorFlow,
+    scale: ImageScale,
+) -> Result<tfp::TensorProto> {
+    let what = format!("{} {}", input.flag(), input.key);
+    match read {
+        Given::Json(v) => {
+            codec::value_tensor(&v, info.dtype).map_err(|e| anyhow!("{what}: {}", e.message))
+        }
+        Given::Tensor(t) => {
+            let t = cast(t, info.dtype).map_err(|e| anyhow!("{what}: {e}"))?;
+            Ok(tensor::tensor_to_content_proto(&t))
+        }
+        Given::Examples(list) => {
+            if info.dtype != dtype::STRING {
+                bail!(
+                    "{what}: serialized tf.Examples are strings, but the input is {}",
+                    dtype_name(info.dtype)
+                );
+            }
+            let examples = example_list(input, &list)?;
+            let n = examples.len() as i64;
+            let t = Tensor {
+                dims: vec![n],
+                values: Values::String(examples.iter().map(Message::encode_to_vec).collect()),
+            };
+            Ok(tensor::tensor_to_content_proto(&t))
+        }
+        Given::Image(bytes) => {
+            let t =
+                image::decode_for(tf, &bytes, info, scale).map_err(|e| anyhow!("{what}: {e}"))?;
+            Ok(tensor::tensor_to_content_proto(&t))
+        }
+    }
+}
+
+/// Numbers converted to `target`, as feeding a NumPy array to a session does
+/// (`np.asarray(value, dtype)`: floats to integers truncate, numbers to bool test for zero).
+fn cast(t: Tensor, target: i32) -> Result<Tensor, String> {
+    if t.dtype() == target {
+        return Ok(t);
+    }
+    let refuse = || {
+        format!(
+            "the array is {}, the input {}; save it as the input's dtype",
+            dtype_name(t.dtype()),
+            dtype_name(target)
+        )
+    };
+    #[derive(Clone, Copy)]
+    enum N {
+        F(f64),
+        I(i128),
+    }
+    let numbers: Vec<N> = match &t.values {
+        Values::Float(v) => v.iter().map(|&x| N::F(x.into())).collect(),
+        Values::Double(v) => v.iter().map(|&x| N::F(x)).collect(),
+        Values::Int32(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::UInt8(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::Int16(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::Int8(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::Int64(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::Bool(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::UInt16(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::UInt32(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::UInt64(v) => v.iter().map(|&x| N::I(x.into())).collect(),
+        Values::Half(_) | Values::String(_) => return Err(refuse()),
+    };
+    let f = |n: N| match n {
+        N::F(x) => x,
+        N::I(i) => i as f64,
+    };
+    let i = |n: N| match n {
+        N::F(x) => x as i128,
+        N::I(i) => i,
+    };
+    let values = match target {
+        dtype::FLOAT => Values::Float(numbers.iter().map(|&n| f(n) as f32).collect()),
+        dtype::DOUBLE => Values::Double(numbers.iter().map(|&n| f(n)).collect()),
+        dtype::INT32 => Values::Int32(numbers.iter().map(|&n| i(n) as i32).collect()),
+        dtype::INT64 => Values::Int64(numbers.iter().map(|&n| i(n) as i64).collect()),
+        dtype::INT16 => Values::Int16(numbers.iter().map(|&n| i(n) as i16).collect()),
+        dtype::INT8 => Values::Int8(numbers.iter().map(|&n| i(n) as i8).collect()),
+        dtype::UINT8 => Values::UInt8(numbers.iter().map(|&n| i(n) as u8).collect()),
+        dtype::UINT16 => Values::UInt16(numbers.iter().map(|&n| i(n) as u16).collect()),
+        dtype::UINT32 => Values::UInt32(numbers.iter().map(|&n| i(n) as u32).collect()),
+        dtype::UINT64 => Values::UInt64(numbers.iter().map(|&n| i(n) as u64).collect()),
+        dtype::BOOL => Values::Bool(numbers.iter().map(|&n| f(n) != 0.0).collect()),
+        _ => return Err(refuse()),
+    };
+    Ok(Tensor {
+        dims: t.dims,
+        values,
+    })
+}
+
+/// Output protos back into tensors, within the run's limits.
+fn tensors(outputs: &BTreeMap<String, tfp::TensorProto>) -> Result<Vec<Output>> {
+    let mut budget: Budget = Limits::from_request_bytes(MAX_TENSOR_BYTES).budget();
+    outputs
+        .iter()
+        .map(|(name, proto)| {
+            let tensor = tensor::tensor_from_proto(proto, name, &mut budget).map_err(served)?;
+            Ok(Output {
+                name: name.clone(),
+                tensor,
+            })
+        })
+        .collect()
+}
+
+fn predict(
+    core: &Core,
+    request: &sv::PredictRequest,
+    format: codec::Format,
+) -> Result<(Vec<Output>, String)> {
+    let response = core.predict(Call::LOCAL, request).map_err(served)?;
+    let body = codec::predict_response(&response.outputs, format).map_err(served)?;
+    Ok((tensors(&response.outputs)?, body))
+}
+
+/// Classify or regress: the result as the signature's output tensors and TF Serving's body.
+fn examples(
+    core: &Core,
+    method: Endpoint,
+    spec: sv::ModelSpec,
+    input: sv::Input,
+    key: &str,
+    meta: &tfp::MetaGraphDef,
+) -> Result<(Vec<Output>, String)> {
+    if method == Endpoint::Regress {
+        let response = core
+            .regress(
+                Call::LOCAL,
+                &sv::RegressionRequest {
+                    model_spec: Some(spec),
+                    input: Some(input),
+                },
+            )
+            .map_err(served)?;
+        let result = response.result.unwrap_or_default();
+        let body = codec::regression_response(&result).map_err(served)?;
+        let values: Vec<f32> = result.regressions.iter().map(|r| r.value).collect();
+        let tensor = Tensor {
+            dims: vec![values.len() as i64],
+            values: Values::Float(values),
+        };
+        return Ok((
+            vec![Output {
+                name: signature::REGRESS_OUTPUTS.to_owned(),
+                tensor,
+            }],
+            body,
+        ));
+    }
+    let response = core
+        .classify(
+            Call::LOCAL,
+            &sv::ClassificationRequest {
+                model_spec: Some(spec),
+                input: Some(input),
+            },
+        )
+        .map_err(served)?;
+    let result = response.result.unwrap_or_default();
+    let body = codec::classification_response(&result).map_err(served)?;
+    let n = result.classifications.len();
+    let k = result
+        .classifications
+        .first()
+        .map_or(0, |c| c.classes.len());
+    let dims = vec![n as i64, k as i64];
+    let has = |output: &str| {
+        meta.signature_def
+            .get(key)
+            .is_some_and(|s| s.outputs.contains_key(output))
+    };
+    let mut outputs = Vec::new();
+    let classes = result.classifications.iter().flat_map(|c| &c.classes);
+    if has(signature::CLASSIFY_CLASSES) {
+        outputs.push(Output {
+            name: signature::CLASSIFY_CLASSES.to_owned(),
+            tensor: Tensor {
+                dims: dims.clone(),
+                values: Values::String(
+                    classes
+                        .clone()
+                        .map(|c| c.label.clone().into_bytes())
+                        .collect(),
+                ),
+            },
+        });
+    }
+    if has(signature::CLASSIFY_SCORES) {
+        outputs.push(Output {
+            name: signature::CLASSIFY_SCORES.to_owned(),
+            tensor: Tensor {
+                dims,
+                values: Values::Float(classes.map(|c| c.score).collect()),
+            },
+        });
+    }
+    Ok((outputs, body))
+}
+
+/// `--outdir` must be a directory or not exist yet.
+fn check_outdir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => bail!("--outdir '{}' exists and is not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("--outdir '{}'", dir.display())),
+    }
+}
+
+/// An output key as a file name: refused when it could name a path elsewhere.
+fn file_name(name: &str) -> Result<String> {
+    let safe = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.starts_with('.');
+    if !safe {
+        bail!(
+            "output '{name}' cannot be a file name in --outdir; leave out --outdir and use --json"
+        );
+    }
+    Ok(format!("{name}.npy"))
+}
+
+/// Writes `NAME.npy` for each output, each atomically (a temporary file renamed into place).
+/// Nothing is written when any file exists and `overwrite` is not set.
+fn write_outputs(dir: &Path, outputs: &[Output], overwrite: bool) -> Result<Vec<PathBuf>> {
+    let paths: Vec<PathBuf> = outputs
+        .iter()
+        .map(|o| file_name(&o.name).map(|f| dir.join(f)))
+        .collect::<Result<_>>()?;
+    if !overwrite {
+        let existing: Vec<String> = paths
+            .iter()
+            .filter(|p| p.symlink_metadata().is_ok())
+            .map(|p| format!("'{}'", p.display()))
+            .collect();
+        if !existing.is_empty() {
+            bail!(
+                "{} already exist{}; pass --overwrite to replace {}, or choose another --outdir",
+                existing.join(", "),
+                if existing.len() == 1 { "s" } else { "" },
+                if existing.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating --outdir '{}'", dir.display()))?;
+    for (output, path) in outputs.iter().zip(&paths) {
+        let write = || -> std::io::Result<()> {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".smtool-run-")
+                .suffix(".npy.tmp")
+                .tempfile_in(dir)?;
+            std::io::Write::write_all(&mut tmp, &npy::encode(&output.tensor))?;
+            tmp.as_file().sync_all()?;
+            if overwrite {
+                tmp.persist(path).map_err(|e| e.error)?;
+            } else {
+                // Refuses, rather than replaces, a file that appeared meanwhile.
+                tmp.persist_noclobber(path).map_err(|e| e.error)?;
+            }
+            Ok(())
+        };
+        write().with_context(|| format!("writing '{}'", path.display()))?;
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_arguments() {
+        let cases = [
+            ("x=a.npy", InputSource::Npy("a.npy".into())),
+            ("x=a.npz", InputSource::Npz("a.npz".into(), None)),
+            (
+                "x=a.npz[y]",
+                InputSource::Npz("a.npz".into(), Some("y".into())),
+            ),
+            (
+                "x=dir[1]/a.npz[y]",
+                InputSource::Npz("dir[1]/a.npz".into(), Some("y".into())),
+            ),
+            ("x=b=c.npy", InputSource::Npy("b=c.npy".into())),
+        ];
+        for (arg, source) in cases {
+            assert_eq!(Input::array(arg).unwrap().source, source, "{arg}");
+        }
+        assert!(Input::array("a.npy").unwrap_err().contains("KEY=VALUE"));
+        assert!(Input::array("=a.npy").is_err());
+        assert!(Input::array("x=a.npz[]")
+            .unwrap_err()
+            .contains("name the array"));
+        assert_eq!(
+            Input::value("x=[1, 2]").unwrap().source,
+            InputSource::Value("[1, 2]".into())
+        );
+    }
+
+    #[test]
+    fn casts_as_numpy_feeds_do() {
+        let t = Tensor::new(vec![3], Values::Double(vec![1.5, -2.7, 0.0])).unwrap();
+        assert_eq!(
+            cast(t.clone(), dtype::FLOAT).unwrap().values,
+            Values::Float(vec![1.5, -2.7, 0.0])
+        );
+        assert_eq!(
+            cast(t.clone(), dtype::INT32).unwrap().values,
+            Values::Int32(vec![1, -2, 0])
+        );
+        assert_eq!(
+            cast(t, dtype::BOOL).unwrap().values,
+            Values::Bool(vec![true, true, false])
+        );
+        let s = Tensor::new(vec![1], Values::String(vec![b"a".to_vec()])).unwrap();
+        assert!(cast(s, dtype::FLOAT).unwrap_err().contains("DT_STRING"));
+    }
+
+    #[test]
+    fn output_names_stay_inside_the_directory() {
+        assert_eq!(file_name("scores").unwrap(), "scores.npy");
+        for bad in ["", ".", "..", "a/b", "../x", ".hidden", "a\\b"] {
+            assert!(file_name(bad).is_err(), "{bad}");
+        }
+    }
+}
