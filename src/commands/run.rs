@@ -577,7 +577,7 @@ fn input_tensor(
         }
         Given::Tensor(t) => {
             let t = cast(t, info.dtype).map_err(|e| anyhow!("{what}: {e}"))?;
-            Ok(tensor::tensor_to_content_proto(&t))
+            Ok(request_proto(&t))
         }
         Given::Examples(list) => {
             if info.dtype != dtype::STRING {
@@ -592,13 +592,22 @@ fn input_tensor(
                 dims: vec![n],
                 values: Values::String(examples.iter().map(Message::encode_to_vec).collect()),
             };
-            Ok(tensor::tensor_to_content_proto(&t))
+            Ok(request_proto(&t))
         }
         Given::Image(bytes) => {
             let t =
                 image::decode_for(tf, &bytes, info, scale).map_err(|e| anyhow!("{what}: {e}"))?;
-            Ok(tensor::tensor_to_content_proto(&t))
+            Ok(request_proto(&t))
         }
+    }
+}
+
+/// A tensor as a request's `TensorProto`: numbers packed in `tensor_content`, strings in
+/// `string_val` (where TF Serving's request reader takes them from).
+fn request_proto(t: &Tensor) -> tfp::TensorProto {
+    match t.values {
+        Values::String(_) => tensor::tensor_to_proto(t),
+        _ => tensor::tensor_to_content_proto(t),
     }
 }
 
