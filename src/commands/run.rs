@@ -261,9 +261,22 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     };
 
     let (signature, method, outputs, response) = match sources {
-        Sources::Body(doc) => {
+        Sources::Body(mut doc) => {
             let named = codec::signature_name(&doc).map_err(served)?;
-            let signature = opts.signature.clone().unwrap_or(named);
+            let signature = match &opts.signature {
+                Some(flag) if !named.is_empty() && *flag != named => bail!(
+                    "the request body names signature '{named}' and --signature '{flag}'; drop one"
+                ),
+                Some(flag) => {
+                    // The codec reads the signature from the body, as the server does.
+                    if let Json::Object(members) = &mut doc {
+                        members.retain(|(k, _)| k != "signature_name");
+                        members.push(("signature_name".to_owned(), Json::String(flag.clone())));
+                    }
+                    flag.clone()
+                }
+                None => named,
+            };
             let key = signature_key(&signature).to_owned();
             let method = match opts.method {
                 Some(m) => m,
