@@ -539,6 +539,11 @@ fn request_errors_are_the_servers() {
             "the request on stdin: JSON Parse error:",
         ),
         (
+            vec![&iris, "--signature", "classify", "--request", "-"],
+            br#"{"signature_name": "predict", "instances": [[1.0, 2.0, 3.0, 4.0]]}"#,
+            "the request body names signature 'predict' and --signature 'classify'; drop one",
+        ),
+        (
             vec![&hpt, "--version", "7", "--value", "x=[1.0]"],
             b"",
             "has no version 7",
