@@ -74,7 +74,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A SavedModel directory, its saved_model.pb or saved_model.pbtxt, or a model base path
-    /// whose numbered subdirectories are versions.
+    /// whose numbered subdirectories are versions; local, or in object storage
+    /// (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX).
     pub path: PathBuf,
     /// With a model base path: inspect this version instead of the latest.
     #[arg(long, value_name = "N", conflicts_with = "all_versions")]
@@ -130,8 +131,9 @@ pub enum ValidateFormat {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// SavedModel directories, graph files, model base paths or any directory trees: every
-    /// SavedModel found under them is validated.
+    /// SavedModel directories, graph files, model base paths or any directory trees, local or
+    /// in object storage (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX): every SavedModel found under
+    /// them is validated.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Warnings fail the run too (exit 1).
@@ -183,7 +185,7 @@ impl ValidateArgs {
 pub struct DiffArgs {
     /// The version clients use today: a SavedModel directory, its graph file, or a model base
     /// path (its latest version). Given alone, a model base path whose two latest versions are
-    /// compared.
+    /// compared. Local, or in object storage (s3://, gs://).
     #[arg(value_name = "OLD")]
     pub old: PathBuf,
     /// The version to check: a SavedModel directory, its graph file, or a model base path (its
@@ -246,7 +248,9 @@ impl DiffArgs {
 )]
 pub struct WarmupArgs {
     /// The SavedModel directory to read, or a model base path whose numbered subdirectories are
-    /// versions (the latest is read). Existing files are never modified.
+    /// versions (the latest is read); local, or in object storage (s3://, gs://; with
+    /// --as-next-version the new version is published there). Existing files are never
+    /// modified.
     pub src: PathBuf,
     /// A REST request body to record, [predict=|classify=|regress=]FILE: `instances` or
     /// `inputs` for :predict, `examples` for :classify or :regress (which one follows from the
@@ -435,7 +439,9 @@ impl RunArgs {
 )]
 pub struct AddClassifyArgs {
     /// The SavedModel directory to read, or a model base path whose numbered subdirectories are
-    /// versions (the latest is read). Existing files are never modified.
+    /// versions (the latest is read); local, or in object storage (s3://, gs://; with
+    /// --as-next-version the new version is published there). Existing files are never
+    /// modified.
     pub src: PathBuf,
     /// Where to write the edited SavedModel (a new directory).
     #[arg(long, value_name = "DST", required_unless_present = "as_next_version")]
@@ -573,10 +579,12 @@ impl AddClassifyArgs {
 )]
 pub struct ServeArgs {
     /// A SavedModel directory (served as version 1) or a model base path whose numbered
-    /// subdirectories are versions (the newest is served, and new ones are picked up).
+    /// subdirectories are versions (the newest is served, and new ones are picked up); local,
+    /// or in object storage (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
-    /// TF Serving's model base path: served as model --model_name (default "default").
+    /// TF Serving's model base path, local or s3:// / gs://: served as model --model_name
+    /// (default "default").
     #[arg(value_parser = tf_path,
         long = "model_base_path",
         value_name = "PATH",
