@@ -15,28 +15,10 @@ use smtool::serve::config::{ModelConfig, VersionPolicy};
 use smtool::serve::http::HttpOptions;
 use smtool::serve::limits::Limits;
 use smtool::serve::models::LoadRetries;
-use smtool::serve::{self as srv, Server, ServerOptions};
+use smtool::serve::{self as srv, ServerOptions, TransportOptions};
 
+use common::server::{self, assert_close, error_of, fixture_json, get, parse, post, Running};
 use common::{http, tensorflow};
-
-/// A server running on its own runtime thread; stops (gracefully) when dropped.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _server: Server,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn start_with(
     models: Vec<ModelConfig>,
@@ -52,42 +34,15 @@ fn start_with_options(
     http: HttpOptions,
     options: ServerOptions,
 ) -> Option<Running> {
-    let tf = tensorflow()?;
-    let server = Server::start(tf, models, poll, options);
-    let core = server.core.clone();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            addr_tx
-                .send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            srv::http::serve(listener, core, http, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-    });
-    let addr = addr_rx.recv().expect("server address");
-    Some(Running {
-        addr,
-        stop: Some(stop_tx),
-        thread: Some(thread),
-        _server: server,
-    })
+    let transports = TransportOptions {
+        http,
+        ..Default::default()
+    };
+    server::start(models, poll, options, transports)
 }
 
 fn model(name: &str, rel: &str) -> ModelConfig {
-    srv::config::model_from_path(name, &common::fixture(rel)).expect("fixture model")
+    server::model(name, &common::fixture(rel))
 }
 
 /// The usual set: half_plus_two (base path), iris, digits, vocab.
@@ -102,38 +57,6 @@ fn start() -> Option<Running> {
         None,
         HttpOptions::default(),
     )
-}
-
-fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let (status, body) = http(addr, "GET", path, None);
-    (status, parse(&body))
-}
-
-fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
-    let (status, text) = http(addr, "POST", path, Some(body.to_string().as_bytes()));
-    (status, parse(&text))
-}
-
-fn parse(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn error_of(v: &Value) -> &str {
-    v["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error in {v}"))
-}
-
-fn assert_close(got: f64, want: f64, what: &str) {
-    assert!(
-        (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
-        "{what}: got {got}, want {want}"
-    );
-}
-
-fn fixture_json(rel: &str) -> Value {
-    let text = std::fs::read_to_string(common::fixture(rel)).expect("fixture JSON");
-    serde_json::from_str(&text).expect("fixture JSON parses")
 }
 
 #[test]
@@ -235,20 +158,20 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
 #[test]
 fn status_reports_the_latest_version_available() {
     let Some(s) = start() else { return };
-    let (code, body) = get(s.addr, "/v1/models/half_plus_two");
+    let (code, body) = get(s.rest, "/v1/models/half_plus_two");
     assert_eq!(code, 200);
     assert_eq!(
         body,
         json!({"model_version_status": [{"version": "2", "state": "AVAILABLE",
             "status": {"error_code": "OK", "error_message": ""}}]})
     );
-    let (code, body) = get(s.addr, "/v1/models/half_plus_two/versions/2");
+    let (code, body) = get(s.rest, "/v1/models/half_plus_two/versions/2");
     assert_eq!(
         (code, body["model_version_status"][0]["version"].clone()),
         (200, json!("2"))
     );
     // A SavedModel directory given directly is version 1.
-    let (code, body) = get(s.addr, "/v1/models/iris");
+    let (code, body) = get(s.rest, "/v1/models/iris");
     assert_eq!(
         (code, body["model_version_status"][0]["version"].clone()),
         (200, json!("1"))
@@ -283,20 +206,20 @@ fn status_errors_match_tf_serving() {
         ("/v1/nothing", 400, "Malformed request: GET /v1/nothing"),
     ];
     for (path, want_code, want) in cases {
-        let (code, body) = get(s.addr, path);
+        let (code, body) = get(s.rest, path);
         assert_eq!((code, error_of(&body)), (want_code, want), "{path}");
     }
     // Only /v1/ (and the health paths) are served: anything else is a bare 404.
-    let (code, body) = http(s.addr, "GET", "/status", None);
+    let (code, body) = http(s.rest, "GET", "/status", None);
     assert_eq!((code, body.as_str()), (404, ""));
-    let (code, body) = http(s.addr, "GET", "/healthz", None);
+    let (code, body) = http(s.rest, "GET", "/healthz", None);
     assert_eq!((code, body.as_str()), (200, r#"{"status":"live"}"#));
 }
 
 #[test]
 fn metadata_describes_signatures_like_tf_serving() {
     let Some(s) = start() else { return };
-    let (code, body) = get(s.addr, "/v1/models/digits/metadata");
+    let (code, body) = get(s.rest, "/v1/models/digits/metadata");
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         body["model_spec"],
@@ -316,11 +239,11 @@ fn metadata_describes_signatures_like_tf_serving() {
     assert_eq!(sizes, ["-1", "28", "28", "1"]);
     assert!(x["name"].as_str().is_some_and(|n| n.ends_with(":0")));
     assert_eq!(sig["outputs"]["output_0"]["dtype"], "DT_FLOAT");
-    let iris = get(s.addr, "/v1/models/iris/versions/1/metadata").1;
+    let iris = get(s.rest, "/v1/models/iris/versions/1/metadata").1;
     let classify = &iris["metadata"]["signature_def"]["signature_def"]["classify"];
     assert_eq!(classify["method_name"], "tensorflow/serving/classify");
     assert_eq!(classify["inputs"]["inputs"]["dtype"], "DT_STRING");
-    let (code, body) = get(s.addr, "/v1/models/nope/metadata");
+    let (code, body) = get(s.rest, "/v1/models/nope/metadata");
     assert_eq!(
         (code, error_of(&body)),
         (404, "Servable not found for request: Latest(nope)")
@@ -332,19 +255,19 @@ fn predict_row_and_columnar_formats() {
     let Some(s) = start() else { return };
     // Version 2 computes 0.5 * x + 3.
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/half_plus_two:predict",
         &json!({"instances": [1.0, 2.0, 5.0]}),
     );
     assert_eq!((code, body), (200, json!({"predictions": [3.5, 4.0, 5.5]})));
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/half_plus_two/versions/2:predict",
         &json!({"signature_name": "serving_default", "inputs": [1, 3]}),
     );
     assert_eq!((code, body), (200, json!({"outputs": [3.5, 4.5]})));
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/half_plus_two:predict",
         &json!({"inputs": {"x": [0.25]}}),
     );
@@ -355,7 +278,7 @@ fn predict_row_and_columnar_formats() {
 fn predict_writes_nan_and_infinity_tokens_and_shortest_floats() {
     let Some(s) = start() else { return };
     let (code, text) = http(
-        s.addr,
+        s.rest,
         "POST",
         "/v1/models/half_plus_two:predict",
         Some(br#"{"instances": [NaN, Infinity, -Infinity, 0.1]}"#),
@@ -402,7 +325,7 @@ fn predict_digits_matches_tensorflow() {
         })
         .collect();
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/digits:predict",
         &json!({"instances": instances}),
     );
@@ -423,7 +346,7 @@ fn predict_digits_matches_tensorflow() {
     }
     // The same batch in columnar form gives the same numbers.
     let (code, columnar) = post(
-        s.addr,
+        s.rest,
         "/v1/models/digits:predict",
         &json!({"inputs": {"x": instances}}),
     );
@@ -432,7 +355,7 @@ fn predict_digits_matches_tensorflow() {
     // A bare columnar value and a body with whitespace and a signature name (read without a
     // JSON tree) give the same numbers too.
     let (code, bare) = post(
-        s.addr,
+        s.rest,
         "/v1/models/digits:predict",
         &json!({"inputs": instances}),
     );
@@ -443,7 +366,7 @@ fn predict_digits_matches_tensorflow() {
     )
     .expect("json");
     let (code, pretty) = http(
-        s.addr,
+        s.rest,
         "POST",
         "/v1/models/digits:predict",
         Some(text.as_bytes()),
@@ -459,7 +382,7 @@ fn classify_regress_and_predict_iris_match_tensorflow() {
     let rows = expected["rows"].as_array().expect("rows");
     let examples: Vec<Value> = rows.iter().map(|r| json!({"x": r["x"]})).collect();
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/iris:classify",
         &json!({"examples": examples}),
     );
@@ -478,7 +401,7 @@ fn classify_regress_and_predict_iris_match_tensorflow() {
         }
     }
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/iris:regress",
         &json!({"signature_name": "regress", "examples": examples}),
     );
@@ -497,7 +420,7 @@ fn classify_regress_and_predict_iris_match_tensorflow() {
     }
     let instances: Vec<&Value> = rows.iter().map(|r| &r["x"]).collect();
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/iris:predict",
         &json!({"signature_name": "predict", "instances": instances}),
     );
@@ -556,7 +479,7 @@ fn classify_with_scores_only_gives_empty_labels() {
         .map(|r| json!({"x": r}))
         .collect();
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/so:classify",
         &json!({"examples": examples}),
     );
@@ -596,7 +519,7 @@ fn binary_strings_round_trip_through_tensorflow_as_b64() {
     let all: Vec<u8> = (0..=255u8).collect();
     let (a, b) = (b64.encode(&all), b64.encode([0xffu8, 0x00, 0xfe]));
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/echo:predict",
         &json!({"instances": [{"data": {"b64": a}}, {"data": {"b64": b}}]}),
     );
@@ -609,7 +532,7 @@ fn binary_strings_round_trip_through_tensorflow_as_b64() {
         ]})
     );
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/echo:predict",
         &json!({"inputs": {"data": [{"b64": b}, "text"]}}),
     );
@@ -626,12 +549,12 @@ fn classify_with_context_merges_it_into_each_example() {
     let expected = fixture_json("iris_tf1/expected.json");
     let row = &expected["rows"][0];
     let (_, plain) = post(
-        s.addr,
+        s.rest,
         "/v1/models/iris:classify",
         &json!({"examples": [{"x": row["x"]}]}),
     );
     let (code, with_context) = post(
-        s.addr,
+        s.rest,
         "/v1/models/iris:classify",
         &json!({"context": {"x": row["x"]}, "examples": [{}, {}]}),
     );
@@ -647,7 +570,7 @@ fn predict_feeds_strings_and_b64_binary_strings() {
         std::fs::read_to_string(common::fixture("vocab_assets/assets/vocab.txt")).expect("vocab");
     let words: Vec<&str> = vocab.lines().collect();
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/vocab:predict",
         &json!({"instances": [words[0], {"b64": "cXVpY2s="}, "not-a-word", words[words.len() - 1]]}),
     );
@@ -680,7 +603,7 @@ fn request_errors_match_tf_serving() {
         ("/v1/models/iris:predict", r#"{"signature_name": "predict", "instances": [[1, 2]]}"#.into(), 400, ""),
     ];
     for (path, body, want_code, want) in cases {
-        let (code, text) = http(s.addr, "POST", path, Some(body.as_bytes()));
+        let (code, text) = http(s.rest, "POST", path, Some(body.as_bytes()));
         let v = parse(&text);
         assert_eq!(code, want_code, "{path} {body}: {text}");
         if want.is_empty() {
@@ -695,14 +618,14 @@ fn request_errors_match_tf_serving() {
         }
     }
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/iris:classify",
         &json!({"instances": [1]}),
     );
     assert_eq!(code, 400);
     assert!(error_of(&body)
         .ends_with("When method is classify, key 'examples' is expected and was not found"));
-    let (code, text) = http(s.addr, "GET", "/v1/models/half_plus_two:predict", None);
+    let (code, text) = http(s.rest, "GET", "/v1/models/half_plus_two:predict", None);
     assert_eq!(
         (code, error_of(&parse(&text))),
         (
@@ -710,13 +633,13 @@ fn request_errors_match_tf_serving() {
             "Malformed request: GET /v1/models/half_plus_two:predict"
         )
     );
-    let (code, text) = http(s.addr, "POST", "/v1/models/half_plus_two", Some(b"{}"));
+    let (code, text) = http(s.rest, "POST", "/v1/models/half_plus_two", Some(b"{}"));
     assert_eq!(
         (code, error_of(&parse(&text))),
         (400, "Malformed request: POST /v1/models/half_plus_two")
     );
     // The server is still fine after all that.
-    let (code, _) = post(s.addr, hp, &json!({"instances": [1.0]}));
+    let (code, _) = post(s.rest, hp, &json!({"instances": [1.0]}));
     assert_eq!(code, 200);
 }
 
@@ -734,7 +657,7 @@ fn bodies_over_the_limit_get_413() {
     };
     let big = json!({"instances": vec![1.0; 1000]}).to_string();
     let (code, text) = http(
-        s.addr,
+        s.rest,
         "POST",
         "/v1/models/half_plus_two:predict",
         Some(big.as_bytes()),
@@ -742,7 +665,7 @@ fn bodies_over_the_limit_get_413() {
     assert_eq!(code, 413);
     assert!(error_of(&parse(&text)).contains("1024 bytes"), "{text}");
     let (code, _) = post(
-        s.addr,
+        s.rest,
         "/v1/models/half_plus_two:predict",
         &json!({"instances": [1.0]}),
     );
@@ -786,7 +709,7 @@ fn config_file_version_policy_and_labels() {
     let Some(s) = start_with(models, None, HttpOptions::default()) else {
         return;
     };
-    let (_, status) = get(s.addr, "/v1/models/hp");
+    let (_, status) = get(s.rest, "/v1/models/hp");
     let versions: Vec<&str> = status["model_version_status"]
         .as_array()
         .expect("statuses")
@@ -794,7 +717,7 @@ fn config_file_version_policy_and_labels() {
         .map(|v| v["version"].as_str().expect("version"))
         .collect();
     assert_eq!(versions, ["2", "1"]);
-    let predict = |path: &str| post(s.addr, path, &json!({"instances": [1.0]}));
+    let predict = |path: &str| post(s.rest, path, &json!({"instances": [1.0]}));
     assert_eq!(
         predict("/v1/models/hp/labels/stable:predict"),
         (200, json!({"predictions": [2.5]}))
@@ -815,7 +738,7 @@ fn config_file_version_policy_and_labels() {
         predict("/v1/models/hp_one:predict"),
         (200, json!({"predictions": [2.5]}))
     );
-    let (code, body) = get(s.addr, "/v1/models/hp/labels/stable");
+    let (code, body) = get(s.rest, "/v1/models/hp/labels/stable");
     assert_eq!(
         (code, body["model_version_status"][0]["version"].clone()),
         (200, json!("1"))
@@ -856,11 +779,11 @@ fn a_base_path_that_briefly_cannot_be_read_unloads_nothing() {
     let Some((base, s)) = serve_hp_v1(dir.path(), ServerOptions::default()) else {
         return;
     };
-    let traffic = Traffic::start(s.addr, "hp", 2, &[2.5]);
+    let traffic = Traffic::start(s.rest, "hp", 2, &[2.5]);
     let moved = dir.path().join("hp-moved");
     std::fs::rename(&base, &moved).expect("move base path away");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(version_states(s.addr, "hp"), states(&[("1", "AVAILABLE")]));
+    assert_eq!(version_states(s.rest, "hp"), states(&[("1", "AVAILABLE")]));
     std::fs::rename(&moved, &base).expect("move base path back");
     let answered = traffic.stop();
     assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
@@ -877,7 +800,7 @@ fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
     let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
         return;
     };
-    let (code, status) = get(s.addr, "/v1/models/hp/versions/2");
+    let (code, status) = get(s.rest, "/v1/models/hp/versions/2");
     assert_eq!(code, 200);
     let v2 = &status["model_version_status"][0];
     assert_eq!(v2["state"], "END");
@@ -890,7 +813,7 @@ fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
         "{v2}"
     );
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/hp:predict",
         &json!({"instances": [1.0]}),
     );
@@ -900,7 +823,7 @@ fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
 #[test]
 fn concurrent_requests_all_succeed() {
     let Some(s) = start() else { return };
-    let addr = s.addr;
+    let addr = s.rest;
     let threads: Vec<_> = (0..16)
         .map(|t| {
             std::thread::spawn(move || {
@@ -935,7 +858,7 @@ fn classic_requests_client_classifies() {
         .iter()
         .map(|v| v.to_string())
         .collect();
-    let url = format!("http://{}", s.addr);
+    let url = format!("http://{}", s.rest);
     let out = common::run_python(
         &python,
         "check_classic_client.py",
@@ -1220,10 +1143,7 @@ fn binary_rejects_bad_model_arguments() {
         (&["serve"], "no model to serve"),
     ];
     for (args, want) in cases {
-        let out = common::run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = common::stderr(&out);
-        assert!(err.contains(want), "{args:?}: {err}");
+        common::assert_refused(args, want);
     }
 }
 
@@ -1254,7 +1174,7 @@ fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
     let Some(s) = start_with(vec![config], None, HttpOptions::default()) else {
         return;
     };
-    let url = format!("http://{}", s.addr);
+    let url = format!("http://{}", s.rest);
     let truth =
         std::fs::read_to_string(common::fixture("digits/images/labels.csv")).expect("labels.csv");
     let mut correct = 0;
@@ -1497,7 +1417,7 @@ fn versions_swap_under_steady_traffic_without_a_failed_request() {
     let Some((base, s)) = serve_hp_v1(dir.path(), ServerOptions::default()) else {
         return;
     };
-    let traffic = Traffic::start(s.addr, "hp", 3, &[2.5, 3.5]);
+    let traffic = Traffic::start(s.rest, "hp", 3, &[2.5, 3.5]);
     // Not atomic: version 2 appears empty and fills up file by file, half a file at a time;
     // version 1 serves until version 2 is complete and loaded.
     copy_version_slowly(
@@ -1506,7 +1426,7 @@ fn versions_swap_under_steady_traffic_without_a_failed_request() {
         Duration::from_millis(400),
     );
     wait_for("version 2 to replace version 1", || {
-        version_states(s.addr, "hp") == states(&[("2", "AVAILABLE"), ("1", "END")])
+        version_states(s.rest, "hp") == states(&[("2", "AVAILABLE"), ("1", "END")])
     });
     // Atomic: copied elsewhere, renamed into place.
     common::copy_dir(
@@ -1515,19 +1435,19 @@ fn versions_swap_under_steady_traffic_without_a_failed_request() {
     );
     std::fs::rename(dir.path().join("incoming"), base.join("3")).expect("rename");
     wait_for("version 3 to replace version 2", || {
-        version_states(s.addr, "hp") == states(&[("3", "AVAILABLE"), ("2", "END"), ("1", "END")])
+        version_states(s.rest, "hp") == states(&[("3", "AVAILABLE"), ("2", "END"), ("1", "END")])
     });
-    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
+    assert_eq!(predict_hp(s.rest), (200, json!({"predictions": [2.5]})));
     // Old versions removed, then the served one: version 2 comes back before 3 goes.
     std::fs::remove_dir_all(base.join("1")).expect("remove version 1");
     std::fs::remove_dir_all(base.join("3")).expect("remove version 3");
     wait_for("version 2 to serve again", || {
-        let now = version_states(s.addr, "hp");
+        let now = version_states(s.rest, "hp");
         now.contains(&("2".into(), "AVAILABLE".into())) && now.contains(&("3".into(), "END".into()))
     });
     let answered = traffic.stop();
     assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
-    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [3.5]})));
+    assert_eq!(predict_hp(s.rest), (200, json!({"predictions": [3.5]})));
 }
 
 #[test]
@@ -1544,29 +1464,29 @@ fn a_failed_version_is_tried_again_when_its_files_are_fixed() {
     let Some((base, s)) = serve_hp_v1(dir.path(), options) else {
         return;
     };
-    let traffic = Traffic::start(s.addr, "hp", 2, &[2.5, 3.5]);
+    let traffic = Traffic::start(s.rest, "hp", 2, &[2.5, 3.5]);
     common::copy_dir(
         &common::fixture("broken/truncated"),
         &dir.path().join("incoming"),
     );
     std::fs::rename(dir.path().join("incoming"), base.join("2")).expect("rename");
     wait_for("version 2 to fail", || {
-        version_status(s.addr, "hp", 2)["state"] == "END"
+        version_status(s.rest, "hp", 2)["state"] == "END"
     });
-    let v2 = version_status(s.addr, "hp", 2);
+    let v2 = version_status(s.rest, "hp", 2);
     assert_ne!(v2["status"]["error_code"], "OK", "{v2}");
     assert_eq!(
-        version_states(s.addr, "hp")[1],
+        version_states(s.rest, "hp")[1],
         ("1".into(), "AVAILABLE".into())
     );
-    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
+    assert_eq!(predict_hp(s.rest), (200, json!({"predictions": [2.5]})));
     // Fixed in place, file by file.
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
     wait_for("the fixed version 2", || {
-        version_states(s.addr, "hp") == states(&[("2", "AVAILABLE"), ("1", "END")])
+        version_states(s.rest, "hp") == states(&[("2", "AVAILABLE"), ("1", "END")])
     });
     traffic.stop();
-    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [3.5]})));
+    assert_eq!(predict_hp(s.rest), (200, json!({"predictions": [3.5]})));
 }
 
 /// The value of a Prometheus series line that starts with `prefix`, or 0.
@@ -1608,7 +1528,7 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
     let Some(s) = start_with_options(models, None, HttpOptions::default(), options) else {
         return;
     };
-    let v = version_status(s.addr, "hp", 1);
+    let v = version_status(s.rest, "hp", 1);
     assert_eq!(v["state"], "END", "{v}");
     assert_eq!(v["status"]["error_code"], "NOT_FOUND", "{v}");
     // TensorFlow itself would serve the graph with uninitialized variables.
@@ -1625,18 +1545,18 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
         &hp.join("variables"),
     );
     wait_for("a retry to load hp", || {
-        version_states(s.addr, "hp") == states(&[("1", "AVAILABLE")])
+        version_states(s.rest, "hp") == states(&[("1", "AVAILABLE")])
     });
-    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [3.5]})));
+    assert_eq!(predict_hp(s.rest), (200, json!({"predictions": [3.5]})));
     // The broken version: one attempt and two retries, then no more.
     let failures = format!(
         ":tensorflow:cc:saved_model:load_attempt_count{{model_path=\"{}\",status=\"fail\"}}",
         broken.join("1").display()
     );
-    wait_for("two retries", || metric(s.addr, &failures) >= 3.0);
+    wait_for("two retries", || metric(s.rest, &failures) >= 3.0);
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(metric(s.addr, &failures), 3.0);
-    assert_eq!(version_status(s.addr, "broken", 1)["state"], "END");
+    assert_eq!(metric(s.rest, &failures), 3.0);
+    assert_eq!(version_status(s.rest, "broken", 1)["state"], "END");
 }
 
 #[test]
@@ -1661,7 +1581,7 @@ fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
         (2, "variables/variables.data-00000-of-00001", "a FIFO"),
         (3, "saved_model.pb", "a character device"),
     ] {
-        let v = version_status(s.addr, "hp", version);
+        let v = version_status(s.rest, "hp", version);
         assert_eq!(v["state"], "END", "{v}");
         assert_eq!(v["status"]["error_code"], "FAILED_PRECONDITION", "{v}");
         let message = v["status"]["error_message"].as_str().expect("message");
@@ -1674,7 +1594,7 @@ fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
             )
         );
     }
-    assert_eq!(predict_hp(s.addr), (200, json!({"predictions": [2.5]})));
+    assert_eq!(predict_hp(s.rest), (200, json!({"predictions": [2.5]})));
 }
 
 #[test]
@@ -1713,10 +1633,7 @@ fn config_files_that_are_fifos_devices_or_huge_are_refused_at_once() {
         ),
     ];
     for (args, want) in cases {
-        let out = common::run_to_end(args);
-        let err = common::stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(&want), "{args:?}: {err}");
+        common::assert_refused(args, &want);
     }
 }
 
@@ -1729,14 +1646,14 @@ fn a_reload_of_an_unchanged_config_loads_new_versions_as_the_poller_does() {
     let Some(s) = start_with(models.clone(), None, HttpOptions::default()) else {
         return;
     };
-    let manager = s._server.core.models();
+    let manager = s.server.core.models();
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
     // First sight of version 2: it may still be being copied, so it waits for the next look.
     manager.reload(models.clone()).expect("reload");
-    assert_eq!(version_states(s.addr, "hp"), states(&[("1", "AVAILABLE")]));
+    assert_eq!(version_states(s.rest, "hp"), states(&[("1", "AVAILABLE")]));
     manager.reload(models.clone()).expect("reload");
     assert_eq!(
-        version_states(s.addr, "hp"),
+        version_states(s.rest, "hp"),
         states(&[("2", "AVAILABLE"), ("1", "END")])
     );
     // A model whose config changes is looked at now.
@@ -1745,7 +1662,7 @@ fn a_reload_of_an_unchanged_config_loads_new_versions_as_the_poller_does() {
     common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("3"));
     manager.reload(vec![all]).expect("reload");
     assert_eq!(
-        version_states(s.addr, "hp"),
+        version_states(s.rest, "hp"),
         states(&[("3", "AVAILABLE"), ("2", "AVAILABLE"), ("1", "AVAILABLE")])
     );
 }
@@ -1785,12 +1702,12 @@ fn slow_rest_clients_do_not_lock_out_others() {
     // a time and never finishing them; one more sends its headers and then a body that
     // stops halfway (it gets a 408, or the connection closed).
     let mut slow = common::slow_clients(
-        s.addr,
+        s.rest,
         10,
         b"GET /v1/models/half_plus_two HTTP/1.1\r\nHost: x\r\nX-a: ",
     );
     slow.push(std::thread::spawn({
-        let addr = s.addr;
+        let addr = s.rest;
         move || {
             let mut c = TcpStream::connect(addr).expect("connect");
             c.write_all(
@@ -1805,7 +1722,7 @@ fn slow_rest_clients_do_not_lock_out_others() {
     }));
     std::thread::sleep(Duration::from_millis(300));
     let (code, body) = post(
-        s.addr,
+        s.rest,
         "/v1/models/half_plus_two:predict",
         &json!({"instances": [1.0]}),
     );

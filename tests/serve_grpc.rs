@@ -15,62 +15,20 @@ use smtool::proto::tensorflow::serving as sv;
 use smtool::serve::config::BatchingParameters;
 use smtool::serve::config::ModelConfig;
 use smtool::serve::grpc::GrpcOptions;
-use smtool::serve::http::HttpOptions;
 use smtool::serve::runner::RunOptions;
-use smtool::serve::{self as srv, Server, ServerOptions};
-use sv::model_service_client::ModelServiceClient;
+use smtool::serve::{ServerOptions, TransportOptions};
 use sv::prediction_service_client::PredictionServiceClient;
-use tonic::transport::Channel;
 
 const METRICS: &str = "/monitoring/prometheus/metrics";
 
+use common::server::{
+    self, assert_close, error_of, fixture_json, float_tensor, get, model, post, Running,
+};
 use common::tensorflow;
 
 /// A REST exchange with a text body.
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     common::http(addr, method, path, body.map(str::as_bytes))
-}
-
-/// Both transports on their own runtime thread, sharing one shutdown; stops when dropped.
-struct Running {
-    rest: SocketAddr,
-    grpc: SocketAddr,
-    runtime: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    server: Server,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Running {
-    fn prediction(&self) -> PredictionServiceClient<Channel> {
-        PredictionServiceClient::new(self.channel())
-    }
-
-    fn model_service(&self) -> ModelServiceClient<Channel> {
-        ModelServiceClient::new(self.channel())
-    }
-
-    fn channel(&self) -> Channel {
-        let url = format!("http://{}", self.grpc);
-        self.runtime
-            .block_on(Channel::from_shared(url).expect("uri").connect())
-            .expect("connect to the gRPC server")
-    }
-
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
-    }
 }
 
 fn start_with(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Running> {
@@ -80,65 +38,13 @@ fn start_with(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Runnin
 fn start_with_grpc(
     models: Vec<ModelConfig>,
     options: ServerOptions,
-    grpc_options: GrpcOptions,
+    grpc: GrpcOptions,
 ) -> Option<Running> {
-    let tf = tensorflow()?;
-    let server = Server::start(tf, models, None, options);
-    let core = server.core.clone();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(async move {
-            let rest = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            addr_tx
-                .send((
-                    rest.local_addr().expect("addr"),
-                    grpc.local_addr().expect("addr"),
-                ))
-                .expect("send addr");
-            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            let (r, g) = tokio::join!(
-                srv::http::serve(
-                    rest,
-                    core.clone(),
-                    HttpOptions::default(),
-                    stopped(stop_rx.clone())
-                ),
-                srv::grpc::serve(grpc, core, grpc_options, stopped(stop_rx)),
-            );
-            r.expect("REST server");
-            g.expect("gRPC server");
-        });
-    });
-    let (rest, grpc) = addr_rx.recv().expect("server addresses");
-    Some(Running {
-        rest,
+    let transports = TransportOptions {
         grpc,
-        runtime: tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("client runtime"),
-        stop: Some(stop_tx),
-        thread: Some(thread),
-        server,
-    })
-}
-
-fn model(name: &str, path: &Path) -> ModelConfig {
-    srv::config::model_from_path(name, path).expect("fixture model")
+        ..Default::default()
+    };
+    server::start(models, None, options, transports)
 }
 
 fn with_metrics() -> ServerOptions {
@@ -159,18 +65,6 @@ fn start_fixtures() -> Option<Running> {
         ],
         with_metrics(),
     )
-}
-
-fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
-    let (status, text) = http(addr, "POST", path, Some(&body.to_string()));
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, v)
-}
-
-fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let (status, text) = http(addr, "GET", path, None);
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, v)
 }
 
 type Scrape = openmetrics_parser::MetricsExposition<
@@ -240,12 +134,6 @@ fn histogram_sum(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-fn error_of(v: &Value) -> &str {
-    v["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error in {v}"))
-}
-
 fn spec(name: &str, signature: &str) -> Option<sv::ModelSpec> {
     Some(sv::ModelSpec {
         name: name.to_owned(),
@@ -254,35 +142,12 @@ fn spec(name: &str, signature: &str) -> Option<sv::ModelSpec> {
     })
 }
 
-fn float_tensor(dims: &[i64], values: &[f32]) -> tfp::TensorProto {
-    tfp::TensorProto {
-        dtype: 1,
-        tensor_shape: Some(tfp::TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| tfp::tensor_shape_proto::Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
-        float_val: values.to_vec(),
-        ..Default::default()
-    }
-}
-
 fn hp_request(values: &[f32]) -> sv::PredictRequest {
     sv::PredictRequest {
         model_spec: spec("half_plus_two", "serving_default"),
         inputs: [("x".to_owned(), float_tensor(&[values.len() as i64], values))].into(),
         ..Default::default()
     }
-}
-
-fn fixture_json(rel: &str) -> Value {
-    let text = std::fs::read_to_string(common::fixture(rel)).expect("fixture JSON");
-    serde_json::from_str(&text).expect("fixture JSON parses")
 }
 
 fn iris_examples(rows: &[Value]) -> sv::Input {
@@ -311,13 +176,6 @@ fn iris_examples(rows: &[Value]) -> sv::Input {
     sv::Input {
         kind: Some(sv::input::Kind::ExampleList(sv::ExampleList { examples })),
     }
-}
-
-fn assert_close(got: f64, want: f64, what: &str) {
-    assert!(
-        (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
-        "{what}: got {got}, want {want}"
-    );
 }
 
 #[test]
@@ -973,7 +831,7 @@ fn warmup_limits_and_failing_requests_fail_the_load() {
         log_type: Some(sv::prediction_log::LogType::PredictLog(sv::PredictLog {
             request: Some(sv::PredictRequest {
                 model_spec: spec("vocab", "serving_default"),
-                inputs: [("nope".to_owned(), float_tensor(&[1], &[1.0]))].into(),
+                inputs: [("nope".to_owned(), float_tensor(&[1], [1.0]))].into(),
                 ..Default::default()
             }),
             response: None,
@@ -1245,7 +1103,7 @@ fn a_request_that_cannot_merge_fails_alone_and_its_batch_succeeds() {
                         // Rank 2 where the others are rank 1.
                         request
                             .inputs
-                            .insert("x".to_owned(), float_tensor(&[1, 1], &[1.0]));
+                            .insert("x".to_owned(), float_tensor(&[1, 1], [1.0]));
                     }
                     let mut client = s.prediction();
                     barrier.wait();
@@ -1783,10 +1641,7 @@ fn binary_rejects_bad_monitoring_and_batching_files() {
         ),
     ];
     for (args, want) in cases {
-        let out = common::run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = common::stderr(&out);
-        assert!(err.contains(want), "{args:?}: {err}");
+        common::assert_refused(args, want);
     }
 }
 

@@ -13,6 +13,7 @@ use smtool::proto::tensorflow::serving as sv;
 use sv::prediction_service_client::PredictionServiceClient;
 use tonic::transport::Channel;
 
+use common::server::float_tensor;
 use common::tensorflow;
 
 fn post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
@@ -160,25 +161,7 @@ fn error_of(body: &str) -> String {
 }
 
 fn shape(dims: &[i64]) -> Option<tfp::TensorShapeProto> {
-    Some(tfp::TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| tfp::tensor_shape_proto::Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    })
-}
-
-fn float_tensor(dims: &[i64], values: Vec<f32>) -> tfp::TensorProto {
-    tfp::TensorProto {
-        dtype: 1,
-        tensor_shape: shape(dims),
-        float_val: values,
-        ..Default::default()
-    }
+    Some(smtool::proto_ext::shape_proto(dims))
 }
 
 fn predict_request(model: &str, input: &str, tensor: tfp::TensorProto) -> sv::PredictRequest {

@@ -17,7 +17,7 @@ use super::error::{Code, Result, ServeError};
 use super::json::quote_str;
 use super::metrics::{Api, Metrics};
 use super::models::{ModelManager, Unavailable, VersionRequest, VersionState};
-use super::runner::{required_spec, signature_name, Call, Runner};
+use super::runner::{self, required_spec, Call, Runner};
 use super::servable::Servable;
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
@@ -150,19 +150,7 @@ impl Core {
         &self,
         spec: &sv::ModelSpec,
     ) -> Result<BTreeMap<String, tfp::TensorInfo>> {
-        let servable = self.servable(spec)?;
-        let name = signature_name(spec);
-        servable
-            .meta_graph
-            .signature_def
-            .get(name)
-            .map(|s| s.inputs.clone())
-            .ok_or_else(|| {
-                ServeError::invalid(format!(
-                    "Serving signature name: \"{}\" not found in signature def",
-                    quote_str(name)
-                ))
-            })
+        runner::signature_inputs(&*self.servable(spec)?, spec)
     }
 
     /// GetModelStatus.

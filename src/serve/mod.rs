@@ -1,12 +1,18 @@
 //! `smtool serve`: TensorFlow Serving's REST and gRPC APIs over SavedModels, on the TensorFlow
 //! C API loaded at run time.
 //!
+//! A request flows transport → [`core`] (which version it names, request metrics) →
+//! [`runner`] (the API's rules, the batcher, the session run) → [`tf`]; [`models`] loads
+//! and unloads the versions the core finds, warming each up on the runner first.
+//!
 //! - [`error`]: the one error type, TF Serving's canonical code and message.
 //! - [`config`]: what to serve (models, version policies, labels, config files), the reload
 //!   rules, the monitoring and batching config files, session thread pools.
 //! - [`library`]: finding (or fetching) libtensorflow.
 //! - [`tf`]: the C API behind a safe session wrapper (the only `unsafe` code).
 //! - [`tensor`]: tensors, their `TensorProto` conversions, slicing, concatenation, padding.
+//! - [`servable`]: one loaded version and the checks around its load.
+//! - [`runner`]: one request on one servable (Predict, Classify, Regress, MultiInference).
 //! - [`models`]: models, versions, policies, labels, the poller, load retries.
 //! - [`version_dir`]: a version directory's signature and the files TensorFlow must not open.
 //! - [`core`]: request handling on TF Serving's typed requests, independent of the transport.
@@ -19,6 +25,49 @@
 //!   available.
 //! - [`limits`]: the shape checks and size budget every request and response passes.
 //! - [`metrics`]: Prometheus metrics; [`batching`]: merging concurrent requests into batches.
+//!
+//! A server is [`Server::start`] (load the models, follow their directories) and
+//! [`serve_all`] (both transports until a shutdown future completes); [`run`] is `smtool
+//! serve`, signals included.
+//!
+//! # In process
+//!
+//! A program that runs requests itself, without a server, loads a model and runs typed TF
+//! Serving requests on it with the server's rules, limits and errors:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use smtool::proto::tensorflow::serving as sv;
+//! use smtool::serve::{library, load_tensorflow, metrics::Metrics, runner, servable};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let tf = load_tensorflow(&library::LibraryOptions::from_env(None, false), false)?;
+//! // A SavedModel directory, or a version of a base path (None: the highest), checked as
+//! // serve checks it.
+//! let model = Arc::new(servable::load_path(
+//!     tf,
+//!     "model",
+//!     "models/half_plus_two".as_ref(),
+//!     None,
+//!     &servable::LoadOptions::default(),
+//! )?);
+//! let runner = runner::Runner::new(Arc::new(Metrics::new()), runner::RunOptions::default());
+//! // As over gRPC: the signature in the spec (empty: serving_default), inputs by alias.
+//! let request = sv::PredictRequest {
+//!     model_spec: Some(sv::ModelSpec::default()),
+//!     ..Default::default()
+//! };
+//! let response = runner.predict(runner::Call::LOCAL, &model, &request);
+//! // Err(ServeError { code, message }) carries TF Serving's code and words.
+//! # let _ = response;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`runner::Runner::classify`] and [`runner::Runner::regress`] take TF Serving's
+//! `ClassificationRequest` and `RegressionRequest` the same way; [`codec`] turns REST JSON
+//! into these requests (with [`runner::signature_inputs`] for the inputs' dtypes) and their
+//! responses back into JSON.
 
 pub mod batching;
 pub mod codec;
@@ -44,6 +93,7 @@ pub mod unix_authority;
 pub mod version_dir;
 pub mod warmup;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -371,6 +421,89 @@ fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
+/// The transports' settings.
+#[derive(Debug, Clone)]
+pub struct TransportOptions {
+    pub http: http::HttpOptions,
+    pub grpc: grpc::GrpcOptions,
+    /// After the shutdown signal, how long requests in flight have to finish before their
+    /// TensorFlow runs are cancelled.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            http: http::HttpOptions::default(),
+            grpc: grpc::GrpcOptions::default(),
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Serves the REST API on `rest` and the gRPC API on `grpc` with `core` until `shutdown`
+/// completes (mini-redis' `server::run`); `smtool serve` and the tests both run a server so.
+///
+/// `shutdown` stops both transports from accepting; so does a transport that fails. Requests
+/// in flight then have `options.shutdown_timeout` to finish; after it every session is
+/// closed, which cancels their TensorFlow runs, and after [`CANCEL_GRACE`] more the process
+/// exits whatever still runs.
+pub async fn serve_all(
+    rest: tokio::net::TcpListener,
+    grpc: grpc::Listeners,
+    core: Arc<core::Core>,
+    options: TransportOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let grpc = async {
+        let result = grpc::serve_all(grpc, core.clone(), options.grpc.clone(), stopped()).await;
+        let _ = stop_tx.send(true);
+        result
+    };
+    let rest = async {
+        let result = http::serve(rest, core.clone(), options.http.clone(), stopped()).await;
+        let _ = stop_tx.send(true);
+        result
+    };
+    let both = async { tokio::join!(grpc, rest) };
+    tokio::pin!(both);
+    let deadline = async {
+        tokio::select! {
+            _ = shutdown => {
+                let _ = stop_tx.send(true);
+            }
+            _ = stopped() => {}
+        }
+        tokio::time::sleep(options.shutdown_timeout).await;
+    };
+    let (grpc, rest) = tokio::select! {
+        done = &mut both => done,
+        _ = deadline => {
+            eprintln!(
+                "smtool serve: requests still running after {}s; cancelling their TensorFlow runs",
+                options.shutdown_timeout.as_secs_f64()
+            );
+            tf::close_all_sessions();
+            match tokio::time::timeout(CANCEL_GRACE, &mut both).await {
+                Ok(done) => done,
+                Err(_) => {
+                    eprintln!("smtool serve: requests did not stop; exiting");
+                    tf::exit_now(1);
+                }
+            }
+        }
+    };
+    grpc.context("serving gRPC")?;
+    rest.context("serving HTTP")
+}
+
 /// Runs `smtool serve` until SIGINT / SIGTERM.
 ///
 /// Shutdown: the first signal stops accepting connections and lets requests in flight finish
@@ -495,65 +628,21 @@ pub fn run(options: ServeOptions) -> Result<()> {
             eprintln!("smtool serve: Prometheus metrics on http://{local}{path}");
         }
         eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
-        // One signal stops both transports; a transport that fails stops the other too.
-        let stopped = || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
+        let transports = TransportOptions {
+            http: options.http.clone(),
+            grpc: options.grpc.clone(),
+            shutdown_timeout: grace,
         };
-        let grpc = async {
-            let listeners = grpc::Listeners {
-                tcp: grpc_listener,
-                #[cfg(unix)]
-                unix: unix_listener,
-            };
-            let result = grpc::serve_all(
-                listeners,
-                server.core.clone(),
-                options.grpc.clone(),
-                stopped(),
-            )
-            .await;
-            let _ = stop_tx.send(true);
-            result
+        let grpc = grpc::Listeners {
+            tcp: grpc_listener,
+            #[cfg(unix)]
+            unix: unix_listener,
         };
-        let rest = async {
-            let result = http::serve(
-                listener,
-                server.core.clone(),
-                options.http.clone(),
-                stopped(),
-            )
-            .await;
-            let _ = stop_tx.send(true);
-            result
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
         };
-        let both = async { tokio::join!(grpc, rest) };
-        tokio::pin!(both);
-        let deadline = async {
-            stopped().await;
-            tokio::time::sleep(grace).await;
-        };
-        let (grpc, rest) = tokio::select! {
-            done = &mut both => done,
-            _ = deadline => {
-                eprintln!(
-                    "smtool serve: requests still running after {}s; cancelling their TensorFlow runs",
-                    grace.as_secs_f64()
-                );
-                tf::close_all_sessions();
-                match tokio::time::timeout(CANCEL_GRACE, &mut both).await {
-                    Ok(done) => done,
-                    Err(_) => {
-                        eprintln!("smtool serve: requests did not stop; exiting");
-                        tf::exit_now(1);
-                    }
-                }
-            }
-        };
-        grpc.context("serving gRPC")?;
-        rest.context("serving HTTP")
+        serve_all(listener, grpc, server.core.clone(), transports, shutdown).await
     })?;
     config_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(poller) = config_poller {

@@ -7,6 +7,7 @@
 //! version itself (see [`super::servable::load_path`]) runs requests on it here with the
 //! server's rules and errors. Every call may run TensorFlow: call it off the async threads.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::batching::Batcher;
@@ -71,6 +72,26 @@ pub struct RunOptions {
     /// Refuse a signature whose method_name is not the API's
     /// (`--enable_signature_method_name_check`).
     pub method_name_check: bool,
+}
+
+/// The inputs of the signature `spec` names in `servable`, for decoding a REST request (TF
+/// Serving's GetInfoMap).
+pub fn signature_inputs(
+    servable: &Servable,
+    spec: &sv::ModelSpec,
+) -> Result<BTreeMap<String, tfp::TensorInfo>> {
+    let name = signature_name(spec);
+    servable
+        .meta_graph
+        .signature_def
+        .get(name)
+        .map(|s| s.inputs.clone())
+        .ok_or_else(|| {
+            ServeError::invalid(format!(
+                "Serving signature name: \"{}\" not found in signature def",
+                quote_str(name)
+            ))
+        })
 }
 
 /// Runs requests on servables: the rules of each API, the batcher and the metrics.

@@ -115,27 +115,42 @@ pub fn check_variables(servable: &Servable, dir: &Path, scan: &Scan) -> Result<(
 }
 
 /// The version a path names, loaded as `smtool serve` would serve it: a SavedModel directory
-/// as version 1, or the highest version of a base path of numbered versions, with the checks
-/// of [`load_version`]. Errors name the model and the path.
+/// as version 1; in a base path of numbered versions, version `version`, or the highest one
+/// when `None`. The checks of [`load_version`] apply; errors name the model and the path.
 pub fn load_path(
     tf: &'static TensorFlow,
     name: &str,
     path: &Path,
+    version: Option<i64>,
     options: &LoadOptions,
 ) -> anyhow::Result<Servable> {
     let model = config::model_from_path(name, path)?;
     let (version, dir) = if model.single {
+        if let Some(v) = version {
+            anyhow::bail!(
+                "version {v}: '{}' is a SavedModel directory, not a base path of numbered versions",
+                path.display()
+            );
+        }
         (config::SINGLE_VERSION, model.path)
     } else {
         let versions = crate::savedmodel::versions(&model.path)
             .map_err(|e| anyhow::anyhow!("model '{name}': {e}"))?;
-        let latest = versions.into_iter().next_back().ok_or_else(|| {
-            anyhow::anyhow!(
-                "model '{name}': '{}' has no numbered version directory",
+        let found = match version {
+            Some(v) => versions.into_iter().find(|found| found.number == v),
+            None => versions.into_iter().next_back(),
+        };
+        let found = found.ok_or_else(|| match version {
+            Some(v) => anyhow::anyhow!(
+                "model '{name}': '{}' has no version {v} (versions are its numbered subdirectories)",
                 model.path.display()
-            )
+            ),
+            None => anyhow::anyhow!(
+                "model '{name}': '{}' has no version to load (no numbered subdirectory)",
+                model.path.display()
+            ),
         })?;
-        (latest.number, latest.dir)
+        (found.number, found.dir)
     };
     let scan = version_dir::scan(&dir);
     load_version(tf, name, version, &dir, &scan, options).map_err(|e| {

@@ -2,6 +2,8 @@
 //! finding the reference Python TensorFlow.
 #![allow(dead_code)]
 
+#[cfg(feature = "serve")]
+pub mod server;
 pub mod sstable;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +68,15 @@ pub fn run_to_end(args: &[&str]) -> Output {
         .join()
         .expect("waiter thread")
         .expect("smtool output")
+}
+
+/// Runs smtool with `args` (see [`run_to_end`]) and checks that it could not run (exit 2) and
+/// said `want` on stderr.
+pub fn assert_refused(args: &[&str], want: &str) {
+    let out = run_to_end(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(want), "{args:?}: {err}");
 }
 
 /// Makes a FIFO at `path`.

@@ -1,0 +1,168 @@
+//! The server under test, in process: the models loaded by [`Server::start`], both transports
+//! on 127.0.0.1:0 through `serve::serve_all` (as `smtool serve` runs them) on their own
+//! runtime thread, and the REST and gRPC clients the tests talk to it with.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use smtool::proto::tensorflow as tfp;
+use smtool::proto::tensorflow::serving as sv;
+use smtool::serve::config::ModelConfig;
+use smtool::serve::{self as srv, Server, ServerOptions, TransportOptions};
+use sv::model_service_client::ModelServiceClient;
+use sv::prediction_service_client::PredictionServiceClient;
+use tonic::transport::Channel;
+
+/// A running server; stops gracefully when dropped.
+pub struct Running {
+    /// The REST API's address.
+    pub rest: SocketAddr,
+    /// The gRPC API's address.
+    pub grpc: SocketAddr,
+    pub server: Server,
+    /// The runtime the gRPC clients run on.
+    client: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Running {
+    pub fn prediction(&self) -> PredictionServiceClient<Channel> {
+        PredictionServiceClient::new(self.channel())
+    }
+
+    pub fn model_service(&self) -> ModelServiceClient<Channel> {
+        ModelServiceClient::new(self.channel())
+    }
+
+    pub fn channel(&self) -> Channel {
+        super::grpc_channel(&self.client, self.grpc)
+    }
+
+    /// Runs a gRPC call (or any future) on the clients' runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.client.block_on(f)
+    }
+}
+
+/// Loads `models` (following their directories every `poll`) and serves them; `None` (skip)
+/// without libtensorflow.
+pub fn start(
+    models: Vec<ModelConfig>,
+    poll: Option<Duration>,
+    options: ServerOptions,
+    transports: TransportOptions,
+) -> Option<Running> {
+    let tf = super::tensorflow()?;
+    let server = Server::start(tf, models, poll, options);
+    let core = server.core.clone();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async move {
+            let rest = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addrs = (
+                rest.local_addr().expect("addr"),
+                grpc.local_addr().expect("addr"),
+            );
+            addr_tx.send(addrs).expect("send addresses");
+            let grpc = srv::grpc::Listeners {
+                tcp: grpc,
+                #[cfg(unix)]
+                unix: None,
+            };
+            let shutdown = async move {
+                let _ = stop_rx.await;
+            };
+            srv::serve_all(rest, grpc, core, transports, shutdown)
+                .await
+                .expect("serve");
+        });
+    });
+    let (rest, grpc) = addr_rx.recv().expect("server addresses");
+    Some(Running {
+        rest,
+        grpc,
+        server,
+        client: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("client runtime"),
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+/// A REST model from a fixture path.
+pub fn model(name: &str, path: &std::path::Path) -> ModelConfig {
+    srv::config::model_from_path(name, path).expect("fixture model")
+}
+
+/// A GET whose answer is JSON.
+pub fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, body) = super::http(addr, "GET", path, None);
+    (status, parse(&body))
+}
+
+/// A POST of a JSON body whose answer is JSON.
+pub fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = super::http(addr, "POST", path, Some(body.to_string().as_bytes()));
+    (status, parse(&text))
+}
+
+pub fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The `error` of a REST error body.
+pub fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {v}"))
+}
+
+pub fn assert_close(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+        "{what}: got {got}, want {want}"
+    );
+}
+
+/// A JSON file under `fixtures/`.
+pub fn fixture_json(rel: &str) -> Value {
+    let text = std::fs::read_to_string(super::fixture(rel)).expect("fixture JSON");
+    serde_json::from_str(&text).expect("fixture JSON parses")
+}
+
+/// A DT_FLOAT `TensorProto` of shape `dims` with `values` in `float_val`.
+pub fn float_tensor(dims: &[i64], values: impl Into<Vec<f32>>) -> tfp::TensorProto {
+    tfp::TensorProto {
+        dtype: 1,
+        tensor_shape: Some(smtool::proto_ext::shape_proto(dims)),
+        float_val: values.into(),
+        ..Default::default()
+    }
+}
