@@ -49,6 +49,10 @@ pub fn tls_config(ssl: &sv::SslConfig) -> Result<tonic::transport::ServerTlsConf
     if ssl.server_key.is_empty() || ssl.server_cert.is_empty() {
         return Err("server_key and server_cert (PEM text) are both needed".to_owned());
     }
+    // The provider tonic's `tls-ring` expects; another one may be compiled in (object
+    // storage's HTTP client brings aws-lc-rs), and then rustls will not choose. Installing
+    // fails only when one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut tls =
         ServerTlsConfig::new().identity(Identity::from_pem(&ssl.server_cert, &ssl.server_key));
     if ssl.client_verify {
