@@ -3,7 +3,9 @@ grpcio-health-checking) against a server started with TF Serving's command-line 
 TCP, a Unix socket (`--target unix:PATH`) or TLS (`--ca`, with `--cert`/`--key` for a client
 certificate). Predicts [1, 2, 5] with a half_plus_two model (its answer given as
 `--want`), reads its status, and with
-`--health` asks grpc.health.v1.Health for the server and PredictionService.
+`--health` asks grpc.health.v1.Health for the server and PredictionService. With
+`--oversized N` it first sends a PredictRequest of more than N bytes and reports the status the
+server answered it with (then the predict above must still succeed on the same channel).
 
 Prints a JSON summary on stdout; exits non-zero (with the reason on stderr) on any mismatch.
 
@@ -55,6 +57,7 @@ def main():
     parser.add_argument("--key")
     parser.add_argument("--server-name")
     parser.add_argument("--connect-timeout", type=float, default=TIMEOUT)
+    parser.add_argument("--oversized", type=int, metavar="N")
     args = parser.parse_args()
 
     summary = {}
@@ -70,10 +73,25 @@ def main():
                     raise SystemExit(f"health of '{service}': {answer}")
             summary["health"] = "SERVING"
 
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+        if args.oversized is not None:
+            big = predict_pb2.PredictRequest()
+            big.model_spec.name = args.model
+            values = np.ones(args.oversized // 4 + 1, dtype=np.float32)
+            big.inputs["x"].CopyFrom(tf.make_tensor_proto(values))
+            try:
+                stub.Predict(big, timeout=TIMEOUT)
+                raise SystemExit(f"a {big.ByteSize()}-byte request was answered")
+            except grpc.RpcError as e:
+                summary["oversized"] = {
+                    "bytes": big.ByteSize(),
+                    "code": e.code().name,
+                    "details": e.details(),
+                }
+
         request = predict_pb2.PredictRequest()
         request.model_spec.name = args.model
         request.inputs["x"].CopyFrom(tf.make_tensor_proto([1.0, 2.0, 5.0], dtype=tf.float32))
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
         response = stub.Predict(request, timeout=TIMEOUT)
         y = response.outputs["y"]
         got = tf.make_ndarray(y)

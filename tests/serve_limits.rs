@@ -214,16 +214,15 @@ fn hostile_shapes_and_amplifying_bodies_get_errors_and_cost_little() {
     );
     server.answers_good_requests("a gRPC rank of 255");
 
-    // A message over --max-request-bytes is turned away by the gRPC transport.
+    // A message over --max-request-bytes is turned away by the gRPC transport, with gRPC's
+    // code and words (TF Serving's server is gRPC's C core).
     let values = vec![1.0; MAX_REQUEST_BYTES / 4 + 1];
+    let oversized = predict_request("hp", "x", float_tensor(&[values.len() as i64], values));
+    let bytes = prost::Message::encoded_len(&oversized);
     assert_status(
-        server.predict(predict_request(
-            "hp",
-            "x",
-            float_tensor(&[values.len() as i64], values),
-        )),
-        tonic::Code::OutOfRange,
-        "message length too large",
+        server.predict(oversized),
+        tonic::Code::ResourceExhausted,
+        &format!("Received message larger than max ({bytes} vs. {MAX_REQUEST_BYTES})"),
     );
     server.answers_good_requests("a gRPC message over the limit");
 
@@ -463,4 +462,93 @@ fn outputs_beyond_the_budget_are_refused_not_copied() {
         format!(r#"{{"inputs": {MAX_REQUEST_BYTES}}}"#).as_bytes(),
     );
     assert_eq!(code, 200, "{}", &text[..text.len().min(500)]);
+}
+
+/// The gRPC Unix socket (`--grpc_socket_path`) is held to the limits of the TCP port: clients
+/// that never start HTTP/2 are dropped after the header timeout and cannot lock others out
+/// beyond the connection bound, and a message over `--max-request-bytes` gets gRPC's
+/// RESOURCE_EXHAUSTED on both, as TF Serving's own Python client sees it.
+#[cfg(unix)]
+#[test]
+fn the_grpc_unix_socket_has_the_limits_of_the_tcp_port() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = common::venv_of(&python);
+    let dir = common::tempdir();
+    let socket = dir.path().join("grpc.sock");
+    let args = [
+        "serve".to_owned(),
+        "--port=0".to_owned(),
+        "--rest_api_port=0".to_owned(),
+        "--model_name=hp".to_owned(),
+        format!(
+            "--model_base_path={}",
+            common::fixture("half_plus_two").display()
+        ),
+        format!("--grpc_socket_path={}", socket.display()),
+        format!("--max-request-bytes={MAX_REQUEST_BYTES}"),
+        "--header-timeout-seconds=1".to_owned(),
+        "--idle-timeout-seconds=2".to_owned(),
+        "--max-connections=4".to_owned(),
+        "--file_system_poll_wait_seconds=0".to_owned(),
+        "--no-fetch".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut served = common::spawn_serve(&args, &venv);
+    let grpc = served.grpc.expect("the server prints its gRPC address");
+    // More clients than the server takes, each sending part of the HTTP/2 preface, then
+    // nothing.
+    let slow = common::slow_unix_clients(&socket, 10, b"PRI * HTTP/2.0");
+    for target in [format!("unix:{}", socket.display()), grpc.to_string()] {
+        let limit = MAX_REQUEST_BYTES.to_string();
+        let out = common::run_python(
+            &python,
+            "check_serving_flags.py",
+            &[
+                "--target",
+                &target,
+                "--model",
+                "hp",
+                "--want",
+                "3.5,4,5.5",
+                "--oversized",
+                &limit,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "client on {target}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).expect("client summary");
+        let oversized = &summary["oversized"];
+        assert_eq!(
+            oversized["code"], "RESOURCE_EXHAUSTED",
+            "{target}: {summary}"
+        );
+        let details = oversized["details"].as_str().unwrap_or_default();
+        let want = format!(
+            "Received message larger than max ({} vs. {MAX_REQUEST_BYTES})",
+            oversized["bytes"]
+        );
+        assert!(details.starts_with(&want), "{target}: {details}");
+        assert!(
+            details.contains("--max-request-bytes"),
+            "{target}: {details}"
+        );
+        assert_eq!(summary["predict"], json!([3.5, 4.0, 5.5]), "{target}");
+    }
+    for t in slow {
+        assert!(
+            t.join().expect("slow client"),
+            "a client that never started HTTP/2 on the Unix socket was never disconnected"
+        );
+    }
+    let _ = served.child.kill();
+    let _ = served.child.wait();
 }

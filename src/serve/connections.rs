@@ -4,8 +4,8 @@
 //! limit on a connection that moves no bytes while it should.
 //!
 //! hyper and tonic have no such stream wrapper or connection bound of their own, hence
-//! [`Guarded`]: a TCP stream that fails a read or write left pending too long, and holds one
-//! of the API's connection permits for as long as it lives.
+//! [`Guarded`]: a stream (TCP, or the gRPC Unix socket's) that fails a read or write left
+//! pending too long, and holds one of the API's connection permits for as long as it lives.
 
 use std::future::Future;
 use std::io;
@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
@@ -59,12 +61,35 @@ impl ConnectionOptions {
     }
 }
 
+/// A listening socket whose connections [`accept`] hands out.
+pub trait Listener {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_stream(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_stream(&self) -> io::Result<TcpStream> {
+        let (stream, _) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+#[cfg(unix)]
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    async fn accept_stream(&self) -> io::Result<UnixStream> {
+        Ok(self.accept().await?.0)
+    }
+}
+
 /// Waits for a connection permit, then for a connection. Errors that concern one connection
 /// (reset before accept) are skipped; running out of file descriptors is waited out.
-pub async fn accept(
-    listener: &TcpListener,
+pub async fn accept<L: Listener>(
+    listener: &L,
     permits: &Arc<Semaphore>,
-) -> (TcpStream, OwnedSemaphorePermit) {
+) -> (L::Stream, OwnedSemaphorePermit) {
     let permit = loop {
         // The semaphore is never closed; should it be, wait and try again rather than spin.
         match permits.clone().acquire_owned().await {
@@ -73,11 +98,8 @@ pub async fn accept(
         }
     };
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                return (stream, permit);
-            }
+        match listener.accept_stream().await {
+            Ok(stream) => return (stream, permit),
             Err(e) => {
                 use io::ErrorKind::*;
                 if !matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
@@ -129,8 +151,8 @@ enum ReadLimit {
 }
 
 /// A connection with time limits on pending reads and writes; holds its connection permit.
-pub struct Guarded {
-    io: TcpStream,
+pub struct Guarded<S = TcpStream> {
+    io: S,
     reads: ReadLimit,
     read_stall: Stall,
     write_idle: Duration,
@@ -145,9 +167,9 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("client {what} timed out"))
 }
 
-impl Guarded {
+impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
     /// A REST connection: writes may stall for `options.idle_timeout` at most.
-    pub fn rest(io: TcpStream, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
+    pub fn rest(io: S, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
         Guarded {
             io,
             reads: ReadLimit::None,
@@ -160,7 +182,7 @@ impl Guarded {
 
     /// A gRPC connection: the HTTP/2 preface within `options.header_timeout`, then no read or
     /// write pending for longer than `options.idle_timeout`.
-    pub fn grpc(io: TcpStream, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
+    pub fn grpc(io: S, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
         let deadline = Box::pin(tokio::time::sleep(options.header_timeout));
         Guarded {
             io,
@@ -184,7 +206,7 @@ impl Guarded {
     }
 }
 
-impl AsyncRead for Guarded {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -230,7 +252,7 @@ impl AsyncRead for Guarded {
     }
 }
 
-impl AsyncWrite for Guarded {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -274,8 +296,8 @@ impl AsyncWrite for Guarded {
     }
 }
 
-impl tonic::transport::server::Connected for Guarded {
-    type ConnectInfo = <TcpStream as tonic::transport::server::Connected>::ConnectInfo;
+impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected for Guarded<S> {
+    type ConnectInfo = S::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.io.connect_info()
@@ -373,5 +395,35 @@ mod tests {
         drop(Guarded::rest(first, &options, permit));
         let (second, _permit) = accept(&listener, &permits).await;
         drop(second);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn unix_socket_connections_share_the_bound_and_the_time_limits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("grpc.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let options = short();
+        let permits = options.permits();
+        let mut c1 = UnixStream::connect(&path).await.expect("connect");
+        let _c2 = UnixStream::connect(&path).await.expect("connect");
+        let (first, permit) = accept(&listener, &permits).await;
+        assert!(
+            permits.clone().try_acquire_owned().is_err(),
+            "no permit left"
+        );
+        let mut server = Guarded::grpc(first, &options, permit);
+        c1.write_all(b"PRI * HTTP/2.0")
+            .await
+            .expect("partial preface");
+        let mut buf = [0u8; 64];
+        assert_eq!(server.read(&mut buf).await.expect("read"), 14);
+        let e = server
+            .read(&mut buf)
+            .await
+            .expect_err("preface never completed");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        drop(server);
+        let (_second, _permit) = accept(&listener, &permits).await;
     }
 }

@@ -277,6 +277,70 @@ impl ModelService for Services {
     }
 }
 
+/// tonic's words for a request message over `max_decoding_message_size` (it answers
+/// OUT_OF_RANGE; its check reads the message's length prefix, before any of it is buffered).
+const TONIC_TOO_LARGE: &str = "Error, decoded message length too large: found ";
+
+/// gRPC's own status for a request message over the limit, as TF Serving's server (gRPC's C
+/// core) answers it: RESOURCE_EXHAUSTED, `Received message larger than max (N vs. LIMIT)`.
+fn oversized_status(status: &Status) -> Option<Status> {
+    if status.code() != tonic::Code::OutOfRange {
+        return None;
+    }
+    let rest = status.message().strip_prefix(TONIC_TOO_LARGE)?;
+    let (found, rest) = rest.split_once(" bytes, the limit is: ")?;
+    let limit = rest.strip_suffix(" bytes")?;
+    Some(Status::resource_exhausted(format!(
+        "Received message larger than max ({found} vs. {limit}); see --max-request-bytes"
+    )))
+}
+
+/// A service whose answers to oversized request messages carry gRPC's code (see
+/// [`oversized_status`]) instead of tonic's; every other answer passes untouched.
+#[derive(Clone)]
+struct GrpcSizeStatus<S>(S);
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for GrpcSizeStatus<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type HttpResponse = axum::http::Response<tonic::body::Body>;
+
+impl<S> tonic::codegen::Service<axum::http::Request<tonic::body::Body>> for GrpcSizeStatus<S>
+where
+    S: tonic::codegen::Service<
+        axum::http::Request<tonic::body::Body>,
+        Response = HttpResponse,
+        Error = std::convert::Infallible,
+    >,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<HttpResponse, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<tonic::body::Body>) -> Self::Future {
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            // A refused message is answered trailers-only: the status is in the headers.
+            Ok(Status::from_header_map(response.headers())
+                .as_ref()
+                .and_then(oversized_status)
+                .map_or(response, Status::into_http))
+        })
+    }
+}
+
 /// The transport with `options`' connection settings and the services (and the health
 /// service when asked for, with its reporter).
 fn router<H>(
@@ -316,16 +380,16 @@ where
         .http2_keepalive_timeout(Some(keepalive_timeout))
         .max_concurrent_streams(options.max_concurrent_streams)
         .add_optional_service(health)
-        .add_service(
+        .add_service(GrpcSizeStatus(
             PredictionServiceServer::new(services.clone())
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(send),
-        )
-        .add_service(
+        ))
+        .add_service(GrpcSizeStatus(
             ModelServiceServer::new(services)
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(send),
-        ))
+        )))
 }
 
 /// The services' names as the health service reports them.
@@ -354,6 +418,28 @@ async fn report_health(core: Arc<Core>, reporter: tonic_health::server::HealthRe
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+/// The connections of `listener` as tonic's incoming stream: each waits for one of `permits`
+/// and is timed as `limits` say for gRPC; `wrap` adapts the byte stream first.
+fn guarded<L, T>(
+    listener: L,
+    permits: Arc<tokio::sync::Semaphore>,
+    limits: ConnectionOptions,
+    wrap: fn(L::Stream) -> T,
+) -> impl futures_util::Stream<Item = std::io::Result<Guarded<T>>> + Send + 'static
+where
+    L: connections::Listener + Send + Sync + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    futures_util::stream::unfold(listener, move |listener| {
+        let (permits, limits) = (permits.clone(), limits.clone());
+        async move {
+            let (stream, permit) = connections::accept(&listener, &permits).await;
+            let io = Guarded::grpc(wrap(stream), &limits, permit);
+            Some((Ok(io), listener))
+        }
+    })
 }
 
 /// Where gRPC listens: TCP, and a Unix socket with `--grpc_socket_path`.
@@ -405,16 +491,10 @@ pub async fn serve_all(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    // One connection bound for the API, over both listeners.
     let limits = options.connections.clone();
     let permits = limits.permits();
-    let incoming = futures_util::stream::unfold(listeners.tcp, move |listener| {
-        let (permits, limits) = (permits.clone(), limits.clone());
-        async move {
-            let (stream, permit) = connections::accept(&listener, &permits).await;
-            let io = Guarded::grpc(stream, &limits, permit);
-            Some((Ok::<_, std::io::Error>(io), listener))
-        }
-    });
+    let incoming = guarded(listeners.tcp, permits.clone(), limits.clone(), |s| s);
     let tcp = router(core.clone(), &options, health.clone())?
         .serve_with_incoming_shutdown(incoming, stopped());
     #[cfg(unix)]
@@ -427,17 +507,22 @@ pub async fn serve_all(
             let Some(listener) = unix else {
                 return Ok(());
             };
-            let connections = tokio_stream::wrappers::UnixListenerStream::new(listener);
             if tls {
                 // The authority travels encrypted; TLS clients name the server themselves.
+                let connections = guarded(listener, permits, limits, |s| s);
                 router
                     .serve_with_incoming_shutdown(connections, stopped)
                     .await
             } else {
-                let fixed = tokio_stream::StreamExt::map(connections, |conn| {
-                    conn.map(super::unix_authority::AuthorityFix::new)
-                });
-                router.serve_with_incoming_shutdown(fixed, stopped).await
+                let connections = guarded(
+                    listener,
+                    permits,
+                    limits,
+                    super::unix_authority::AuthorityFix::new,
+                );
+                router
+                    .serve_with_incoming_shutdown(connections, stopped)
+                    .await
             }
         }
     };
@@ -472,6 +557,22 @@ mod tests {
         ] {
             assert_eq!(timeout_ms(v), want, "{v}");
         }
+    }
+
+    #[test]
+    fn oversized_messages_get_grpcs_code_and_words() {
+        let tonic = Status::out_of_range(
+            "Error, decoded message length too large: found 1048601 bytes, the limit is: 1048576 bytes",
+        );
+        let s = oversized_status(&tonic).expect("recognised");
+        assert_eq!(s.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            s.message(),
+            "Received message larger than max (1048601 vs. 1048576); see --max-request-bytes"
+        );
+        // Other OUT_OF_RANGE errors (TensorFlow's) keep their code and message.
+        assert!(oversized_status(&Status::out_of_range("End of sequence")).is_none());
+        assert!(oversized_status(&Status::invalid_argument(TONIC_TOO_LARGE)).is_none());
     }
 
     #[test]

@@ -236,30 +236,64 @@ pub fn slow_clients(
     n: usize,
     payload: &'static [u8],
 ) -> Vec<std::thread::JoinHandle<bool>> {
-    use std::io::{Read, Write};
     (0..n)
         .map(|_| {
-            std::thread::spawn(move || {
-                let Ok(mut c) = std::net::TcpStream::connect(addr) else {
-                    return true;
-                };
-                c.set_read_timeout(Some(std::time::Duration::from_millis(100)))
-                    .ok();
-                let mut buf = [0u8; 512];
-                for byte in payload.iter().cycle().take(300) {
-                    if c.write_all(std::slice::from_ref(byte)).is_err() {
-                        return true;
-                    }
-                    match c.read(&mut buf) {
-                        Ok(0) => return true,
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-                        _ => {}
-                    }
+            std::thread::spawn(move || match std::net::TcpStream::connect(addr) {
+                Ok(c) => {
+                    c.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+                        .ok();
+                    dribbles_until_dropped(c, payload.iter().copied().cycle())
                 }
-                false
+                Err(_) => true,
             })
         })
         .collect()
+}
+
+/// [`slow_clients`] on a Unix socket, each sending `payload` once and then nothing.
+#[cfg(unix)]
+pub fn slow_unix_clients(
+    path: &Path,
+    n: usize,
+    payload: &'static [u8],
+) -> Vec<std::thread::JoinHandle<bool>> {
+    (0..n)
+        .map(|_| {
+            let path = path.to_path_buf();
+            std::thread::spawn(
+                move || match std::os::unix::net::UnixStream::connect(&path) {
+                    Ok(c) => {
+                        c.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+                            .ok();
+                        dribbles_until_dropped(c, payload.iter().copied())
+                    }
+                    Err(_) => true,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Writes `bytes` one at a time, each followed by a short read, for 300 reads; true once the
+/// server closes or resets the connection.
+fn dribbles_until_dropped(
+    mut c: impl std::io::Read + std::io::Write,
+    mut bytes: impl Iterator<Item = u8>,
+) -> bool {
+    let mut buf = [0u8; 512];
+    for _ in 0..300 {
+        if let Some(byte) = bytes.next() {
+            if c.write_all(&[byte]).is_err() {
+                return true;
+            }
+        }
+        match c.read(&mut buf) {
+            Ok(0) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Starts `smtool ARGS` (a `serve` command) finding TensorFlow through `venv`, with its
