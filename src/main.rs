@@ -40,7 +40,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
             if args.json {
                 render::json::write(out, &report)?;
             } else {
-                write!(out, "{report}")?;
+                render::add_classify::write(out, &report)?;
             }
             Ok(0)
         }

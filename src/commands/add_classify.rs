@@ -2,100 +2,26 @@
 //! in, label names and scores sorted by score out) to an existing SavedModel, by editing its graph.
 //! The computation behind the wrapped signature is cloned with its inputs rewired to the parsed
 //! features, so every existing signature keeps working exactly as before.
+//!
+//! The command reads as options -> plan -> write -> report: [`AddClassifyOptions`] come validated
+//! from the command line; `plan` checks them against the model and settles the
+//! [`ClassifyHead`] without touching the graph; `write` has [`classify::add_classify_head`] build
+//! it into the parsed model and writes the edited copy atomically; the [`AddClassifyReport`] is
+//! rendered by `render::add_classify` (or as JSON).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::graph::{
-    self, attr, clone, object_graph, op_registry, softmax, GraphEditor, GraphError,
-};
-use crate::proto::tensorflow::{self as tf, tensor_info::Encoding, DataType};
+use crate::graph::classify::{self, ClassifyHead, Feed};
+use crate::graph::{softmax, GraphError};
+use crate::proto::tensorflow::{self as tf, DataType};
 use crate::proto_ext::{dims, dtype_name, shape_text, tensor_name};
 use crate::savedmodel::write::{self, WriteError, WriteOptions, WriteSummary};
 use crate::savedmodel::{self, Location, SavedModelDir};
-use crate::signature::{
-    self, CLASSIFY_CLASSES, CLASSIFY_INPUTS, CLASSIFY_METHOD, CLASSIFY_SCORES,
-    DEFAULT_SIGNATURE_KEY,
-};
+use crate::signature::{self, DEFAULT_SIGNATURE_KEY};
 
-/// How a `tf.Example` feature becomes a model input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeatureKind {
-    /// `float_list`, for floating-point inputs.
-    Float,
-    /// `int64_list`, for integer and boolean inputs.
-    Int64,
-    /// `bytes_list`, for string inputs.
-    Bytes,
-    /// One encoded JPEG/PNG/GIF/BMP per example in a `bytes_list`, decoded, resized and scaled to
-    /// the input's `[height, width, channels]`.
-    Image,
-}
-
-impl FeatureKind {
-    const ALL: [FeatureKind; 4] = [Self::Float, Self::Int64, Self::Bytes, Self::Image];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Float => "float",
-            Self::Int64 => "int64",
-            Self::Bytes => "bytes",
-            Self::Image => "image",
-        }
-    }
-
-    /// The dtype `ParseExampleV2` produces for this kind.
-    fn parsed_dtype(self) -> DataType {
-        match self {
-            Self::Float => DataType::DtFloat,
-            Self::Int64 => DataType::DtInt64,
-            Self::Bytes | Self::Image => DataType::DtString,
-        }
-    }
-
-    /// Input dtypes this kind can feed (through a Cast where they differ from the parsed one).
-    fn feeds(self) -> &'static [DataType] {
-        use DataType as D;
-        match self {
-            Self::Float => &[D::DtFloat, D::DtDouble, D::DtHalf, D::DtBfloat16],
-            Self::Int64 => &[
-                D::DtInt64,
-                D::DtInt32,
-                D::DtInt16,
-                D::DtInt8,
-                D::DtUint8,
-                D::DtUint16,
-                D::DtUint32,
-                D::DtUint64,
-                D::DtBool,
-            ],
-            Self::Bytes => &[D::DtString],
-            Self::Image => &[D::DtFloat, D::DtUint8],
-        }
-    }
-
-    /// The kind used when `--feature` does not name one.
-    fn default_for(dtype: i32) -> Option<Self> {
-        [Self::Float, Self::Int64, Self::Bytes]
-            .into_iter()
-            .find(|k| k.feeds().iter().any(|d| *d as i32 == dtype))
-    }
-}
-
-impl FromStr for FeatureKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                format!("unknown feature kind '{s}' (expected float, int64, bytes or image)")
-            })
-    }
-}
+pub use crate::graph::classify::{FeatureKind, ImageScale};
 
 /// `--feature INPUT=KIND[:NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,15 +55,6 @@ impl FromStr for FeatureSpec {
             feature: feature.map(str::to_owned),
         })
     }
-}
-
-/// The pixel range an image input expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum ImageScale {
-    /// `[0, 1]`: pixels divided by 255.
-    Unit,
-    /// `[0, 255]`: pixels as decoded.
-    Byte,
 }
 
 /// Where the class names come from.
@@ -399,112 +316,6 @@ pub enum ObjectGraphStatus {
     NotListed { reason: String },
 }
 
-impl fmt::Display for AddClassifyReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "wrote '{}': signature {} (method {CLASSIFY_METHOD})",
-            self.dst.display(),
-            self.keys
-                .iter()
-                .map(|k| format!("'{k}'"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        )?;
-        match (self.source_version, self.new_version) {
-            (Some(from), Some(to)) => {
-                writeln!(f, "  new version {to}, edited from version {from}")?
-            }
-            (Some(from), None) => writeln!(f, "  edited from version {from}")?,
-            _ => {}
-        }
-        if let Some(old) = &self.renamed_default {
-            writeln!(f, "  the previous '{DEFAULT_SIGNATURE_KEY}' is now '{old}'")?;
-        }
-        writeln!(
-            f,
-            "  wraps '{}' output '{}' ({} classes{}), top {} by score",
-            self.wrapped_signature,
-            self.output,
-            self.classes,
-            if self.softmax_added {
-                ", Softmax added"
-            } else {
-                ""
-            },
-            self.top_k
-        )?;
-        writeln!(
-            f,
-            "  input '{CLASSIFY_INPUTS}': DT_STRING (-1) serialized tf.Example; outputs '{CLASSIFY_CLASSES}' DT_STRING (-1, {k}), '{CLASSIFY_SCORES}' DT_FLOAT (-1, {k})",
-            k = self.top_k
-        )?;
-        for feat in &self.features {
-            let shape = feat
-                .shape
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            writeln!(
-                f,
-                "  feature '{}' ({}, [{}]) -> input '{}' {}",
-                feat.feature,
-                feat.kind.name(),
-                shape,
-                feat.input,
-                feat.dtype
-            )?;
-        }
-        match &self.object_graph {
-            ObjectGraphStatus::NotTf2 => {}
-            ObjectGraphStatus::Listed => {
-                writeln!(f, "  also listed for tf.saved_model.load (TF2 object graph)")?
-            }
-            ObjectGraphStatus::NotListed { reason } => writeln!(
-                f,
-                "  note: tf.saved_model.load will not list it ({reason}); TensorFlow Serving and the TF1 loader will"
-            )?,
-        }
-        write!(
-            f,
-            "  {} graph nodes cloned; {} files linked, {} copied",
-            self.cloned_nodes, self.files.files_linked, self.files.files_copied
-        )?;
-        if self.files.dropped_fingerprint {
-            write!(f, "; stale fingerprint.pb not kept")?;
-        }
-        writeln!(f)
-    }
-}
-
-/// One input of the wrapped signature with everything needed to feed it.
-#[derive(Debug, Clone)]
-struct Feed {
-    input: String,
-    tensor: String,
-    feature: String,
-    kind: FeatureKind,
-    dtype: DataType,
-    /// Shape of one example (the input's shape without the batch dimension).
-    example_shape: Vec<i64>,
-}
-
-/// The edit, checked against the model before anything is written.
-#[derive(Debug, Clone)]
-struct Plan {
-    meta_index: usize,
-    output_key: String,
-    output_tensor: String,
-    output_dtype: DataType,
-    classes: usize,
-    labels: Vec<String>,
-    top_k: usize,
-    feeds: Vec<Feed>,
-    image_scale: ImageScale,
-    apply_softmax: bool,
-}
-
 /// The model to edit, picked from what `src` is, and where the result goes.
 pub(crate) struct Source {
     pub model: SavedModelDir,
@@ -595,6 +406,17 @@ pub(crate) fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Res
     })
 }
 
+/// The edit, checked against the model before anything is written.
+#[derive(Debug, Clone)]
+struct Plan {
+    meta_index: usize,
+    output_key: String,
+    classes: usize,
+    /// Where the old `serving_default` goes, with `--make-default` when the model has one.
+    renamed_default: Option<String>,
+    head: ClassifyHead,
+}
+
 /// Runs `add-classify`: checks everything, edits a copy of the graph, writes DST atomically.
 /// With `--as-next-version` DST is the next version directory of the base path; the writer builds
 /// it in a temporary directory beside it whose name (`.N.smtool-...`) is not a version number, so
@@ -616,41 +438,56 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
         new_version,
     } = source(&opts.src, opts.version, &opts.dst)?;
     let plan = plan(opts, &model)?;
-    let renamed_default = (opts.make_default
-        && model.saved_model.meta_graphs[plan.meta_index]
-            .signature_def
-            .contains_key(DEFAULT_SIGNATURE_KEY))
-    .then(|| opts.rename_default_to.clone());
+    let (built, files) = write(opts, &plan, model, &dst, new_version.is_some())?;
+    Ok(report(plan, built, files, dst, source_version, new_version))
+}
+
+/// Builds the classify head into the parsed model and writes the result to `dst`.
+fn write(
+    opts: &AddClassifyOptions,
+    plan: &Plan,
+    model: SavedModelDir,
+    dst: &Path,
+    new_version: bool,
+) -> Result<(classify::Built, WriteSummary), Error> {
     // Graphs can be large: edit the parsed model in place rather than a copy.
     let SavedModelDir {
         dir,
         mut saved_model,
         ..
     } = model;
-    let (cloned, loader) = edit(opts, &plan, &mut saved_model.meta_graphs[plan.meta_index])?;
+    let built =
+        classify::add_classify_head(&mut saved_model.meta_graphs[plan.meta_index], &plan.head)?;
     let files = write::write_saved_model(
         &dir,
         &saved_model,
-        &dst,
+        dst,
         // --force may replace a signature key, but never a version of a base path.
-        &WriteOptions::from_flags(opts.force, new_version.is_some(), opts.copy, opts.progress),
+        &WriteOptions::from_flags(opts.force, new_version, opts.copy, opts.progress),
     )?;
-    let mut keys = vec![opts.name.clone()];
-    if opts.make_default && opts.name != DEFAULT_SIGNATURE_KEY {
-        keys.push(DEFAULT_SIGNATURE_KEY.to_owned());
-    }
-    Ok(AddClassifyReport {
+    Ok((built, files))
+}
+
+fn report(
+    plan: Plan,
+    built: classify::Built,
+    files: WriteSummary,
+    dst: PathBuf,
+    source_version: Option<i64>,
+    new_version: Option<i64>,
+) -> AddClassifyReport {
+    let head = plan.head;
+    AddClassifyReport {
         dst,
         source_version,
         new_version,
-        keys,
-        renamed_default,
-        wrapped_signature: opts.signature.clone(),
-        output: plan.output_key.clone(),
+        keys: head.keys(),
+        renamed_default: plan.renamed_default,
+        output: plan.output_key,
         classes: plan.classes,
-        top_k: plan.top_k,
-        softmax_added: plan.apply_softmax,
-        features: plan
+        top_k: head.top_k,
+        softmax_added: head.apply_softmax,
+        features: head
             .feeds
             .iter()
             .map(|f| FeatureReport {
@@ -661,14 +498,15 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
                 shape: f.example_shape.clone(),
             })
             .collect(),
-        cloned_nodes: cloned,
-        object_graph: match loader {
+        wrapped_signature: head.wrapped_signature,
+        cloned_nodes: built.cloned_nodes,
+        object_graph: match built.object_graph {
             None => ObjectGraphStatus::NotTf2,
             Some(Ok(())) => ObjectGraphStatus::Listed,
             Some(Err(reason)) => ObjectGraphStatus::NotListed { reason },
         },
         files,
-    })
+    }
 }
 
 fn plan(opts: &AddClassifyOptions, model: &SavedModelDir) -> Result<Plan, Error> {
@@ -767,17 +605,26 @@ fn plan(opts: &AddClassifyOptions, model: &SavedModelDir) -> Result<Plan, Error>
     if opts.image_scale.is_some() && !has_image {
         return Err(Error::ScaleWithoutImage);
     }
+    let renamed_default = (opts.make_default
+        && meta.signature_def.contains_key(DEFAULT_SIGNATURE_KEY))
+    .then(|| opts.rename_default_to.clone());
     Ok(Plan {
         meta_index,
         output_key,
-        output_tensor,
-        output_dtype,
         classes,
-        labels,
-        top_k,
-        feeds,
-        image_scale: opts.image_scale.unwrap_or(ImageScale::Unit),
-        apply_softmax: opts.apply_softmax,
+        renamed_default,
+        head: ClassifyHead {
+            key: opts.name.clone(),
+            make_default: opts.make_default.then(|| opts.rename_default_to.clone()),
+            wrapped_signature: opts.signature.clone(),
+            output_tensor,
+            output_dtype,
+            labels,
+            top_k,
+            feeds,
+            image_scale: opts.image_scale.unwrap_or(ImageScale::Unit),
+            apply_softmax: opts.apply_softmax,
+        },
     })
 }
 
@@ -1036,454 +883,6 @@ fn feeds(opts: &AddClassifyOptions, sig: &tf::SignatureDef) -> Result<Vec<Feed>,
     Ok(feeds)
 }
 
-fn tensor_info(name: &str, dtype: DataType, shape: &[i64]) -> tf::TensorInfo {
-    tf::TensorInfo {
-        dtype: dtype as i32,
-        tensor_shape: Some(attr::shape_proto(shape)),
-        encoding: Some(Encoding::Name(name.to_owned())),
-    }
-}
-
-fn constant(
-    ed: &mut GraphEditor<'_>,
-    local: &str,
-    value: tf::TensorProto,
-) -> Result<String, Error> {
-    let dtype = DataType::try_from(value.dtype).unwrap_or(DataType::DtInvalid);
-    let name = ed.name(local);
-    Ok(ed.add(
-        graph::node(name, "Const")
-            .attr("dtype", attr::dtype(dtype))
-            .attr("value", attr::tensor(value)),
-    )?)
-}
-
-fn cast(
-    ed: &mut GraphEditor<'_>,
-    local: &str,
-    input: &str,
-    from: DataType,
-    to: DataType,
-) -> Result<String, Error> {
-    let name = ed.name(local);
-    Ok(ed.add(
-        graph::node(name, "Cast")
-            .input(input)
-            .attr("SrcT", attr::dtype(from))
-            .attr("DstT", attr::dtype(to)),
-    )?)
-}
-
-/// Edits `meta`: adds the classify nodes and the signature. Returns the number of cloned nodes
-/// and, for TF2 exports, whether `tf.saved_model.load` will list the signature (or why not).
-fn edit(
-    opts: &AddClassifyOptions,
-    plan: &Plan,
-    meta: &mut tf::MetaGraphDef,
-) -> Result<(usize, Option<Result<(), String>>), Error> {
-    let graph = meta.graph_def.get_or_insert_with(Default::default);
-    let mut ed = GraphEditor::new(graph, &opts.name);
-
-    // Serialized tf.Examples in, parsed into one dense tensor per input.
-    let name = ed.name(CLASSIFY_INPUTS);
-    let examples = ed.add(
-        graph::node(name, "Placeholder")
-            .attr("dtype", attr::dtype(DataType::DtString))
-            .attr("shape", attr::shape(&[-1])),
-    )?;
-    let no_strings: [&str; 0] = [];
-    let names = constant(
-        &mut ed,
-        "ParseExample/names",
-        attr::string_vector(&no_strings),
-    )?;
-    let sparse_keys = constant(
-        &mut ed,
-        "ParseExample/sparse_keys",
-        attr::string_vector(&no_strings),
-    )?;
-    let ragged_keys = constant(
-        &mut ed,
-        "ParseExample/ragged_keys",
-        attr::string_vector(&no_strings),
-    )?;
-    let feature_names: Vec<&str> = plan.feeds.iter().map(|f| f.feature.as_str()).collect();
-    let dense_keys = constant(
-        &mut ed,
-        "ParseExample/dense_keys",
-        attr::string_vector(&feature_names),
-    )?;
-    // No defaults: a missing feature is an error, as in TensorFlow Serving's own parsing.
-    let mut defaults = Vec::new();
-    for feed in &plan.feeds {
-        let local = format!("ParseExample/no_default_{}", feed.feature);
-        defaults.push(constant(
-            &mut ed,
-            &local,
-            attr::empty(feed.kind.parsed_dtype()),
-        )?);
-    }
-    let parsed_shapes: Vec<Vec<i64>> = plan
-        .feeds
-        .iter()
-        .map(|f| match f.kind {
-            FeatureKind::Image => Vec::new(),
-            _ => f.example_shape.clone(),
-        })
-        .collect();
-    let parsed_types: Vec<DataType> = plan.feeds.iter().map(|f| f.kind.parsed_dtype()).collect();
-    let name = ed.name("ParseExample/ParseExampleV2");
-    let mut parse = graph::node(name, "ParseExampleV2")
-        .input(&examples)
-        .input(&names)
-        .input(&sparse_keys)
-        .input(&dense_keys)
-        .input(&ragged_keys);
-    for d in &defaults {
-        parse = parse.input(d);
-    }
-    let parse = ed.add(
-        parse
-            .attr("Tdense", attr::dtypes(&parsed_types))
-            .attr("num_sparse", attr::int(0))
-            .attr("sparse_types", attr::dtypes(&[]))
-            .attr("ragged_value_types", attr::dtypes(&[]))
-            .attr("ragged_split_types", attr::dtypes(&[]))
-            .attr("dense_shapes", attr::shapes(&parsed_shapes)),
-    )?;
-
-    let mut replace = BTreeMap::new();
-    for (i, feed) in plan.feeds.iter().enumerate() {
-        // With no sparse features the dense values are the first outputs.
-        let parsed = format!("{parse}:{i}");
-        let fed = match feed.kind {
-            FeatureKind::Image => decode_images(&mut ed, feed, &parsed, plan.image_scale)?,
-            kind if kind.parsed_dtype() != feed.dtype => cast(
-                &mut ed,
-                &format!("cast_{}", feed.input),
-                &parsed,
-                kind.parsed_dtype(),
-                feed.dtype,
-            )?,
-            _ => parsed,
-        };
-        replace.insert(feed.tensor.clone(), fed);
-    }
-
-    // The wrapped computation, cloned onto the parsed features.
-    let cloned = clone::clone_between(&mut ed, &replace, &plan.output_tensor)?;
-    let mut scores = cloned.output.clone();
-    if plan.output_dtype != DataType::DtFloat {
-        scores = cast(
-            &mut ed,
-            "cast_scores",
-            &scores,
-            plan.output_dtype,
-            DataType::DtFloat,
-        )?;
-    }
-    if plan.apply_softmax {
-        let name = ed.name("Softmax");
-        scores = ed.add(
-            graph::node(name, "Softmax")
-                .input(&scores)
-                .attr("T", attr::dtype(DataType::DtFloat)),
-        )?;
-    }
-
-    // Sorted scores and the label of each.
-    let k = constant(
-        &mut ed,
-        "TopKV2/k",
-        attr::int32_tensor(&[plan.top_k as i32], &[]),
-    )?;
-    let name = ed.name("TopKV2");
-    let top = ed.add(
-        graph::node(name, "TopKV2")
-            .input(&scores)
-            .input(&k)
-            .attr("T", attr::dtype(DataType::DtFloat))
-            .attr("sorted", attr::boolean(true)),
-    )?;
-    let labels = constant(&mut ed, "labels", attr::string_vector(&plan.labels))?;
-    let axis = constant(&mut ed, "GatherV2/axis", attr::int32_tensor(&[0], &[]))?;
-    let name = ed.name("GatherV2");
-    let gathered = ed.add(
-        graph::node(name, "GatherV2")
-            .input(&labels)
-            .input(format!("{top}:1"))
-            .input(&axis)
-            .attr("Tparams", attr::dtype(DataType::DtString))
-            .attr("Tindices", attr::dtype(DataType::DtInt32))
-            .attr("Taxis", attr::dtype(DataType::DtInt32)),
-    )?;
-    let name = ed.name(CLASSIFY_CLASSES);
-    let classes = ed.add(
-        graph::node(name, "Identity")
-            .input(&gathered)
-            .attr("T", attr::dtype(DataType::DtString)),
-    )?;
-    let name = ed.name(CLASSIFY_SCORES);
-    let top_scores = ed.add(
-        graph::node(name, "Identity")
-            .input(format!("{top}:0"))
-            .attr("T", attr::dtype(DataType::DtFloat)),
-    )?;
-    let added_ops: Vec<String> = ed.added_ops().map(str::to_owned).collect();
-    let added_nodes: Vec<String> = ed.added_nodes().to_vec();
-    let function_name = ed.function_name(&format!("__inference_signature_wrapper_{}", ed.scope()));
-
-    let k = plan.top_k as i64;
-    let sig = tf::SignatureDef {
-        inputs: BTreeMap::from([(
-            CLASSIFY_INPUTS.to_owned(),
-            tensor_info(&format!("{examples}:0"), DataType::DtString, &[-1]),
-        )]),
-        outputs: BTreeMap::from([
-            (
-                CLASSIFY_CLASSES.to_owned(),
-                tensor_info(&format!("{classes}:0"), DataType::DtString, &[-1, k]),
-            ),
-            (
-                CLASSIFY_SCORES.to_owned(),
-                tensor_info(&format!("{top_scores}:0"), DataType::DtFloat, &[-1, k]),
-            ),
-        ]),
-        method_name: CLASSIFY_METHOD.to_owned(),
-        defaults: BTreeMap::new(),
-    };
-    if opts.make_default {
-        if let Some(old) = meta.signature_def.remove(DEFAULT_SIGNATURE_KEY) {
-            meta.signature_def
-                .insert(opts.rename_default_to.clone(), old);
-        }
-        meta.signature_def
-            .insert(DEFAULT_SIGNATURE_KEY.to_owned(), sig.clone());
-    }
-    meta.signature_def.insert(opts.name.clone(), sig);
-
-    // TF2 exports: tf.saved_model.load reads signatures from the object graph instead.
-    let loader = if meta.object_graph_def.is_some() {
-        let mut keys = vec![opts.name.clone()];
-        if opts.make_default && opts.name != DEFAULT_SIGNATURE_KEY {
-            keys.push(DEFAULT_SIGNATURE_KEY.to_owned());
-        }
-        let classes_tensor = format!("{classes}:0");
-        let scores_tensor = format!("{top_scores}:0");
-        let shape = [-1, k];
-        let outputs = [
-            object_graph::Output {
-                key: CLASSIFY_CLASSES,
-                tensor: &classes_tensor,
-                dtype: DataType::DtString,
-                shape: &shape,
-            },
-            object_graph::Output {
-                key: CLASSIFY_SCORES,
-                tensor: &scores_tensor,
-                dtype: DataType::DtFloat,
-                shape: &shape,
-            },
-        ];
-        let target = object_graph::Signature {
-            keys: &keys,
-            wrapped: &opts.signature,
-            rename_default_to: opts.make_default.then_some(opts.rename_default_to.as_str()),
-            input_key: CLASSIFY_INPUTS,
-            input_placeholder: &examples,
-            nodes: &added_nodes,
-            outputs: &outputs,
-            function_name: &function_name,
-        };
-        Some(match object_graph::add_signature(meta, &target) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        })
-    } else {
-        None
-    };
-    op_registry::extend_stripped_op_list(meta, added_ops.iter().map(String::as_str));
-    Ok((cloned.nodes.len(), loader))
-}
-
-/// `MapDefun` over a library function that decodes one image to the input's
-/// `[height, width, channels]` pixels (float, scaled; or uint8).
-fn decode_images(
-    ed: &mut GraphEditor<'_>,
-    feed: &Feed,
-    encoded: &str,
-    scale: ImageScale,
-) -> Result<String, Error> {
-    let [h, w, c] = feed.example_shape[..] else {
-        return Err(GraphError::BadNode {
-            node: feed.input.clone(),
-            op: "Placeholder".into(),
-            detail: "image input is not (batch, height, width, channels)".into(),
-        }
-        .into());
-    };
-    let fname = ed.function_name(&format!("{}_decode_image_{}", ed.scope(), feed.input));
-    let pixels = match feed.dtype {
-        DataType::DtUint8 => Pixels::Uint8,
-        _ => Pixels::Float(scale),
-    };
-    let function = image_function(&fname, h, w, c, pixels)?;
-    ed.add_function(function);
-    let name = ed.name(&format!("decode_{}", feed.input));
-    Ok(ed.add(
-        graph::node(name, "MapDefun")
-            .input(encoded)
-            .attr("Targuments", attr::dtypes(&[DataType::DtString]))
-            .attr("Tcaptured", attr::dtypes(&[]))
-            .attr("output_types", attr::dtypes(&[pixels.dtype()]))
-            .attr("output_shapes", attr::shapes(&[vec![h, w, c]]))
-            .attr("f", attr::func(&fname)),
-    )?)
-}
-
-/// The tensor name of `node`'s output `index` inside a function body: `node:arg:index`.
-fn fn_output(node: &tf::NodeDef, index: usize) -> Result<String, GraphError> {
-    let (arg, i) = op_registry::output_arg(node, index)?;
-    Ok(format!("{}:{arg}:{i}", node.name))
-}
-
-/// The pixels an image input takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pixels {
-    Float(ImageScale),
-    Uint8,
-}
-
-impl Pixels {
-    fn dtype(self) -> DataType {
-        match self {
-            Pixels::Float(_) => DataType::DtFloat,
-            Pixels::Uint8 => DataType::DtUint8,
-        }
-    }
-}
-
-/// A function from one encoded image (JPEG/PNG/GIF/BMP) to `[height, width, channels]`
-/// pixels: decoded, resized as `tf.image.resize` does, scaled or rounded to bytes.
-pub(crate) fn image_function(
-    name: &str,
-    height: i64,
-    width: i64,
-    channels: i64,
-    pixels_out: Pixels,
-) -> Result<tf::FunctionDef, GraphError> {
-    const ARG: &str = "encoded";
-    const RET: &str = "pixels";
-    let mut body: Vec<tf::NodeDef> = Vec::new();
-    let mut push = |node: tf::NodeDef| -> Result<String, GraphError> {
-        let out = fn_output(&node, 0)?;
-        body.push(node);
-        Ok(out)
-    };
-    // expand_animations=false: a GIF gives its first frame, so every image is 3-D.
-    let decoded = push(
-        graph::node("decode", "DecodeImage")
-            .input(ARG)
-            .attr("channels", attr::int(channels))
-            .attr("dtype", attr::dtype(DataType::DtUint8))
-            .attr("expand_animations", attr::boolean(false))
-            .build()?,
-    )?;
-    let float = push(
-        graph::node("to_float", "Cast")
-            .input(decoded)
-            .attr("SrcT", attr::dtype(DataType::DtUint8))
-            .attr("DstT", attr::dtype(DataType::DtFloat))
-            .build()?,
-    )?;
-    let zero = push(
-        graph::node("batch_axis", "Const")
-            .attr("dtype", attr::dtype(DataType::DtInt32))
-            .attr("value", attr::tensor(attr::int32_tensor(&[0], &[])))
-            .build()?,
-    )?;
-    let batched = push(
-        graph::node("add_batch", "ExpandDims")
-            .input(float)
-            .input(zero)
-            .attr("T", attr::dtype(DataType::DtFloat))
-            .build()?,
-    )?;
-    let size = push(
-        graph::node("size", "Const")
-            .attr("dtype", attr::dtype(DataType::DtInt32))
-            .attr(
-                "value",
-                attr::tensor(attr::int32_tensor(&[height as i32, width as i32], &[2])),
-            )
-            .build()?,
-    )?;
-    // half_pixel_centers=true is what tf.image.resize(method="bilinear") does.
-    let resized = push(
-        graph::node("resize", "ResizeBilinear")
-            .input(batched)
-            .input(size)
-            .attr("T", attr::dtype(DataType::DtFloat))
-            .attr("align_corners", attr::boolean(false))
-            .attr("half_pixel_centers", attr::boolean(true))
-            .build()?,
-    )?;
-    let mut pixels = push(
-        graph::node("drop_batch", "Squeeze")
-            .input(resized)
-            .attr("T", attr::dtype(DataType::DtFloat))
-            .attr("squeeze_dims", attr::ints(&[0]))
-            .build()?,
-    )?;
-    if pixels_out == Pixels::Uint8 {
-        // Resizing works in float; round back to the nearest byte (exact when no resize).
-        let rounded = push(
-            graph::node("round", "Round")
-                .input(pixels)
-                .attr("T", attr::dtype(DataType::DtFloat))
-                .build()?,
-        )?;
-        pixels = push(
-            graph::node("to_uint8", "Cast")
-                .input(rounded)
-                .attr("SrcT", attr::dtype(DataType::DtFloat))
-                .attr("DstT", attr::dtype(DataType::DtUint8))
-                .build()?,
-        )?;
-    }
-    if pixels_out == Pixels::Float(ImageScale::Unit) {
-        let divisor = push(
-            graph::node("max_value", "Const")
-                .attr("dtype", attr::dtype(DataType::DtFloat))
-                .attr("value", attr::tensor(attr::float_scalar(255.0)))
-                .build()?,
-        )?;
-        pixels = push(
-            graph::node("scale", "RealDiv")
-                .input(pixels)
-                .input(divisor)
-                .attr("T", attr::dtype(DataType::DtFloat))
-                .build()?,
-        )?;
-    }
-    let arg = |name: &str, dtype: DataType| tf::op_def::ArgDef {
-        name: name.to_owned(),
-        r#type: dtype as i32,
-        ..Default::default()
-    };
-    Ok(tf::FunctionDef {
-        signature: Some(tf::OpDef {
-            name: name.to_owned(),
-            input_arg: vec![arg(ARG, DataType::DtString)],
-            output_arg: vec![arg(RET, pixels_out.dtype())],
-            ..Default::default()
-        }),
-        node_def: body,
-        ret: BTreeMap::from([(RET.to_owned(), pixels)]),
-        ..Default::default()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1536,32 +935,5 @@ mod tests {
             let err = parse_labels(text).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");
         }
-    }
-
-    #[test]
-    fn image_function_matches_op_signatures() {
-        let f = image_function("f", 28, 28, 1, Pixels::Float(ImageScale::Unit)).unwrap();
-        let ops: Vec<&str> = f.node_def.iter().map(|n| n.op.as_str()).collect();
-        assert_eq!(
-            ops,
-            [
-                "DecodeImage",
-                "Cast",
-                "Const",
-                "ExpandDims",
-                "Const",
-                "ResizeBilinear",
-                "Squeeze",
-                "Const",
-                "RealDiv"
-            ]
-        );
-        assert_eq!(f.ret["pixels"], "scale:z:0");
-        let f = image_function("f", 28, 28, 3, Pixels::Float(ImageScale::Byte)).unwrap();
-        assert_eq!(f.ret["pixels"], "drop_batch:output:0");
-        let f = image_function("f", 28, 28, 3, Pixels::Uint8).unwrap();
-        assert_eq!(f.ret["pixels"], "to_uint8:y:0");
-        let out = &f.signature.as_ref().unwrap().output_arg[0];
-        assert_eq!(out.r#type, DataType::DtUint8 as i32);
     }
 }

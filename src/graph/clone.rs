@@ -165,15 +165,7 @@ pub fn clone_between(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(name: &str, op: &str, inputs: &[&str]) -> tf::NodeDef {
-        tf::NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
-    }
+    use crate::graph::raw_node as n;
 
     #[test]
     fn clones_only_what_depends_on_the_inputs() {

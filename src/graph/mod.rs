@@ -1,10 +1,14 @@
-//! Editing a `GraphDef` and its function library: node builders checked against TensorFlow's op
-//! signatures (`op_registry`), attr helpers (`attr`), unique naming, cloning the part of a graph
-//! between some tensors and an output (`clone`), and finding the Softmax behind an output
-//! (`softmax`).
+//! Editing a `GraphDef` and its function library: node builders checked against TensorFlow's
+//! OpDefs (`op_registry`, TensorFlow 2.21's op registry, which validate reads too), attr helpers
+//! (`attr`), unique naming, cloning the part of a graph between some tensors and an output
+//! (`clone`), finding the Softmax behind an output (`softmax`), the classify head `add-classify`
+//! builds (`classify`, with its image decoding in `image`) and its entry in a TF2 object graph
+//! (`object_graph`).
 
 pub mod attr;
+pub mod classify;
 pub mod clone;
+pub mod image;
 pub mod object_graph;
 pub mod op_registry;
 pub mod softmax;
@@ -49,6 +53,27 @@ pub fn node(name: impl Into<String>, op: &str) -> NodeBuilder {
             ..Default::default()
         },
     }
+}
+
+/// A `Const` node holding `value`.
+pub fn constant(name: impl Into<String>, value: tf::TensorProto) -> NodeBuilder {
+    let dtype = tf::DataType::try_from(value.dtype).unwrap_or(tf::DataType::DtInvalid);
+    node(name, "Const")
+        .attr("dtype", attr::dtype(dtype))
+        .attr("value", attr::tensor(value))
+}
+
+/// A `Cast` node of `input` from `from` to `to`.
+pub fn cast(
+    name: impl Into<String>,
+    input: impl Into<String>,
+    from: tf::DataType,
+    to: tf::DataType,
+) -> NodeBuilder {
+    node(name, "Cast")
+        .input(input)
+        .attr("SrcT", attr::dtype(from))
+        .attr("DstT", attr::dtype(to))
 }
 
 impl NodeBuilder {
@@ -133,6 +158,24 @@ impl<'a> GraphEditor<'a> {
         self.push(node)
     }
 
+    /// Adds a `Const` node `scope/local` holding `value`; returns its name.
+    pub fn constant(&mut self, local: &str, value: tf::TensorProto) -> Result<String, GraphError> {
+        let name = self.name(local);
+        self.add(constant(name, value))
+    }
+
+    /// Adds a `Cast` node `scope/local` of `input` from `from` to `to`; returns its name.
+    pub fn cast(
+        &mut self,
+        local: &str,
+        input: &str,
+        from: tf::DataType,
+        to: tf::DataType,
+    ) -> Result<String, GraphError> {
+        let name = self.name(local);
+        self.add(cast(name, input, from, to))
+    }
+
     /// Adds an already complete node (e.g. a clone); its op must be known to TensorFlow already.
     pub fn push(&mut self, node: tf::NodeDef) -> Result<String, GraphError> {
         self.names.insert(node.name.clone());
@@ -184,6 +227,17 @@ impl<'a> GraphEditor<'a> {
     /// The ops of every node and function added so far.
     pub fn added_ops(&self) -> impl Iterator<Item = &str> {
         self.ops.iter().map(String::as_str)
+    }
+}
+
+/// A node as a graph file holds it: no attrs filled in, nothing checked.
+#[cfg(test)]
+pub(crate) fn raw_node(name: &str, op: &str, inputs: &[&str]) -> tf::NodeDef {
+    tf::NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
     }
 }
 

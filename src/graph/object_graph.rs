@@ -406,15 +406,7 @@ fn prepare(meta: &tf::MetaGraphDef, sig: &Signature<'_>) -> Result<Prepared, Obj
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn node(name: &str, op: &str, inputs: &[&str]) -> tf::NodeDef {
-        tf::NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
-    }
+    use crate::graph::raw_node as node;
 
     #[test]
     fn new_nodes_become_a_function_with_captures() {

@@ -371,12 +371,7 @@ mod tests {
     }
 
     fn node(op: &str, inputs: &[&str]) -> tf::NodeDef {
-        tf::NodeDef {
-            name: "n".into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
+        crate::graph::raw_node("n", op, inputs)
     }
 
     #[test]

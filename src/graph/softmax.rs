@@ -104,15 +104,7 @@ impl Library<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(name: &str, op: &str, inputs: &[&str]) -> tf::NodeDef {
-        tf::NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
-    }
+    use crate::graph::raw_node as n;
 
     fn call(name: &str, f: &str) -> tf::NodeDef {
         let mut node = n(name, "StatefulPartitionedCall", &["x"]);

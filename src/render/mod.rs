@@ -1,7 +1,9 @@
-//! Printing reports: tables for people (`table`), JSON for machines (`json`); validate findings as
+//! Printing reports: tables for people (`table`), JSON for machines (`json`); what add-classify
+//! wrote (`add_classify`); validate findings as
 //! text (`validate_text`), GitHub Actions annotations (`github`) and JUnit XML (`junit`); diff
 //! reports in those formats (`diff`); `smtool run`'s outputs (`run`).
 
+pub mod add_classify;
 pub mod diff;
 pub mod github;
 pub mod json;

@@ -7,7 +7,7 @@ use prost::Message;
 
 use super::tensor::{dtype, Tensor, Values};
 use super::tf::{Session, TensorFlow};
-use crate::commands::add_classify::{image_function, ImageScale, Pixels};
+use crate::graph::image::{image_function, ImageScale, Pixels};
 use crate::proto::tensorflow as tfp;
 use crate::proto_ext::{dims, dtype_name};
 
