@@ -14,7 +14,7 @@ use prost::Message;
 #[cfg(feature = "serve")]
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
-use crate::savedmodel::{bundle, tfrecord};
+use crate::savedmodel::{bundle, crc, tfrecord};
 #[cfg(feature = "serve")]
 use crate::serve::{
     codec,
@@ -238,12 +238,12 @@ fn with_record_crcs(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = data.to_vec();
     let mut pos = 0usize;
     while let Some(header) = out.get(pos..pos + 8) {
-        let crc = tfrecord::mask_crc(crc32c::crc32c(header)).to_le_bytes();
+        let crc = crc::masked(header).to_le_bytes();
         let len = u64::from_le_bytes(header.try_into().ok()?);
         out.get_mut(pos + 8..pos + 12)?.copy_from_slice(&crc);
         let start = pos + 12;
         let end = usize::try_from(len).ok()?.checked_add(start)?;
-        let crc = tfrecord::mask_crc(crc32c::crc32c(out.get(start..end)?)).to_le_bytes();
+        let crc = crc::masked(out.get(start..end)?).to_le_bytes();
         out.get_mut(end..end + 4)?.copy_from_slice(&crc);
         pos = end + 4;
     }
@@ -255,16 +255,7 @@ fn with_record_crcs(data: &[u8]) -> Option<Vec<u8>> {
 fn with_table_crcs(data: &[u8]) -> Option<Vec<u8>> {
     const FOOTER_LEN: usize = 48;
     fn varint(b: &[u8], pos: &mut usize) -> Option<usize> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *b.get(*pos)?;
-            *pos += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return usize::try_from(value).ok();
-            }
-        }
-        None
+        bundle::usize_varint(b, pos).ok()
     }
     fn handle(b: &[u8], pos: &mut usize) -> Option<(usize, usize)> {
         Some((varint(b, pos)?, varint(b, pos)?))
@@ -274,7 +265,7 @@ fn with_table_crcs(data: &[u8]) -> Option<Vec<u8>> {
     fn fix(out: &mut [u8], (offset, size): (usize, usize)) -> Option<Vec<u8>> {
         let kind_at = offset.checked_add(size)?;
         let data_and_kind = out.get(offset..kind_at.checked_add(1)?)?;
-        let crc = tfrecord::mask_crc(crc32c::crc32c(data_and_kind)).to_le_bytes();
+        let crc = crc::masked(data_and_kind).to_le_bytes();
         let data = data_and_kind[..size].to_vec();
         let kind = data_and_kind[size];
         out.get_mut(kind_at + 1..kind_at + 5)?.copy_from_slice(&crc);

@@ -1,4 +1,9 @@
-//! Hand-written helpers on the generated protobuf types: names, shapes, dtypes.
+//! Hand-written helpers on the generated protobuf types: names, shapes, dtypes; text format and
+//! the descriptor pool in [`text`].
+
+mod text;
+
+pub use text::{descriptor_pool, parse_text_format, MAX_MESSAGE_DEPTH};
 
 use crate::proto::tensorflow as tf;
 use tf::tensor_info::Encoding;

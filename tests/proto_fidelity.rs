@@ -12,7 +12,8 @@ use prost_reflect::{
 };
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use smtool::proto::tensorflow as tf;
-use smtool::savedmodel::{bundle, descriptor_pool, tfrecord};
+use smtool::proto_ext::descriptor_pool;
+use smtool::savedmodel::{bundle, tfrecord};
 
 /// A comparable summary of one message type: every field with number, label, type and oneof.
 fn describe_message(prefix: &str, m: &DescriptorProto, out: &mut BTreeMap<String, String>) {

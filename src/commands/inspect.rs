@@ -376,7 +376,7 @@ fn variables_report(dir: &Path) -> Result<VariablesReport, Error> {
     let index = BundleIndex::read(&index_path).map_err(|e| Error::Corrupt {
         path: index_path.clone(),
         detail: match e {
-            savedmodel::bundle::BundleError::Corrupt { detail, .. } => detail,
+            savedmodel::bundle::BundleError::Corrupt { error, .. } => error.to_string(),
             other => other.to_string(),
         },
     })?;

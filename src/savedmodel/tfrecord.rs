@@ -3,10 +3,7 @@
 
 use std::io::Read;
 
-/// LevelDB/TFRecord CRC masking.
-pub fn mask_crc(crc: u32) -> u32 {
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
-}
+use super::crc;
 
 /// Why a TFRecord file is not well formed; `record` counts from 0.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +31,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<&[u8]>, TfRecordError> {
             offset: pos,
         };
         let header = bytes.get(pos..pos + 12).ok_or(truncated.clone())?;
-        if mask_crc(crc32c::crc32c(&header[..8])) != le_u32(&header[8..12]) {
+        if crc::masked(&header[..8]) != le_u32(&header[8..12]) {
             return Err(TfRecordError::LengthCrc {
                 record,
                 offset: pos,
@@ -46,7 +43,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<&[u8]>, TfRecordError> {
         let end = start.checked_add(len).ok_or(truncated.clone())?;
         let data = bytes.get(start..end).ok_or(truncated.clone())?;
         let crc = bytes.get(end..end + 4).ok_or(truncated)?;
-        if mask_crc(crc32c::crc32c(data)) != le_u32(crc) {
+        if crc::masked(data) != le_u32(crc) {
             return Err(TfRecordError::DataCrc {
                 record,
                 offset: pos,
@@ -64,9 +61,9 @@ pub fn encode<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     for data in records {
         let len = (data.len() as u64).to_le_bytes();
         out.extend_from_slice(&len);
-        out.extend_from_slice(&mask_crc(crc32c::crc32c(&len)).to_le_bytes());
+        out.extend_from_slice(&crc::masked(&len).to_le_bytes());
         out.extend_from_slice(data);
-        out.extend_from_slice(&mask_crc(crc32c::crc32c(data)).to_le_bytes());
+        out.extend_from_slice(&crc::masked(data).to_le_bytes());
     }
     out
 }
@@ -116,7 +113,7 @@ impl<R: Read> Reader<R> {
         };
         let mut header = [0u8; 12];
         fill(&mut self.input, &mut header)?;
-        if mask_crc(crc32c::crc32c(&header[..8])) != le_u32(&header[8..12]) {
+        if crc::masked(&header[..8]) != le_u32(&header[8..12]) {
             return Err(TfRecordError::LengthCrc { record, offset }.into());
         }
         let mut len8 = [0u8; 8];
@@ -130,7 +127,7 @@ impl<R: Read> Reader<R> {
         fill(&mut self.input, &mut data)?;
         let mut crc = [0u8; 4];
         fill(&mut self.input, &mut crc)?;
-        if mask_crc(crc32c::crc32c(&data)) != le_u32(&crc) {
+        if crc::masked(&data) != le_u32(&crc) {
             return Err(TfRecordError::DataCrc { record, offset }.into());
         }
         self.left -= needed;
@@ -196,7 +193,7 @@ mod tests {
         // A length claim far beyond the stream fails before any allocation for it.
         let huge = (u64::MAX - 3).to_le_bytes();
         let mut claim = huge.to_vec();
-        claim.extend_from_slice(&mask_crc(crc32c::crc32c(&huge)).to_le_bytes());
+        claim.extend_from_slice(&crc::masked(&huge).to_le_bytes());
         assert!(matches!(
             read_all(&claim),
             Err(ReadError::Format(TfRecordError::Truncated {

@@ -78,7 +78,7 @@ pub fn read_text_proto<M: prost::Message + Default>(
     let text =
         crate::files::read_text_capped(path, crate::files::CONFIG_FILE_LIMIT, "a config file")
             .with_context(|| format!("reading the {what}"))?;
-    savedmodel::parse_text_format(&text, full_name).map_err(|e| {
+    crate::proto_ext::parse_text_format(&text, full_name).map_err(|e| {
         anyhow::anyhow!(
             "Invalid protobuf file: '{}': Error parsing text-format {full_name}: {e}",
             path.display()
@@ -533,7 +533,7 @@ impl BatchingParameters {
     /// Parameters from `BatchingParameters` in protobuf text format.
     pub fn from_text(text: &str) -> Result<Self, String> {
         let proto: sv::BatchingParameters =
-            crate::savedmodel::parse_text_format(text, "tensorflow.serving.BatchingParameters")
+            crate::proto_ext::parse_text_format(text, "tensorflow.serving.BatchingParameters")
                 .map_err(|e| format!("not a BatchingParameters in protobuf text format: {e}"))?;
         Self::from_proto(&proto)
     }

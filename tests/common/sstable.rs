@@ -5,16 +5,10 @@
 use prost::Message;
 use smtool::proto::tensorflow as tf;
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+use smtool::savedmodel::crc;
 
-fn mask_crc(crc: u32) -> u32 {
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
+fn varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
 }
 
 /// One entry of a block as written: `shared` bytes of the previous key, then `unshared`.
@@ -74,7 +68,7 @@ impl Table {
         self.bytes.extend_from_slice(contents);
         self.bytes.push(kind);
         let crc = crc32c::crc32c_append(crc32c::crc32c(contents), &[kind]);
-        self.bytes.extend_from_slice(&mask_crc(crc).to_le_bytes());
+        self.bytes.extend_from_slice(&crc::mask(crc).to_le_bytes());
         (offset, contents.len() as u64)
     }
 
