@@ -1184,6 +1184,32 @@ fn a_full_batch_queue_answers_resource_exhausted() {
         body["error"],
         "Task size 3 is larger than maximum input batch size 2"
     );
+    // The task size is checked on the request's shapes, before its tensors are made: three
+    // rows of 2^40 elements, one value given for all of them, are refused for their rows, not
+    // built (nor refused by the budget of --max-request-bytes).
+    let mut huge = hp_request(&[1.0]);
+    if let Some(x) = huge.inputs.get_mut("x") {
+        x.tensor_shape = Some(tfp::TensorShapeProto {
+            dim: [3, 1 << 40]
+                .into_iter()
+                .map(|size| tfp::tensor_shape_proto::Dim {
+                    size,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    let e = s
+        .block_on(s.prediction().predict(huge))
+        .expect_err("too many rows");
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            tonic::Code::InvalidArgument,
+            "Task size 3 is larger than maximum input batch size 2"
+        )
+    );
 }
 
 /// A `model_config_list` entry for TF Serving's ReloadConfigRequest.

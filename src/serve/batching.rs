@@ -106,6 +106,24 @@ impl std::fmt::Debug for Batcher {
     }
 }
 
+/// The rows of a request on `signature` whose fed tensors have the leading dimensions
+/// `leading`, when the batcher takes it: the signature is batchable and every tensor has the
+/// same leading dimension, at least 1.
+fn batch_rows(
+    servable: &Servable,
+    signature: &str,
+    mut leading: impl Iterator<Item = Option<i64>>,
+) -> Option<usize> {
+    if !batchable(servable, signature) {
+        return None;
+    }
+    let rows = leading.next()??;
+    if rows < 1 || !leading.all(|d| d == Some(rows)) {
+        return None;
+    }
+    usize::try_from(rows).ok()
+}
+
 /// Whether every input of the signature has a known rank of at least 1 and a free (-1)
 /// leading dimension.
 pub fn batchable(servable: &Servable, signature: &str) -> bool {
@@ -142,6 +160,36 @@ impl Batcher {
         Batcher { shared, threads }
     }
 
+    /// Refuses a request whose task would be larger than `max_batch_size`, from the leading
+    /// dimension of each tensor it feeds (`None` for a scalar or unknown shape) and before any
+    /// of them is converted: a request the batcher cannot take costs no more than its shapes.
+    pub fn check_task_size(
+        &self,
+        servable: &Servable,
+        signature: &str,
+        leading: &[Option<i64>],
+    ) -> Result<(), ServeError> {
+        match batch_rows(servable, signature, leading.iter().copied()) {
+            Some(rows) => self.within_max(rows, leading.len()),
+            None => Ok(()),
+        }
+    }
+
+    /// TF Serving's error for a task over `max_batch_size`; its input sizes (one per fed
+    /// tensor) are recorded either way when it is refused.
+    fn within_max(&self, rows: usize, feeds: usize) -> Result<(), ServeError> {
+        let max = self.shared.params.max_batch_size;
+        if rows <= max {
+            return Ok(());
+        }
+        for _ in 0..feeds {
+            self.shared.metrics.batch_input(rows);
+        }
+        Err(ServeError::invalid(format!(
+            "Task size {rows} is larger than maximum input batch size {max}"
+        )))
+    }
+
     /// The request as a batching task, or `None` when it is not batched (the signature or the
     /// fed tensors have no common free leading dimension).
     pub fn task(
@@ -151,24 +199,13 @@ impl Batcher {
         feeds: &[(&str, &Tensor)],
         fetches: &[&str],
     ) -> Result<Option<Task>, ServeError> {
-        if !batchable(servable, signature) {
-            return Ok(None);
-        }
-        let Some(rows) = feeds.first().and_then(|(_, t)| t.dims.first().copied()) else {
+        let leading = feeds.iter().map(|(_, t)| t.dims.first().copied());
+        let Some(rows) = batch_rows(servable, signature, leading) else {
             return Ok(None);
         };
-        if rows < 1 || feeds.iter().any(|(_, t)| t.dims.first() != Some(&rows)) {
-            return Ok(None);
-        }
-        let rows = rows as usize;
+        self.within_max(rows, feeds.len())?;
         for _ in feeds {
             self.shared.metrics.batch_input(rows);
-        }
-        let max = self.shared.params.max_batch_size;
-        if rows > max {
-            return Err(ServeError::invalid(format!(
-                "Task size {rows} is larger than maximum input batch size {max}"
-            )));
         }
         let key = Key {
             servable: Arc::as_ptr(servable) as usize,

@@ -223,6 +223,20 @@ impl Runner {
         Ok(outputs)
     }
 
+    /// With batching, refuses a request too large for one batch before its tensors are made
+    /// (see [`Batcher::check_task_size`]).
+    fn check_task_size(
+        &self,
+        servable: &Servable,
+        signature: &str,
+        leading: &[Option<i64>],
+    ) -> Result<()> {
+        match &self.batcher {
+            Some(batcher) => batcher.check_task_size(servable, signature, leading),
+            None => Ok(()),
+        }
+    }
+
     fn run_session(
         &self,
         servable: &Arc<Servable>,
@@ -300,6 +314,19 @@ impl Runner {
                 set_names(missing.iter().map(|s| s.as_str())),
             )));
         }
+        let fed = signature.inputs.keys().filter_map(|alias| {
+            request
+                .inputs
+                .get(alias)
+                .or_else(|| signature.defaults.get(alias))
+        });
+        let leading: Vec<Option<i64>> = fed
+            .map(|proto| {
+                let shape = proto.tensor_shape.as_ref();
+                shape.and_then(|s| s.dim.first()).map(|d| d.size)
+            })
+            .collect();
+        self.check_task_size(servable, name, &leading)?;
         let mut feeds = Vec::with_capacity(signature.inputs.len());
         let mut budget = self.options.limits.budget();
         for (alias, info) in &signature.inputs {
@@ -360,6 +387,12 @@ impl Runner {
         examples: Option<&sv::Input>,
         fetches: &[&str],
     ) -> Result<(usize, Vec<Tensor>)> {
+        let count = match examples.and_then(|i| i.kind.as_ref()) {
+            Some(sv::input::Kind::ExampleList(list)) => list.examples.len(),
+            Some(sv::input::Kind::ExampleListWithContext(list)) => list.examples.len(),
+            None => 0,
+        };
+        self.check_task_size(servable, signature, &[i64::try_from(count).ok()])?;
         let examples = serialized_examples(examples, &mut self.options.limits.budget())?;
         let n = examples.len();
         let input_tensor = Tensor {
