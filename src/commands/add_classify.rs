@@ -351,20 +351,7 @@ pub(crate) fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Res
         Location::BasePath { dir, versions } => (dir, versions),
     };
     let available: Vec<i64> = versions.iter().map(|v| v.number).collect();
-    // TensorFlow Serving serves the highest version by default.
-    let chosen = match version {
-        None => versions.last(),
-        Some(n) => versions.iter().find(|v| v.number == n),
-    }
-    .ok_or_else(|| match version {
-        Some(wanted) => savedmodel::Error::NoVersion {
-            path: dir.clone(),
-            wanted,
-            available: available.clone(),
-        },
-        // `locate` never returns a base path without versions.
-        None => savedmodel::Error::NoGraph(dir.clone()),
-    })?;
+    let chosen = savedmodel::pick_version(&dir, &versions, version)?;
     let model = match SavedModelDir::open(&chosen.dir) {
         Err(savedmodel::Error::NoGraph(_)) => {
             return Err(Error::VersionNotAModel {

@@ -294,15 +294,8 @@ struct Pick {
     version: Option<i64>,
 }
 
-fn pick_version(dir: &Path, versions: &[Version], wanted: i64) -> Result<Pick, Error> {
-    let v = versions
-        .iter()
-        .find(|v| v.number == wanted)
-        .ok_or_else(|| savedmodel::Error::NoVersion {
-            path: dir.to_path_buf(),
-            wanted,
-            available: versions.iter().map(|v| v.number).collect(),
-        })?;
+fn pick_version(dir: &Path, versions: &[Version], wanted: Option<i64>) -> Result<Pick, Error> {
+    let v = savedmodel::pick_version(dir, versions, wanted)?;
     Ok(Pick {
         dir: v.dir.clone(),
         file: None,
@@ -319,10 +312,7 @@ fn pick_latest(path: &Path) -> Result<Pick, Error> {
             file,
             version: None,
         },
-        Location::BasePath { dir, versions } => {
-            let latest = versions.last().map(|v| v.number).unwrap_or_default();
-            pick_version(&dir, &versions, latest)?
-        }
+        Location::BasePath { dir, versions } => pick_version(&dir, &versions, None)?,
     })
 }
 
@@ -364,8 +354,8 @@ fn resolve(opts: &DiffOptions) -> Result<(Pick, Pick), Error> {
         },
     };
     Ok((
-        pick_version(&dir, &versions, a)?,
-        pick_version(&dir, &versions, b)?,
+        pick_version(&dir, &versions, Some(a))?,
+        pick_version(&dir, &versions, Some(b))?,
     ))
 }
 

@@ -183,17 +183,9 @@ pub fn run(opts: &InspectOptions) -> Result<InspectReport, Error> {
             let available: Vec<i64> = versions.iter().map(|v| v.number).collect();
             let chosen: Vec<_> = match opts.versions {
                 VersionSelect::All => versions.iter().collect(),
-                VersionSelect::Latest => versions.last().into_iter().collect(),
+                VersionSelect::Latest => vec![savedmodel::pick_version(&dir, &versions, None)?],
                 VersionSelect::Specific(n) => {
-                    let v = versions
-                        .iter()
-                        .find(|v| v.number == n)
-                        .ok_or(Error::NoVersion {
-                            path: dir.clone(),
-                            wanted: n,
-                            available: available.clone(),
-                        })?;
-                    vec![v]
+                    vec![savedmodel::pick_version(&dir, &versions, Some(n))?]
                 }
             };
             for v in chosen {

@@ -21,15 +21,19 @@ fn selected_dirs(view: &View, versions: VersionSelect) -> Vec<PathBuf> {
         Ok(Location::Model { dir, .. }) => vec![dir],
         Ok(Location::BasePath { versions: vs, .. }) => match versions {
             VersionSelect::All => vs.into_iter().map(|v| v.dir).collect(),
-            VersionSelect::Latest => vs.into_iter().last().map(|v| v.dir).into_iter().collect(),
-            VersionSelect::Specific(n) => vs
-                .into_iter()
-                .filter(|v| v.number == n)
-                .map(|v| v.dir)
-                .collect(),
+            VersionSelect::Latest => latest_or(view, &vs, None),
+            VersionSelect::Specific(n) => latest_or(view, &vs, Some(n)),
         },
         Err(_) => Vec::new(),
     }
+}
+
+/// The directory of the version `wanted` (the latest for `None`), if the view has it.
+fn latest_or(view: &View, versions: &[savedmodel::Version], wanted: Option<i64>) -> Vec<PathBuf> {
+    savedmodel::pick_version(view.path(), versions, wanted)
+        .map(|v| v.dir.clone())
+        .into_iter()
+        .collect()
 }
 
 /// `smtool inspect s3://...`: reads the graph file, variables index and fingerprint of the

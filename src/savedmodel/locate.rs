@@ -55,6 +55,31 @@ pub fn versions(dir: &Path) -> Result<Vec<Version>, Error> {
     Ok(found)
 }
 
+/// The version of the model base path `dir` that the user asked for: number `wanted`, or the
+/// latest (the highest number, what TensorFlow Serving serves by default) when `None`. The one
+/// selection inspect, validate's and diff's picks and the commands that write a new model share.
+pub fn pick_version<'a>(
+    dir: &Path,
+    versions: &'a [Version],
+    wanted: Option<i64>,
+) -> Result<&'a Version, Error> {
+    match wanted {
+        None => versions
+            .last()
+            .ok_or_else(|| Error::NoGraph(dir.to_path_buf())),
+        Some(wanted) => {
+            versions
+                .iter()
+                .find(|v| v.number == wanted)
+                .ok_or_else(|| Error::NoVersion {
+                    path: dir.to_path_buf(),
+                    wanted,
+                    available: versions.iter().map(|v| v.number).collect(),
+                })
+        }
+    }
+}
+
 /// Works out what `path` is.
 pub fn locate(path: &Path) -> Result<Location, Error> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
@@ -112,5 +137,27 @@ mod tests {
         ] {
             assert_eq!(parse_version(name), want, "{name}");
         }
+    }
+
+    #[test]
+    fn picks_the_latest_or_the_version_asked_for() {
+        let dir = Path::new("m");
+        let versions: Vec<Version> = [1, 3, 10]
+            .map(|number| Version {
+                number,
+                dir: dir.join(number.to_string()),
+            })
+            .into();
+        assert_eq!(pick_version(dir, &versions, None).unwrap().number, 10);
+        assert_eq!(pick_version(dir, &versions, Some(3)).unwrap().number, 3);
+        let err = pick_version(dir, &versions, Some(2)).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoVersion { wanted: 2, available, .. } if *available == [1, 3, 10]),
+            "{err}"
+        );
+        assert!(matches!(
+            pick_version(dir, &[], None),
+            Err(Error::NoGraph(_))
+        ));
     }
 }

@@ -14,7 +14,7 @@ use prost::Message;
 
 use crate::proto::tensorflow as tf;
 
-pub use locate::{locate, parse_version, versions, Location, Version};
+pub use locate::{locate, parse_version, pick_version, versions, Location, Version};
 
 /// File names inside a SavedModel directory.
 pub const PB_FILE: &str = "saved_model.pb";
