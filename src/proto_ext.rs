@@ -43,6 +43,17 @@ pub fn shape_text(shape: Option<&tf::TensorShapeProto>) -> String {
     }
 }
 
+/// `[2,3]`, as TensorShape::DebugString prints it.
+pub fn shape_debug(dims: &[i64]) -> String {
+    format!(
+        "[{}]",
+        dims.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
 /// Splits a tensor name `node:1` into the node and output index (`node` alone means output 0;
 /// `^node` is a control input).
 pub fn split_tensor_name(name: &str) -> (&str, u32) {

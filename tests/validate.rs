@@ -1304,7 +1304,7 @@ fn output_types_agree_with_tensorflow() {
         let model = smtool::savedmodel::SavedModelDir::open_at(dir, Some(&path)).expect("fixture");
         let meta = model.meta_graph(None).expect("serve meta graph");
         let graph = meta.graph_def.as_ref().expect("graph");
-        let index = smtool::validate::GraphIndex::new(graph);
+        let index = smtool::graph::GraphIndex::new(graph);
         let nodes: serde_json::Map<String, Value> = graph
             .node
             .iter()

@@ -16,6 +16,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::graph::op_registry;
+use crate::graph::GraphIndex;
 use crate::ops;
 use crate::proto::tensorflow as tf;
 use crate::proto_ext::{dims, dtype_name, shape_text, split_tensor_name};
@@ -24,7 +25,6 @@ use crate::savedmodel::{self, Location, SavedModelDir, Version};
 use crate::signature::{
     self, CLASSIFY_CLASSES, CLASSIFY_METHOD, DEFAULT_SIGNATURE_KEY, REGRESS_METHOD, RESERVED_KEYS,
 };
-use crate::validate::GraphIndex;
 
 /// Exit code when NEW has a breaking change.
 pub const EXIT_BREAKING: u8 = 1;

@@ -9,9 +9,12 @@ pub mod attr;
 pub mod classify;
 pub mod clone;
 pub mod image;
+mod index;
 pub mod object_graph;
 pub mod op_registry;
 pub mod softmax;
+
+pub use index::GraphIndex;
 
 use std::collections::BTreeSet;
 

@@ -37,7 +37,7 @@ pub fn table(out: &mut dyn Write, report: &RunReport) -> std::io::Result<()> {
         t.add_row(vec![
             o.name.clone(),
             dtype_name(o.tensor.dtype()),
-            crate::serve::limits::shape_debug(&o.tensor.dims),
+            crate::proto_ext::shape_debug(&o.tensor.dims),
             values(&o.tensor),
         ]);
     }

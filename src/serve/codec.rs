@@ -8,10 +8,10 @@ use base64::Engine as _;
 
 use super::error::{Code, ServeError};
 use super::json::{self, Json, Number};
-use super::limits::shape_debug;
 use super::tensor::dtype;
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
+use crate::proto_ext::shape_debug;
 use crate::proto_ext::{dtype_name, shape_proto};
 
 type Result<T> = std::result::Result<T, ServeError>;

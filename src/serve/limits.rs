@@ -122,24 +122,13 @@ pub fn shape_size(dims: &[i64]) -> Result<(u64, u64), ShapeError> {
     Ok((elements, extent))
 }
 
-/// `[2,3]`, as TensorShape::DebugString prints it.
-pub fn shape_debug(dims: &[i64]) -> String {
-    format!(
-        "[{}]",
-        dims.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    )
-}
-
 /// A shape for a message: a long one is cut after a few dimensions.
 fn shape_text(dims: &[i64]) -> String {
     const SHOWN: usize = 8;
     if dims.len() <= SHOWN {
-        shape_debug(dims)
+        crate::proto_ext::shape_debug(dims)
     } else {
-        let head = shape_debug(&dims[..SHOWN]);
+        let head = crate::proto_ext::shape_debug(&dims[..SHOWN]);
         format!(
             "{},... ({} dimensions)]",
             &head[..head.len() - 1],

@@ -14,7 +14,7 @@ use super::batching::Batcher;
 use super::config::BatchingParameters;
 use super::error::{Code, Result, ServeError};
 use super::json::quote_str;
-use super::limits::{shape_debug, Limits};
+use super::limits::Limits;
 use super::metrics::{Api, Entrypoint, Metrics};
 use super::servable::Servable;
 use super::tensor::{
@@ -22,6 +22,7 @@ use super::tensor::{
 };
 use crate::proto::tensorflow as tfp;
 use crate::proto::tensorflow::serving as sv;
+use crate::proto_ext::shape_debug;
 use crate::proto_ext::{dtype_name, tensor_name};
 
 /// Who a call is for, and so what it is counted as: the small context every request entry

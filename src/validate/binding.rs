@@ -6,7 +6,8 @@ use crate::proto::tensorflow::{self as tf, tensor_info::Encoding, DataType};
 use crate::proto_ext::dtype_name;
 use crate::signature::RESERVED_KEYS;
 
-use super::{op_registry, Context, Finding, GraphIndex, Rule};
+use super::{op_registry, Context, Finding, Rule};
+use crate::graph::GraphIndex;
 
 /// Reference dtypes (`DT_FLOAT_REF`) are their base dtype plus 100.
 fn base_dtype(t: i32) -> i32 {

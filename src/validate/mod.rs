@@ -15,11 +15,12 @@ pub mod security;
 pub mod shapes;
 mod walk;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::graph::GraphIndex;
 use crate::proto::tensorflow as tf;
 use crate::savedmodel::{self, SavedModelDir};
 use crate::signature::{self, Endpoint};
@@ -303,30 +304,6 @@ impl ValidateReport {
     /// True when some model fails.
     pub fn failed(&self) -> bool {
         self.summary.failed > 0
-    }
-}
-
-/// A graph with its nodes and library functions indexed by name.
-pub struct GraphIndex<'a> {
-    pub graph: &'a tf::GraphDef,
-    pub nodes: HashMap<&'a str, &'a tf::NodeDef>,
-    pub functions: HashMap<&'a str, &'a tf::FunctionDef>,
-}
-
-impl<'a> GraphIndex<'a> {
-    pub fn new(graph: &'a tf::GraphDef) -> Self {
-        let nodes = graph.node.iter().map(|n| (n.name.as_str(), n)).collect();
-        let functions = graph
-            .library
-            .iter()
-            .flat_map(|l| &l.function)
-            .filter_map(|f| Some((f.signature.as_ref()?.name.as_str(), f)))
-            .collect();
-        GraphIndex {
-            graph,
-            nodes,
-            functions,
-        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use crate::graph::op_registry as registry;
 use crate::proto::tensorflow as tf;
 
-use super::{Finding, GraphIndex, Rule};
+use super::{Finding, Rule};
+use crate::graph::GraphIndex;
 
 pub use registry::TF_VERSION;
 
