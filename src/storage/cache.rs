@@ -180,7 +180,9 @@ fn sync(m: &Mirror) -> Result<(), Error> {
                 let _ = std::fs::remove_dir_all(&partial);
                 match e {
                     // Still being uploaded: the next poll looks again.
-                    Error::Incomplete { .. } => {}
+                    Error::Incomplete { ref detail, .. } if detail == NO_GRAPH_YET => {}
+                    // Whole by its graph file, yet not whole: said, and looked at again.
+                    Error::Incomplete { .. } => eprintln!("smtool serve: warning: {e}"),
                     e => return Err(e),
                 }
             }
@@ -198,6 +200,8 @@ fn sync(m: &Mirror) -> Result<(), Error> {
     }
     Ok(())
 }
+
+const NO_GRAPH_YET: &str = "it has no saved_model.pb yet";
 
 /// Downloads the SavedModel at `url` into `dir` (created), and checks it is whole.
 fn download_version(remote: &Remote, url: &RemoteUrl, dir: &Path) -> Result<(), Error> {
@@ -217,7 +221,7 @@ fn download_version(remote: &Remote, url: &RemoteUrl, dir: &Path) -> Result<(), 
         .iter()
         .any(|o| o.rel == PB_FILE || o.rel == PBTXT_FILE)
     {
-        return Err(incomplete("it has no saved_model.pb yet".into()));
+        return Err(incomplete(NO_GRAPH_YET.into()));
     }
     let local = |source| Error::Local {
         url: url.to_string(),

@@ -74,6 +74,9 @@ fn retry() -> object_store::RetryConfig {
 impl Remote {
     /// Connects to the bucket of `url` with the credentials and endpoint of the environment.
     pub fn connect(url: &RemoteUrl) -> Result<Remote, Error> {
+        // reqwest takes its TLS crypto from the process default: ring, the one provider built
+        // in (an error only says one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -240,6 +243,18 @@ impl Remote {
                 });
             }
             Ok(found)
+        })
+    }
+
+    /// Whether any object lies under `prefix`.
+    pub fn any_under(&self, prefix: &str) -> Result<bool, Error> {
+        let base = ObjectPath::from(prefix);
+        self.runtime.block_on(async {
+            match self.store.list(Some(&base)).next().await {
+                None => Ok(false),
+                Some(Ok(_)) => Ok(true),
+                Some(Err(e)) => Err(self.error(prefix, e)),
+            }
         })
     }
 
@@ -427,7 +442,7 @@ fn short_detail(detail: &str) -> String {
 pub fn publish_version(base: &RemoteUrl, number: i64, dir: &Path) -> Result<(), Error> {
     let remote = Remote::connect(base)?;
     let version = base.join(&number.to_string());
-    if !remote.list(&version.prefix, 1)?.is_empty() {
+    if remote.any_under(&version.prefix)? {
         return Err(Error::VersionTaken {
             url: version.to_string(),
         });
