@@ -1,5 +1,5 @@
 //! Hand-written helpers on the generated protobuf types: names, shapes, dtypes; text format and
-//! the descriptor pool in [`text`].
+//! the descriptor pool in `text`.
 
 mod text;
 
