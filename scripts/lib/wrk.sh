@@ -13,17 +13,23 @@ ensure_wrk() {
 # POSTs BODY_FILE as JSON for SECONDS with CONCURRENCY connections (after a 1 s warm-up) and
 # prints "req/s p50_ms p99_ms non_2xx_or_socket_errors".
 wrk_run() {
+  wrk_warm_up "$1" "$2" "$3"
+  wrk_measure "$@"
+}
+
+# wrk_warm_up URL BODY_FILE CONCURRENCY: one second of the load, its figures dropped.
+wrk_warm_up() {
+  local script
+  script="$(wrk_script)"
+  WRK_BODY="$2" wrk -t1 -c"$3" -d1s -s "$script" "$1" >/dev/null
+  rm -f "$script"
+}
+
+# wrk_measure URL BODY_FILE CONCURRENCY SECONDS: wrk_run without the warm-up.
+wrk_measure() {
   local url=$1 body=$2 concurrency=$3 seconds=$4 script threads=1 out
-  script="$(mktemp --suffix=.lua)"
-  cat > "$script" <<'LUA'
-local f = assert(io.open(os.getenv("WRK_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-LUA
+  script="$(wrk_script)"
   [ "$concurrency" -gt 1 ] && threads=2
-  WRK_BODY="$body" wrk -t1 -c"$concurrency" -d1s -s "$script" "$url" >/dev/null
   out="$(WRK_BODY="$body" wrk -t"$threads" -c"$concurrency" -d"${seconds}s" --latency -s "$script" "$url")"
   rm -f "$script"
   awk '
@@ -40,4 +46,18 @@ LUA
     /Socket errors:/ { bad += $4 + $6 + $8 + $10 }
     END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }
   ' <<<"$out"
+}
+
+# A wrk script that POSTs the file named by $WRK_BODY as JSON; prints its path.
+wrk_script() {
+  local script
+  script="$(mktemp --suffix=.lua)"
+  cat > "$script" <<'LUA'
+local f = assert(io.open(os.getenv("WRK_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  echo "$script"
 }
