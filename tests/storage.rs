@@ -594,8 +594,10 @@ fn serve_follows_a_remote_base_path_without_failing_a_request() {
         "--rest_api_port=0",
         "--file_system_poll_wait_seconds=1",
     ]);
-    let mut served = common::spawn_serve_command(cmd, &common::venv_of(&python));
+    let served = common::spawn_serve_command(cmd, &common::venv_of(&python));
     let rest = served.rest;
+    // Stopped however the test ends.
+    let _server = KillOnDrop(served.child);
     assert_eq!(available(rest, "hpt"), ["1"]);
 
     // Requests flow while new versions arrive.
@@ -682,7 +684,14 @@ fn serve_follows_a_remote_base_path_without_failing_a_request() {
         err.contains("model 'hpt': no credentials for 's3://serve-models/hpt'"),
         "{err}"
     );
+}
 
-    let _ = served.child.kill();
-    let _ = served.child.wait();
+/// A child process killed when this is dropped, so a failed assertion leaves no server behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
