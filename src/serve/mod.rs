@@ -649,6 +649,9 @@ pub fn run(options: ServeOptions) -> Result<()> {
         let _ = poller.join();
     }
     drop(server);
+    // The local copies of remote models go with the server.
+    #[cfg(feature = "storage")]
+    crate::storage::cache::remove();
     // Threads of the blocking pool that are still winding down are not waited for.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())

@@ -39,8 +39,16 @@ struct Cache {
     mirrors: Mutex<Vec<Arc<Mirror>>>,
 }
 
+static CACHE: OnceLock<Result<Cache, String>> = OnceLock::new();
+
+/// Removes the cache directory (when the server stops; the process lives on no longer).
+pub fn remove() {
+    if let Some(Ok(cache)) = CACHE.get() {
+        let _ = std::fs::remove_dir_all(cache.root.path());
+    }
+}
+
 fn cache() -> Result<&'static Cache, Error> {
-    static CACHE: OnceLock<Result<Cache, String>> = OnceLock::new();
     CACHE
         .get_or_init(|| {
             let root = tempfile::Builder::new()
