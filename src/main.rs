@@ -112,7 +112,8 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             drop(out);
-            eprintln!("smtool: error: {err:#}");
+            // A closed stderr must not turn the error into a panic's exit code.
+            let _ = writeln!(std::io::stderr(), "smtool: error: {err:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }

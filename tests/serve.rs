@@ -1826,6 +1826,54 @@ fn binary_stops_on_the_first_sigint_whenever_it_comes() {
 }
 
 #[test]
+fn binary_stops_on_sigterm_after_its_stderr_is_gone() {
+    use std::io::BufRead;
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    if tensorflow().is_none() {
+        return;
+    }
+    let venv = common::venv_of(&python);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smtool"));
+    cmd.args([
+        "serve",
+        "fixtures/half_plus_two",
+        "--rest_api_port=0",
+        "--port=0",
+        "--file_system_poll_wait_seconds=0",
+        "--no-fetch",
+    ])
+    .current_dir(common::root());
+    let mut child = common::as_user_serves(&mut cmd, &venv)
+        .spawn()
+        .expect("start smtool serve");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            panic!("serve ended before it listened: {seen:?}");
+        }
+        let listening = line.starts_with("smtool serve: REST API on");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    // The log's reader goes away (a closed terminal, a log shipper that exited): what the
+    // server says on SIGTERM then cannot be written.
+    drop(stderr);
+    signal(&child, "TERM");
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(60)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("still running a minute after SIGTERM, with its stderr closed");
+    };
+    assert!(status.success(), "{status}: {seen:?}");
+}
+
+#[test]
 fn shutdown_cancels_a_request_that_burns_cpu() {
     let Some(python) = common::reference_python() else {
         return;

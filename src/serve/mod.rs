@@ -69,6 +69,16 @@
 //! into these requests (with [`runner::signature_inputs`] for the inputs' dtypes) and their
 //! responses back into JSON.
 
+/// One line to stderr, for what the server tells its operator. Unlike `eprintln!` it does not
+/// panic when stderr is gone (the terminal closed, the log pipe's reader exited): a panic there
+/// would end the task that prints, and the task that waits for SIGTERM is one of them.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod batching;
 pub mod codec;
 pub mod config;
@@ -200,7 +210,7 @@ pub fn load_tensorflow(
     options: &library::LibraryOptions,
     verbose: bool,
 ) -> Result<&'static tf::TensorFlow> {
-    let located = library::locate(options, &mut |msg| eprintln!("smtool serve: {msg}"))?;
+    let located = library::locate(options, &mut |msg| say!("smtool serve: {msg}"))?;
     let (tf, noise) = tf::TensorFlow::load(&located.library).map_err(|e| {
         let mut err = anyhow::anyhow!("{e}");
         if !e.stderr.trim().is_empty() {
@@ -209,9 +219,9 @@ pub fn load_tensorflow(
         err
     })?;
     if verbose && !noise.trim().is_empty() {
-        eprintln!("{}", noise.trim_end());
+        say!("{}", noise.trim_end());
     }
-    eprintln!(
+    say!(
         "smtool serve: TensorFlow {} from {} ({})",
         tf.version(),
         tf.path().display(),
@@ -387,12 +397,12 @@ fn poll_config_file(
         let request = match config::config_file_reload(&file, &fixed) {
             Ok(request) => request,
             Err(e) => {
-                eprintln!("smtool serve: Failed to read ModelServerConfig file: {e:#}");
+                say!("smtool serve: Failed to read ModelServerConfig file: {e:#}");
                 continue;
             }
         };
         if let Err(e) = core.reload_config(&request) {
-            eprintln!(
+            say!(
                 "smtool serve: PollFilesystemAndReloadConfig failed to ReloadConfig: {}",
                 e.message
             );
@@ -486,7 +496,7 @@ pub async fn serve_all(
     let (grpc, rest) = tokio::select! {
         done = &mut both => done,
         _ = deadline => {
-            eprintln!(
+            say!(
                 "smtool serve: requests still running after {}s; cancelling their TensorFlow runs",
                 options.shutdown_timeout.as_secs_f64()
             );
@@ -494,7 +504,7 @@ pub async fn serve_all(
             match tokio::time::timeout(CANCEL_GRACE, &mut both).await {
                 Ok(done) => done,
                 Err(_) => {
-                    eprintln!("smtool serve: requests did not stop; exiting");
+                    say!("smtool serve: requests did not stop; exiting");
                     tf::exit_now(1);
                 }
             }
@@ -528,22 +538,22 @@ pub fn run(options: ServeOptions) -> Result<()> {
         async move {
             let (number, name) = signals.next().await;
             if !serving.load(std::sync::atomic::Ordering::SeqCst) {
-                eprintln!("smtool serve: {name} while starting; stopping");
+                say!("smtool serve: {name} while starting; stopping");
                 tf::die_by_signal(number);
             }
-            eprintln!(
+            say!(
                 "smtool serve: {name}: shutting down; finishing requests in flight (up to {}s)",
                 grace.as_secs_f64()
             );
             let _ = stop_tx.send(true);
             let (number, name) = signals.next().await;
-            eprintln!("smtool serve: second {name}: exiting now");
+            say!("smtool serve: second {name}: exiting now");
             tf::exit_now(128 + number);
         }
     });
     init_logging(options.verbose);
     for warning in &options.warnings {
-        eprintln!("smtool serve: warning: {warning}");
+        say!("smtool serve: warning: {warning}");
     }
     if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() && !options.verbose {
         // Before TensorFlow is loaded (the runtime's threads do not read the environment).
@@ -583,10 +593,10 @@ pub fn run(options: ServeOptions) -> Result<()> {
         for (version, state) in states {
             match state {
                 models::VersionState::Available(_) => {
-                    eprintln!("smtool serve: model '{name}' version {version} is available")
+                    say!("smtool serve: model '{name}' version {version} is available")
                 }
                 models::VersionState::End { error: Some(e) } => {
-                    eprintln!(
+                    say!(
                         "smtool serve: model '{name}' version {version} failed to load: {}",
                         e.message
                     )
@@ -617,17 +627,17 @@ pub fn run(options: ServeOptions) -> Result<()> {
             .transpose()?;
         #[cfg(unix)]
         if let Some(path) = &options.grpc_socket_path {
-            eprintln!("smtool serve: gRPC API on Unix socket {}", path.display());
+            say!("smtool serve: gRPC API on Unix socket {}", path.display());
         }
         let local: SocketAddr = listener.local_addr()?;
         let grpc_local: SocketAddr = grpc_listener.local_addr()?;
         // From here a signal shuts the server down gracefully.
         serving.store(true, std::sync::atomic::Ordering::SeqCst);
-        eprintln!("smtool serve: gRPC API on {grpc_local} (tensorflow.serving.PredictionService, ModelService)");
+        say!("smtool serve: gRPC API on {grpc_local} (tensorflow.serving.PredictionService, ModelService)");
         if let Some(path) = server.core.metrics_path() {
-            eprintln!("smtool serve: Prometheus metrics on http://{local}{path}");
+            say!("smtool serve: Prometheus metrics on http://{local}{path}");
         }
-        eprintln!("smtool serve: REST API on http://{local}/v1/models/<name>");
+        say!("smtool serve: REST API on http://{local}/v1/models/<name>");
         let transports = TransportOptions {
             http: options.http.clone(),
             grpc: options.grpc.clone(),
