@@ -744,7 +744,9 @@ fn signature_pair(
     tensors(key, Direction::Input, old_sig, new_sig, out);
     tensors(key, Direction::Output, old_sig, new_sig, out);
     defaults(key, old_sig, new_sig, out);
-    labels(key, old_sig, new_sig, old, new, out);
+    if let (Some(a), Some(b)) = (class_labels(old, old_sig), class_labels(new, new_sig)) {
+        labels(key, &a, &b, out);
+    }
 }
 
 /// Inputs are what clients send: NEW may accept more (wider shapes), not less. Outputs are what
@@ -1104,17 +1106,8 @@ fn defaults(
     }
 }
 
-fn labels(
-    key: &str,
-    old_sig: &tf::SignatureDef,
-    new_sig: &tf::SignatureDef,
-    old: &Graph<'_>,
-    new: &Graph<'_>,
-    out: &mut Vec<Change>,
-) {
-    let (Some(a), Some(b)) = (class_labels(old, old_sig), class_labels(new, new_sig)) else {
-        return;
-    };
+/// OLD's class labels `a` against NEW's `b`.
+fn labels(key: &str, a: &[String], b: &[String], out: &mut Vec<Change>) {
     if a == b {
         return;
     }

@@ -30,8 +30,30 @@ pub fn produced_by_softmax(graph: &tf::GraphDef, tensor: &str) -> bool {
     };
     let nodes: BTreeMap<&str, &tf::NodeDef> =
         graph.node.iter().map(|n| (n.name.as_str(), n)).collect();
-    let (mut name, mut idx) = split_tensor_name(tensor);
+    walk(
+        &nodes,
+        tensor,
+        |t| {
+            let (name, idx) = split_tensor_name(t);
+            Some((name, idx as usize))
+        },
+        |f, idx| lib.function_output_is_softmax(f, idx, 1),
+    )
+}
+
+/// Follows `tensor` back through pass-through nodes of `nodes` to a Softmax. `output` splits a
+/// tensor name into its node and output index (None: not a node's output); `call` answers for
+/// output `index` of the library function a call node runs.
+fn walk<'a>(
+    nodes: &BTreeMap<&str, &'a tf::NodeDef>,
+    mut tensor: &'a str,
+    output: impl Fn(&'a str) -> Option<(&'a str, usize)>,
+    call: impl FnOnce(&str, usize) -> bool,
+) -> bool {
     for _ in 0..MAX_DEPTH {
+        let Some((name, index)) = output(tensor) else {
+            return false;
+        };
         let Some(node) = nodes.get(name) else {
             return false;
         };
@@ -42,12 +64,11 @@ pub fn produced_by_softmax(graph: &tf::GraphDef, tensor: &str) -> bool {
             let Some(input) = node.input.first() else {
                 return false;
             };
-            (name, idx) = split_tensor_name(input);
+            tensor = input;
             continue;
         }
         if CALLS.contains(&node.op.as_str()) {
-            return attr::func_name(node.attr.get("f"))
-                .is_some_and(|f| lib.function_output_is_softmax(f, idx as usize, 1));
+            return attr::func_name(node.attr.get("f")).is_some_and(|f| call(f, index));
         }
         return false;
     }
@@ -66,38 +87,25 @@ impl Library<'_> {
         let Some(arg) = f.signature.as_ref().and_then(|s| s.output_arg.get(index)) else {
             return false;
         };
-        let Some(mut tensor) = f.ret.get(&arg.name).map(String::as_str) else {
+        let Some(tensor) = f.ret.get(&arg.name).map(String::as_str) else {
             return false;
         };
         let nodes: BTreeMap<&str, &tf::NodeDef> =
             f.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
-        for _ in 0..MAX_DEPTH {
-            // Inside a function a tensor is `node:arg:index`, or a bare input argument.
-            let mut parts = tensor.split(':');
-            let node_name = parts.next().unwrap_or_default();
-            let out_arg = parts.next();
-            let out_index: usize = parts.next().and_then(|i| i.parse().ok()).unwrap_or(0);
-            let (Some(node), Some(_)) = (nodes.get(node_name), out_arg) else {
-                return false;
-            };
-            if node.op == "Softmax" {
-                return true;
-            }
-            if PASS_THROUGH.contains(&node.op.as_str()) {
-                let Some(input) = node.input.first() else {
-                    return false;
-                };
-                tensor = input;
-                continue;
-            }
-            if CALLS.contains(&node.op.as_str()) {
-                // Call outputs form one list argument `output`, so the index is the position.
-                return attr::func_name(node.attr.get("f"))
-                    .is_some_and(|g| self.function_output_is_softmax(g, out_index, depth + 1));
-            }
-            return false;
-        }
-        false
+        // Inside a function a tensor is `node:arg:index`, or a bare input argument. Call outputs
+        // form one list argument `output`, so the index is the position.
+        walk(
+            &nodes,
+            tensor,
+            |t| {
+                let mut parts = t.split(':');
+                let node_name = parts.next().unwrap_or_default();
+                parts.next()?;
+                let index = parts.next().and_then(|i| i.parse().ok()).unwrap_or(0);
+                Some((node_name, index))
+            },
+            |g, index| self.function_output_is_softmax(g, index, depth + 1),
+        )
     }
 }
 

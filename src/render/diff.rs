@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use super::plural;
+
 use crate::commands::diff::{Change, DiffReport, Family, Grade, Side};
 
 fn side_text(s: &Side, tags: &[String]) -> String {
@@ -24,10 +26,6 @@ fn place(c: &Change) -> String {
         Some(sig) if c.kind.family() != Family::Signatures => format!("signature '{sig}': "),
         _ => String::new(),
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn summary_line(report: &DiffReport) -> String {

@@ -49,19 +49,11 @@ pub fn write(out: &mut dyn Write, report: &ValidateReport) -> std::io::Result<()
             annotation(out, file, f, report.strict)?;
         }
     }
-    let s = &report.summary;
-    let n = |count: usize, one: &str, many: &str| {
-        format!("{count} {}", if count == 1 { one } else { many })
-    };
     writeln!(
         out,
-        "smtool validate: {}, {} passed, {} failed; {}, {}, {}",
-        n(s.models, "model", "models"),
-        s.passed,
-        s.failed,
-        n(s.errors, "error", "errors"),
-        n(s.warnings, "warning", "warnings"),
-        n(s.infos, "info", "infos")
+        "smtool validate: {}, {}",
+        super::plural(report.summary.models, "model", "models"),
+        super::validate_text::summary_counts(report)
     )
 }
 

@@ -12,3 +12,8 @@ pub mod junit;
 pub mod run;
 pub mod table;
 pub mod validate_text;
+
+/// `1 model`, `2 models`: a count with the word that fits it.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

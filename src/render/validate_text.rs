@@ -2,6 +2,8 @@
 
 use std::io::Write;
 
+use super::plural;
+
 use crate::signature::RESERVED_KEYS;
 use crate::validate::{Finding, ModelResult, Status, ValidateReport};
 
@@ -14,10 +16,6 @@ fn finding_line(out: &mut dyn Write, indent: &str, f: &Finding) -> std::io::Resu
         f.name,
         f.message
     )
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn model(out: &mut dyn Write, m: &ModelResult) -> std::io::Result<()> {
@@ -91,21 +89,29 @@ fn model(out: &mut dyn Write, m: &ModelResult) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the report.
-pub fn write(out: &mut dyn Write, report: &ValidateReport) -> std::io::Result<()> {
-    for m in &report.models {
-        model(out, m)?;
-    }
+/// `1 passed, 1 failed; 1 error, 0 warnings, 3 infos`: the summary's counts after the models'.
+pub(super) fn summary_counts(report: &ValidateReport) -> String {
     let s = &report.summary;
-    writeln!(
-        out,
-        "\n{}: {} passed, {} failed; {}, {}, {}{}",
-        plural(s.models, "model", "models"),
+    format!(
+        "{} passed, {} failed; {}, {}, {}",
         s.passed,
         s.failed,
         plural(s.errors, "error", "errors"),
         plural(s.warnings, "warning", "warnings"),
         plural(s.infos, "info", "infos"),
+    )
+}
+
+/// Writes the report.
+pub fn write(out: &mut dyn Write, report: &ValidateReport) -> std::io::Result<()> {
+    for m in &report.models {
+        model(out, m)?;
+    }
+    writeln!(
+        out,
+        "\n{}: {}{}",
+        plural(report.summary.models, "model", "models"),
+        summary_counts(report),
         if report.strict {
             " (--strict: warnings fail)"
         } else {

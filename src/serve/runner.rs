@@ -146,12 +146,13 @@ fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
 
 /// The signature a Classify or Regress request names, with its single input checked (TF
 /// Serving's wording for both mistakes).
-/// With `method` (`--enable_signature_method_name_check`: the API's word and method name),
-/// a signature of another method is refused first, as TF Serving does.
+/// With `method` (`--enable_signature_method_name_check`: the method name `api`, the API's word,
+/// needs), a signature of another method is refused first, as TF Serving does.
 fn examples_signature<'a>(
     servable: &'a Servable,
     spec: Option<&'a sv::ModelSpec>,
-    method: Option<(&str, &str)>,
+    api: &str,
+    method: Option<&str>,
 ) -> Result<(&'a str, &'a tfp::SignatureDef)> {
     let name = signature_name(required_spec(spec)?);
     let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
@@ -160,7 +161,7 @@ fn examples_signature<'a>(
             quote_str(name)
         ))
     })?;
-    if let Some((api, method_name)) = method {
+    if let Some(method_name) = method {
         if signature.method_name != method_name {
             return Err(ServeError::invalid(format!(
                 "Expected {api} signature method_name to be {method_name}. Was: {}",
@@ -172,6 +173,21 @@ fn examples_signature<'a>(
         return Err(ServeError::invalid("Expected one input Tensor."));
     }
     Ok((name, signature))
+}
+
+/// The `inputs` tensor of signature `name`, which `api` (`classification`, `regression`) feeds
+/// the examples into.
+fn examples_input<'a>(
+    signature: &'a tfp::SignatureDef,
+    name: &str,
+    api: &str,
+) -> Result<&'a tfp::TensorInfo> {
+    signature.inputs.get("inputs").ok_or_else(|| {
+        ServeError::new(
+            Code::FailedPrecondition,
+            format!("No {api} inputs found in SignatureDef: {name}"),
+        )
+    })
 }
 
 fn info_name<'a>(alias: &str, info: &'a tfp::TensorInfo) -> Result<&'a str> {
@@ -419,20 +435,16 @@ impl Runner {
         let check = self
             .options
             .method_name_check
-            .then_some(("classification", crate::signature::CLASSIFY_METHOD));
-        let (name, signature) = examples_signature(servable, request.model_spec.as_ref(), check)?;
+            .then_some(crate::signature::CLASSIFY_METHOD);
+        let spec = request.model_spec.as_ref();
+        let (name, signature) = examples_signature(servable, spec, "classification", check)?;
         let n_out = signature.outputs.len();
         if n_out != 1 && n_out != 2 {
             return Err(ServeError::invalid(format!(
                 "Expected one or two output Tensors, found {n_out}"
             )));
         }
-        let input = signature.inputs.get("inputs").ok_or_else(|| {
-            ServeError::new(
-                Code::FailedPrecondition,
-                format!("No classification inputs found in SignatureDef: {name}"),
-            )
-        })?;
+        let input = examples_input(signature, name, "classification")?;
         let classes_info = signature.outputs.get("classes");
         let scores_info = signature.outputs.get("scores");
         if classes_info.is_none() && scores_info.is_none() {
@@ -541,17 +553,13 @@ impl Runner {
         let check = self
             .options
             .method_name_check
-            .then_some(("regression", crate::signature::REGRESS_METHOD));
-        let (name, signature) = examples_signature(servable, request.model_spec.as_ref(), check)?;
+            .then_some(crate::signature::REGRESS_METHOD);
+        let spec = request.model_spec.as_ref();
+        let (name, signature) = examples_signature(servable, spec, "regression", check)?;
         if signature.outputs.len() != 1 {
             return Err(ServeError::invalid("Expected one output Tensor."));
         }
-        let input = signature.inputs.get("inputs").ok_or_else(|| {
-            ServeError::new(
-                Code::FailedPrecondition,
-                format!("No regression inputs found in SignatureDef: {name}"),
-            )
-        })?;
+        let input = examples_input(signature, name, "regression")?;
         let output = signature.outputs.get("outputs").ok_or_else(|| {
             ServeError::new(
                 Code::FailedPrecondition,

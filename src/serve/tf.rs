@@ -343,11 +343,28 @@ unsafe fn pod_tensor<T: Copy>(api: &Api, dtype: i32, dims: &[i64], data: &[T]) -
     t
 }
 
-/// Reads `n` elements of `T` from a TF_Tensor's buffer.
+/// Refuses a tensor of `bytes` bytes too small for `n` elements of `size` bytes.
+fn holds(n: usize, size: usize, bytes: usize) -> Result<(), ServeError> {
+    if n.checked_mul(size).is_none_or(|need| bytes < need) {
+        Err(ServeError::new(
+            Code::Internal,
+            "TensorFlow returned a tensor smaller than its shape",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads `n` elements of `T` from a TF_Tensor's buffer, once it is known to hold them.
 ///
 /// # Safety
-/// `t` must be a live tensor whose buffer holds at least `n` elements of type `T`.
-unsafe fn pod_values<T: Copy>(api: &Api, t: *const TfTensor, n: usize) -> Vec<T> {
+/// `t` must be a live tensor of elements of type `T`.
+unsafe fn pod_values<T: Copy>(
+    api: &Api,
+    t: *const TfTensor,
+    n: usize,
+) -> Result<Vec<T>, ServeError> {
+    holds(n, std::mem::size_of::<T>(), (api.TF_TensorByteSize)(t))?;
     let mut out = Vec::<T>::with_capacity(n);
     if n > 0 {
         std::ptr::copy_nonoverlapping(
@@ -357,7 +374,7 @@ unsafe fn pod_values<T: Copy>(api: &Api, t: *const TfTensor, n: usize) -> Vec<T>
         );
         out.set_len(n);
     }
-    out
+    Ok(out)
 }
 
 /// One reference to a TF_Tensor. TensorFlow may keep its buffer alive longer (a queue or an
@@ -441,68 +458,24 @@ impl<'a> OwnedTensor<'a> {
                 0
             };
             let n = budget.output(name, &dims, strings)?;
-            let need = |size: usize| -> Result<(), ServeError> {
-                if n.checked_mul(size).is_none_or(|need| bytes < need) {
-                    Err(ServeError::new(
-                        Code::Internal,
-                        "TensorFlow returned a tensor smaller than its shape",
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
             let values = match dtype {
-                dtype::FLOAT => {
-                    need(4)?;
-                    Values::Float(pod_values(api, t, n))
-                }
-                dtype::DOUBLE => {
-                    need(8)?;
-                    Values::Double(pod_values(api, t, n))
-                }
-                dtype::INT32 => {
-                    need(4)?;
-                    Values::Int32(pod_values(api, t, n))
-                }
-                dtype::UINT8 => {
-                    need(1)?;
-                    Values::UInt8(pod_values(api, t, n))
-                }
-                dtype::INT16 => {
-                    need(2)?;
-                    Values::Int16(pod_values(api, t, n))
-                }
-                dtype::INT8 => {
-                    need(1)?;
-                    Values::Int8(pod_values(api, t, n))
-                }
-                dtype::INT64 => {
-                    need(8)?;
-                    Values::Int64(pod_values(api, t, n))
-                }
+                dtype::FLOAT => Values::Float(pod_values(api, t, n)?),
+                dtype::DOUBLE => Values::Double(pod_values(api, t, n)?),
+                dtype::INT32 => Values::Int32(pod_values(api, t, n)?),
+                dtype::UINT8 => Values::UInt8(pod_values(api, t, n)?),
+                dtype::INT16 => Values::Int16(pod_values(api, t, n)?),
+                dtype::INT8 => Values::Int8(pod_values(api, t, n)?),
+                dtype::INT64 => Values::Int64(pod_values(api, t, n)?),
                 dtype::BOOL => {
-                    need(1)?;
-                    let raw: Vec<u8> = pod_values(api, t, n);
+                    let raw: Vec<u8> = pod_values(api, t, n)?;
                     Values::Bool(raw.into_iter().map(|b| b != 0).collect())
                 }
-                dtype::UINT16 => {
-                    need(2)?;
-                    Values::UInt16(pod_values(api, t, n))
-                }
-                dtype::HALF => {
-                    need(2)?;
-                    Values::Half(pod_values(api, t, n))
-                }
-                dtype::UINT32 => {
-                    need(4)?;
-                    Values::UInt32(pod_values(api, t, n))
-                }
-                dtype::UINT64 => {
-                    need(8)?;
-                    Values::UInt64(pod_values(api, t, n))
-                }
+                dtype::UINT16 => Values::UInt16(pod_values(api, t, n)?),
+                dtype::HALF => Values::Half(pod_values(api, t, n)?),
+                dtype::UINT32 => Values::UInt32(pod_values(api, t, n)?),
+                dtype::UINT64 => Values::UInt64(pod_values(api, t, n)?),
                 dtype::STRING => {
-                    need(std::mem::size_of::<TfTString>())?;
+                    holds(n, std::mem::size_of::<TfTString>(), bytes)?;
                     let base = (api.TF_TensorData)(t) as *const TfTString;
                     let mut out = Vec::with_capacity(n);
                     for i in 0..n {
