@@ -408,6 +408,20 @@ mod tests {
     use super::*;
     use crate::graph::raw_node as node;
 
+    /// Function `f` for `serving_default` of `nodes`, fed by placeholder `c/inputs`.
+    fn signature<'a>(nodes: &'a [String], outputs: &'a [Output<'a>]) -> Signature<'a> {
+        Signature {
+            keys: &[],
+            wrapped: "serving_default",
+            rename_default_to: None,
+            input_key: "inputs",
+            input_placeholder: "c/inputs",
+            nodes,
+            outputs,
+            function_name: "f",
+        }
+    }
+
     #[test]
     fn new_nodes_become_a_function_with_captures() {
         let mut call = node(
@@ -447,16 +461,7 @@ mod tests {
             dtype: DataType::DtFloat,
             shape: &[-1, 3],
         }];
-        let sig = Signature {
-            keys: &[],
-            wrapped: "serving_default",
-            rename_default_to: None,
-            input_key: "inputs",
-            input_placeholder: "c/inputs",
-            nodes: &names,
-            outputs: &outputs,
-            function_name: "f",
-        };
+        let sig = signature(&names, &outputs);
         let (f, captures) = to_function(&graph, &sig).unwrap();
         // `var` and `var:0` are one tensor, captured once.
         assert_eq!(captures, ["var:0"]);
@@ -497,16 +502,7 @@ mod tests {
             ..Default::default()
         };
         let names: Vec<String> = ["c/inputs", "c/mul"].map(String::from).to_vec();
-        let sig = Signature {
-            keys: &[],
-            wrapped: "serving_default",
-            rename_default_to: None,
-            input_key: "inputs",
-            input_placeholder: "c/inputs",
-            nodes: &names,
-            outputs: &[],
-            function_name: "f",
-        };
+        let sig = signature(&names, &[]);
         let err = to_function(&graph, &sig).unwrap_err();
         assert!(
             matches!(err, ObjectGraphError::UnsupportedCapture { .. }),

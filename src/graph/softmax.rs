@@ -28,10 +28,8 @@ pub fn produced_by_softmax(graph: &tf::GraphDef, tensor: &str) -> bool {
             .filter_map(|f| Some((f.signature.as_ref()?.name.as_str(), f)))
             .collect(),
     };
-    let nodes: BTreeMap<&str, &tf::NodeDef> =
-        graph.node.iter().map(|n| (n.name.as_str(), n)).collect();
     walk(
-        &nodes,
+        &graph.node,
         tensor,
         |t| {
             let (name, idx) = split_tensor_name(t);
@@ -45,11 +43,12 @@ pub fn produced_by_softmax(graph: &tf::GraphDef, tensor: &str) -> bool {
 /// tensor name into its node and output index (None: not a node's output); `call` answers for
 /// output `index` of the library function a call node runs.
 fn walk<'a>(
-    nodes: &BTreeMap<&str, &'a tf::NodeDef>,
+    nodes: &'a [tf::NodeDef],
     mut tensor: &'a str,
     output: impl Fn(&'a str) -> Option<(&'a str, usize)>,
     call: impl FnOnce(&str, usize) -> bool,
 ) -> bool {
+    let nodes: BTreeMap<&str, &tf::NodeDef> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     for _ in 0..MAX_DEPTH {
         let Some((name, index)) = output(tensor) else {
             return false;
@@ -90,12 +89,10 @@ impl Library<'_> {
         let Some(tensor) = f.ret.get(&arg.name).map(String::as_str) else {
             return false;
         };
-        let nodes: BTreeMap<&str, &tf::NodeDef> =
-            f.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
         // Inside a function a tensor is `node:arg:index`, or a bare input argument. Call outputs
         // form one list argument `output`, so the index is the position.
         walk(
-            &nodes,
+            &f.node_def,
             tensor,
             |t| {
                 let mut parts = t.split(':');

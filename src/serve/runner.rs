@@ -146,13 +146,13 @@ fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
 
 /// The signature a Classify or Regress request names, with its single input checked (TF
 /// Serving's wording for both mistakes).
-/// With `method` (`--enable_signature_method_name_check`: the method name `api`, the API's word,
-/// needs), a signature of another method is refused first, as TF Serving does.
+/// `(check, api, method_name)`: with `check` (`--enable_signature_method_name_check`) a
+/// signature of another method than the one `api` (the API's word) needs is refused first, as
+/// TF Serving does.
 fn examples_signature<'a>(
     servable: &'a Servable,
     spec: Option<&'a sv::ModelSpec>,
-    api: &str,
-    method: Option<&str>,
+    (check, api, method_name): (bool, &str, &str),
 ) -> Result<(&'a str, &'a tfp::SignatureDef)> {
     let name = signature_name(required_spec(spec)?);
     let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
@@ -161,13 +161,11 @@ fn examples_signature<'a>(
             quote_str(name)
         ))
     })?;
-    if let Some(method_name) = method {
-        if signature.method_name != method_name {
-            return Err(ServeError::invalid(format!(
-                "Expected {api} signature method_name to be {method_name}. Was: {}",
-                signature.method_name
-            )));
-        }
+    if check && signature.method_name != method_name {
+        return Err(ServeError::invalid(format!(
+            "Expected {api} signature method_name to be {method_name}. Was: {}",
+            signature.method_name
+        )));
     }
     if signature.inputs.len() != 1 {
         return Err(ServeError::invalid("Expected one input Tensor."));
@@ -432,12 +430,15 @@ impl Runner {
         servable: &Arc<Servable>,
         request: &sv::ClassificationRequest,
     ) -> Result<sv::ClassificationResponse> {
-        let check = self
-            .options
-            .method_name_check
-            .then_some(crate::signature::CLASSIFY_METHOD);
-        let spec = request.model_spec.as_ref();
-        let (name, signature) = examples_signature(servable, spec, "classification", check)?;
+        let (name, signature) = examples_signature(
+            servable,
+            request.model_spec.as_ref(),
+            (
+                self.options.method_name_check,
+                "classification",
+                crate::signature::CLASSIFY_METHOD,
+            ),
+        )?;
         let n_out = signature.outputs.len();
         if n_out != 1 && n_out != 2 {
             return Err(ServeError::invalid(format!(
@@ -550,12 +551,15 @@ impl Runner {
         servable: &Arc<Servable>,
         request: &sv::RegressionRequest,
     ) -> Result<sv::RegressionResponse> {
-        let check = self
-            .options
-            .method_name_check
-            .then_some(crate::signature::REGRESS_METHOD);
-        let spec = request.model_spec.as_ref();
-        let (name, signature) = examples_signature(servable, spec, "regression", check)?;
+        let (name, signature) = examples_signature(
+            servable,
+            request.model_spec.as_ref(),
+            (
+                self.options.method_name_check,
+                "regression",
+                crate::signature::REGRESS_METHOD,
+            ),
+        )?;
         if signature.outputs.len() != 1 {
             return Err(ServeError::invalid("Expected one output Tensor."));
         }

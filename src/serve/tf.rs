@@ -26,21 +26,24 @@ use super::limits::{Budget, Limits, MAX_RANK};
 use super::tensor::{dtype, Tensor, Values};
 use crate::proto_ext::split_tensor_name;
 
-// Opaque C types.
-#[repr(C)]
-struct TfStatus([u8; 0]);
-#[repr(C)]
-struct TfGraph([u8; 0]);
-#[repr(C)]
-struct TfSession([u8; 0]);
-#[repr(C)]
-struct TfSessionOptions([u8; 0]);
-#[repr(C)]
-struct TfTensor([u8; 0]);
-#[repr(C)]
-struct TfOperation([u8; 0]);
-#[repr(C)]
-struct TfImportGraphDefOptions([u8; 0]);
+/// Opaque C types, only ever behind pointers.
+macro_rules! opaque {
+    ($($name:ident),*) => {
+        $(
+            #[repr(C)]
+            struct $name([u8; 0]);
+        )*
+    };
+}
+opaque!(
+    TfStatus,
+    TfGraph,
+    TfSession,
+    TfSessionOptions,
+    TfTensor,
+    TfOperation,
+    TfImportGraphDefOptions
+);
 
 #[repr(C)]
 struct TfBuffer {
@@ -708,16 +711,31 @@ impl Session {
                 std::slice::from_raw_parts((*meta).data as *const u8, (*meta).length).to_vec()
             };
             (api.TF_DeleteBuffer)(meta);
-            if let Err(e) = status.check() {
-                if !session.is_null() {
-                    (api.TF_DeleteSession)(session, status.ptr);
-                }
-                (api.TF_DeleteGraph)(graph);
-                return Err(e);
-            }
-            open_sessions().push(session as usize);
-            Ok((Session { tf, session, graph }, meta_bytes))
+            Ok((Session::created(tf, session, graph, &status)?, meta_bytes))
         }
+    }
+
+    /// Takes the session TensorFlow just created on `graph`, or on failure (`status`, the
+    /// creation's) frees what there is of it and the graph.
+    ///
+    /// # Safety
+    /// `graph` is a live graph; `session` is null or a live session on it, not yet owned.
+    unsafe fn created(
+        tf: &'static TensorFlow,
+        session: *mut TfSession,
+        graph: *mut TfGraph,
+        status: &StatusBox<'_>,
+    ) -> Result<Session, ServeError> {
+        let api = &tf.api;
+        if let Err(e) = status.check() {
+            if !session.is_null() {
+                (api.TF_DeleteSession)(session, status.ptr);
+            }
+            (api.TF_DeleteGraph)(graph);
+            return Err(e);
+        }
+        open_sessions().push(session as usize);
+        Ok(Session { tf, session, graph })
     }
 
     /// A session on a serialized `GraphDef` (no variables: a graph of ops only, such as
@@ -747,15 +765,7 @@ impl Session {
             let options = (api.TF_NewSessionOptions)();
             let session = (api.TF_NewSession)(graph, options, status.ptr);
             (api.TF_DeleteSessionOptions)(options);
-            if let Err(e) = status.check() {
-                if !session.is_null() {
-                    (api.TF_DeleteSession)(session, status.ptr);
-                }
-                (api.TF_DeleteGraph)(graph);
-                return Err(e);
-            }
-            open_sessions().push(session as usize);
-            Ok(Session { tf, session, graph })
+            Session::created(tf, session, graph, &status)
         }
     }
 
