@@ -901,13 +901,9 @@ fn signal(child: &std::process::Child, name: &str) {
 
 #[test]
 fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
-    let Some(python) = common::reference_python() else {
+    let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let venv = common::venv_of(&python);
     let base = common::fixture("half_plus_two");
     let base = base.to_str().expect("utf-8 path");
     let common::Served {
@@ -950,13 +946,9 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
 
 #[test]
 fn binary_verbose_logs_one_line_per_request() {
-    let Some(python) = common::reference_python() else {
+    let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let venv = common::venv_of(&python);
     let common::Served {
         mut child,
         rest: addr,
@@ -1768,13 +1760,9 @@ fn spawn_ignoring_sigint(
 #[test]
 fn binary_stops_on_the_first_sigint_whenever_it_comes() {
     use std::os::unix::process::ExitStatusExt;
-    let Some(python) = common::reference_python() else {
+    let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let venv = common::venv_of(&python);
     let args = [
         "serve",
         "fixtures/half_plus_two",
@@ -1828,13 +1816,9 @@ fn binary_stops_on_the_first_sigint_whenever_it_comes() {
 #[test]
 fn binary_stops_on_sigterm_after_its_stderr_is_gone() {
     use std::io::BufRead;
-    let Some(python) = common::reference_python() else {
+    let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let venv = common::venv_of(&python);
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smtool"));
     cmd.args([
         "serve",

@@ -24,7 +24,6 @@ const METRICS: &str = "/monitoring/prometheus/metrics";
 use common::server::{
     self, assert_close, error_of, fixture_json, float_tensor, get, model, post, Running,
 };
-use common::tensorflow;
 
 /// A REST exchange with a text body.
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
@@ -1528,13 +1527,9 @@ fn reload_config_errors_are_tf_servings() {
 
 #[test]
 fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
-    let Some(python) = common::reference_python() else {
+    let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let venv = common::venv_of(&python);
     let tmp = common::tempdir();
     let monitoring = tmp.path().join("monitoring.config");
     std::fs::write(

@@ -14,7 +14,6 @@ use sv::prediction_service_client::PredictionServiceClient;
 use tonic::transport::Channel;
 
 use common::server::float_tensor;
-use common::tensorflow;
 
 fn post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
     common::http(addr, "POST", path, Some(body))
@@ -104,9 +103,7 @@ impl Server {
 
 /// Starts the binary on the fixtures (and `extra` models) with a 1 MiB request limit.
 fn start(extra: &[(&str, &std::path::Path)]) -> Option<Server> {
-    let python = common::reference_python()?;
-    tensorflow()?;
-    let venv = common::venv_of(&python);
+    let venv = common::venv_with_tensorflow()?;
     let mut args: Vec<String> = [
         "serve",
         "--rest_api_port=0",
@@ -474,7 +471,7 @@ fn the_grpc_unix_socket_has_the_limits_of_the_tcp_port() {
     let Some(python) = common::reference_python() else {
         return;
     };
-    if tensorflow().is_none() {
+    if common::tensorflow().is_none() {
         return;
     }
     let venv = common::venv_of(&python);

@@ -207,6 +207,15 @@ pub fn venv_of(python: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// The reference Python's venv, once the TensorFlow library loads. `None` means skip; in CI it
+/// fails the test instead.
+#[cfg(feature = "serve")]
+pub fn venv_with_tensorflow() -> Option<PathBuf> {
+    let python = reference_python()?;
+    tensorflow()?;
+    Some(venv_of(&python))
+}
+
 /// A running `smtool serve` binary.
 pub struct Served {
     pub child: std::process::Child,
