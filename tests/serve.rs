@@ -47,16 +47,7 @@ fn model(name: &str, rel: &str) -> ModelConfig {
 
 /// The usual set: half_plus_two (base path), iris, digits, vocab.
 fn start() -> Option<Running> {
-    start_with(
-        vec![
-            model("half_plus_two", "half_plus_two"),
-            model("iris", "iris_tf1"),
-            model("digits", "digits/model"),
-            model("vocab", "vocab_assets"),
-        ],
-        None,
-        HttpOptions::default(),
-    )
+    start_with(server::fixture_models(), None, HttpOptions::default())
 }
 
 #[test]

@@ -55,15 +55,7 @@ fn with_metrics() -> ServerOptions {
 }
 
 fn start_fixtures() -> Option<Running> {
-    start_with(
-        vec![
-            model("half_plus_two", &common::fixture("half_plus_two")),
-            model("iris", &common::fixture("iris_tf1")),
-            model("digits", &common::fixture("digits/model")),
-            model("vocab", &common::fixture("vocab_assets")),
-        ],
-        with_metrics(),
-    )
+    start_with(server::fixture_models(), with_metrics())
 }
 
 type Scrape = openmetrics_parser::MetricsExposition<

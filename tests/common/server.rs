@@ -121,6 +121,19 @@ pub fn model(name: &str, path: &std::path::Path) -> ModelConfig {
     srv::config::model_from_path(name, path).expect("fixture model")
 }
 
+/// The usual set: half_plus_two (base path), iris, digits, vocab.
+pub fn fixture_models() -> Vec<ModelConfig> {
+    [
+        ("half_plus_two", "half_plus_two"),
+        ("iris", "iris_tf1"),
+        ("digits", "digits/model"),
+        ("vocab", "vocab_assets"),
+    ]
+    .into_iter()
+    .map(|(name, rel)| model(name, &super::fixture(rel)))
+    .collect()
+}
+
 /// A GET whose answer is JSON.
 pub fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let (status, body) = super::http(addr, "GET", path, None);
