@@ -42,16 +42,7 @@ fn signal(child: &std::process::Child, name: &str) {
 
 /// TF Serving's Python client against `target`; returns its JSON summary.
 fn python_client(python: &Path, target: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "--target",
-        target,
-        "--model",
-        "half_plus_two",
-        "--want",
-        "3.5,4,5.5",
-    ];
-    args.extend_from_slice(extra);
-    let out = common::run_python(python, "check_serving_flags.py", &args);
+    let out = common::serving_client(python, target, "half_plus_two", extra);
     assert!(
         out.status.success(),
         "client on {target}: {}{}",
@@ -298,21 +289,11 @@ fn tls_with_client_certificates() {
     );
     assert_eq!(summary["status"], "AVAILABLE");
     // No client certificate: the handshake fails, the call never reaches the model.
-    let out = common::run_python(
+    let out = common::serving_client(
         &python,
-        "check_serving_flags.py",
-        &[
-            "--target",
-            &target,
-            "--model",
-            "half_plus_two",
-            "--want",
-            "3.5,4,5.5",
-            "--ca",
-            &ca,
-            "--connect-timeout",
-            "5",
-        ],
+        &target,
+        "half_plus_two",
+        &["--ca", &ca, "--connect-timeout", "5"],
     );
     assert!(!out.status.success(), "served without a client certificate");
     signal(&child, "TERM");

@@ -502,20 +502,7 @@ fn the_grpc_unix_socket_has_the_limits_of_the_tcp_port() {
     let slow = common::slow_unix_clients(&socket, 10, b"PRI * HTTP/2.0");
     for target in [format!("unix:{}", socket.display()), grpc.to_string()] {
         let limit = MAX_REQUEST_BYTES.to_string();
-        let out = common::run_python(
-            &python,
-            "check_serving_flags.py",
-            &[
-                "--target",
-                &target,
-                "--model",
-                "hp",
-                "--want",
-                "3.5,4,5.5",
-                "--oversized",
-                &limit,
-            ],
-        );
+        let out = common::serving_client(&python, &target, "hp", &["--oversized", &limit]);
         assert!(
             out.status.success(),
             "client on {target}: {}{}",

@@ -140,6 +140,14 @@ pub fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()))
 }
 
+/// TF Serving's Python client (python/check_serving_flags.py) against `target`, asking
+/// half_plus_two model `model` for its known answer, with `extra` arguments.
+pub fn serving_client(python: &Path, target: &str, model: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--target", target, "--model", model, "--want", "3.5,4,5.5"];
+    args.extend_from_slice(extra);
+    run_python(python, "check_serving_flags.py", &args)
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
