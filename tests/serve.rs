@@ -17,37 +17,33 @@ use smtool::serve::limits::Limits;
 use smtool::serve::models::LoadRetries;
 use smtool::serve::{self as srv, ServerOptions, TransportOptions};
 
-use common::server::{self, assert_close, error_of, fixture_json, get, parse, post, Running};
-use common::{http, tensorflow};
+use common::server::{
+    self, assert_all_close, assert_close, error_of, first_status, fixture_json, get, parse, post,
+    post_ok, Running,
+};
+use common::{http, signal, tensorflow};
 
-fn start_with(
-    models: Vec<ModelConfig>,
-    poll: Option<Duration>,
-    http: HttpOptions,
-) -> Option<Running> {
-    start_with_options(models, poll, http, ServerOptions::default())
+/// Serves `models` with the default options.
+fn start_with(models: Vec<ModelConfig>) -> Option<Running> {
+    server::start_models(models, ServerOptions::default())
 }
 
-fn start_with_options(
-    models: Vec<ModelConfig>,
-    poll: Option<Duration>,
-    http: HttpOptions,
-    options: ServerOptions,
-) -> Option<Running> {
+/// Serves half_plus_two alone, with `http` for the REST transport.
+fn start_hp_with_http(http: HttpOptions) -> Option<Running> {
     let transports = TransportOptions {
         http,
         ..Default::default()
     };
-    server::start(models, poll, options, transports)
-}
-
-fn model(name: &str, rel: &str) -> ModelConfig {
-    server::model(name, &common::fixture(rel))
+    let models = vec![server::model(
+        "half_plus_two",
+        &common::fixture("half_plus_two"),
+    )];
+    server::start(models, None, ServerOptions::default(), transports)
 }
 
 /// The usual set: half_plus_two (base path), iris, digits, vocab.
 fn start() -> Option<Running> {
-    start_with(server::fixture_models(), None, HttpOptions::default())
+    start_with(server::fixture_models())
 }
 
 #[test]
@@ -70,8 +66,7 @@ fn session_feeds_binary_strings_and_rejects_inconsistent_tensors() {
             .expect("dense")
             .to_owned()
     };
-    let expected = fixture_json("iris_tf1/expected.json");
-    let rows = expected["rows"].as_array().expect("rows");
+    let rows = &server::iris_rows();
     // Serialized tf.Examples made by TensorFlow: arbitrary bytes, not UTF-8 text.
     let examples: Vec<Vec<u8>> = rows
         .iter()
@@ -156,17 +151,10 @@ fn status_reports_the_latest_version_available() {
         json!({"model_version_status": [{"version": "2", "state": "AVAILABLE",
             "status": {"error_code": "OK", "error_message": ""}}]})
     );
-    let (code, body) = get(s.rest, "/v1/models/half_plus_two/versions/2");
-    assert_eq!(
-        (code, body["model_version_status"][0]["version"].clone()),
-        (200, json!("2"))
-    );
+    let v2 = first_status(s.rest, "/v1/models/half_plus_two/versions/2");
+    assert_eq!(v2["version"], "2");
     // A SavedModel directory given directly is version 1.
-    let (code, body) = get(s.rest, "/v1/models/iris");
-    assert_eq!(
-        (code, body["model_version_status"][0]["version"].clone()),
-        (200, json!("1"))
-    );
+    assert_eq!(first_status(s.rest, "/v1/models/iris")["version"], "1");
 }
 
 #[test]
@@ -245,24 +233,26 @@ fn metadata_describes_signatures_like_tf_serving() {
 fn predict_row_and_columnar_formats() {
     let Some(s) = start() else { return };
     // Version 2 computes 0.5 * x + 3.
-    let (code, body) = post(
-        s.rest,
-        "/v1/models/half_plus_two:predict",
-        &json!({"instances": [1.0, 2.0, 5.0]}),
-    );
-    assert_eq!((code, body), (200, json!({"predictions": [3.5, 4.0, 5.5]})));
-    let (code, body) = post(
-        s.rest,
-        "/v1/models/half_plus_two/versions/2:predict",
-        &json!({"signature_name": "serving_default", "inputs": [1, 3]}),
-    );
-    assert_eq!((code, body), (200, json!({"outputs": [3.5, 4.5]})));
-    let (code, body) = post(
-        s.rest,
-        "/v1/models/half_plus_two:predict",
-        &json!({"inputs": {"x": [0.25]}}),
-    );
-    assert_eq!((code, body), (200, json!({"outputs": [3.125]})));
+    let cases = [
+        (
+            "/v1/models/half_plus_two:predict",
+            json!({"instances": [1.0, 2.0, 5.0]}),
+            json!({"predictions": [3.5, 4.0, 5.5]}),
+        ),
+        (
+            "/v1/models/half_plus_two/versions/2:predict",
+            json!({"signature_name": "serving_default", "inputs": [1, 3]}),
+            json!({"outputs": [3.5, 4.5]}),
+        ),
+        (
+            "/v1/models/half_plus_two:predict",
+            json!({"inputs": {"x": [0.25]}}),
+            json!({"outputs": [3.125]}),
+        ),
+    ];
+    for (path, request, answer) in cases {
+        assert_eq!(post(s.rest, path, &request), (200, answer), "{request}");
+    }
 }
 
 #[test]
@@ -315,43 +305,26 @@ fn predict_digits_matches_tensorflow() {
             png_instance(&common::fixture("digits/images").join(i["file"].as_str().expect("file")))
         })
         .collect();
-    let (code, body) = post(
+    let body = post_ok(
         s.rest,
         "/v1/models/digits:predict",
         &json!({"instances": instances}),
     );
-    assert_eq!(code, 200, "{body}");
-    let predictions = body["predictions"].as_array().expect("predictions");
-    assert_eq!(predictions.len(), images.len());
-    for (p, image) in predictions.iter().zip(&images) {
-        let want = image["probabilities"].as_array().expect("probabilities");
-        let got = p.as_array().expect("a row of 10");
-        assert_eq!(got.len(), 10);
-        for (g, w) in got.iter().zip(want) {
-            assert_close(
-                g.as_f64().expect("float"),
-                w.as_f64().expect("float"),
-                image["file"].as_str().unwrap_or(""),
-            );
-        }
+    // One row of 10 per image, each TensorFlow's probabilities for it.
+    let want: Vec<&Value> = images.iter().map(|i| &i["probabilities"]).collect();
+    assert_all_close(&body["predictions"], &json!(want), "probabilities");
+    for p in body["predictions"].as_array().expect("predictions") {
+        assert_eq!(p.as_array().map(Vec::len), Some(10), "a row of 10: {p}");
     }
-    // The same batch in columnar form gives the same numbers.
-    let (code, columnar) = post(
-        s.rest,
-        "/v1/models/digits:predict",
-        &json!({"inputs": {"x": instances}}),
-    );
-    assert_eq!(code, 200);
-    assert_eq!(columnar["outputs"], body["predictions"]);
-    // A bare columnar value and a body with whitespace and a signature name (read without a
-    // JSON tree) give the same numbers too.
-    let (code, bare) = post(
-        s.rest,
-        "/v1/models/digits:predict",
-        &json!({"inputs": instances}),
-    );
-    assert_eq!(code, 200);
-    assert_eq!(bare["outputs"], body["predictions"]);
+    // The same batch in columnar form, and as a bare columnar value, gives the same numbers.
+    for request in [
+        json!({"inputs": {"x": instances}}),
+        json!({"inputs": instances}),
+    ] {
+        let columnar = post_ok(s.rest, "/v1/models/digits:predict", &request);
+        assert_eq!(columnar["outputs"], body["predictions"]);
+    }
+    // So does a body with whitespace and a signature name (read without a JSON tree).
     let text = serde_json::to_string_pretty(
         &json!({"signature_name": "serving_default", "instances": instances}),
     )
@@ -369,15 +342,13 @@ fn predict_digits_matches_tensorflow() {
 #[test]
 fn classify_regress_and_predict_iris_match_tensorflow() {
     let Some(s) = start() else { return };
-    let expected = fixture_json("iris_tf1/expected.json");
-    let rows = expected["rows"].as_array().expect("rows");
+    let rows = &server::iris_rows();
     let examples: Vec<Value> = rows.iter().map(|r| json!({"x": r["x"]})).collect();
-    let (code, body) = post(
+    let body = post_ok(
         s.rest,
         "/v1/models/iris:classify",
         &json!({"examples": examples}),
     );
-    assert_eq!(code, 200, "{body}");
     let results = body["results"].as_array().expect("results");
     assert_eq!(results.len(), rows.len());
     for (result, row) in results.iter().zip(rows) {
@@ -391,76 +362,45 @@ fn classify_regress_and_predict_iris_match_tensorflow() {
             );
         }
     }
-    let (code, body) = post(
+    let column = |key: &str, k: Option<usize>| -> Value {
+        rows.iter()
+            .map(|r| k.map_or(&r[key], |k| &r[key][k]).clone())
+            .collect()
+    };
+    let body = post_ok(
         s.rest,
         "/v1/models/iris:regress",
         &json!({"signature_name": "regress", "examples": examples}),
     );
-    assert_eq!(code, 200, "{body}");
-    for (got, row) in body["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .zip(rows)
-    {
-        assert_close(
-            got.as_f64().expect("float"),
-            row["regress_outputs"][0].as_f64().expect("float"),
-            "regress",
-        );
-    }
-    let instances: Vec<&Value> = rows.iter().map(|r| &r["x"]).collect();
-    let (code, body) = post(
+    assert_all_close(
+        &body["results"],
+        &column("regress_outputs", Some(0)),
+        "regress",
+    );
+    let body = post_ok(
         s.rest,
         "/v1/models/iris:predict",
-        &json!({"signature_name": "predict", "instances": instances}),
+        &json!({"signature_name": "predict", "instances": column("x", None)}),
     );
-    assert_eq!(code, 200, "{body}");
-    for (got, row) in body["predictions"]
-        .as_array()
-        .expect("predictions")
-        .iter()
-        .zip(rows)
-    {
-        for (g, w) in got
-            .as_array()
-            .expect("row")
-            .iter()
-            .zip(row["probabilities"].as_array().expect("p"))
-        {
-            assert_close(
-                g.as_f64().expect("float"),
-                w.as_f64().expect("float"),
-                "probability",
-            );
-        }
-    }
+    assert_all_close(
+        &body["predictions"],
+        &column("probabilities", None),
+        "probability",
+    );
 }
 
 #[test]
 fn classify_with_scores_only_gives_empty_labels() {
-    let Some(python) = common::reference_python() else {
+    let rows = json!([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]);
+    let Some((_dir, export, stdout)) = common::python_model_with(
+        "make_scores_only_model.py",
+        "scores_only",
+        &[&rows.to_string()],
+    ) else {
         return;
     };
-    if tensorflow().is_none() {
-        return;
-    }
-    let dir = common::tempdir();
-    let export = dir.path().join("scores_only");
-    let rows = json!([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]);
-    let out = common::run_python(
-        &python,
-        "make_scores_only_model.py",
-        &[export.to_str().expect("utf-8 path"), &rows.to_string()],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let stdout = common::stdout(&out);
     let want: Value = parse(stdout.lines().last().expect("scores line"));
-    let Some(s) = start_with(
-        vec![srv::config::model_from_path("so", &export).expect("model")],
-        None,
-        HttpOptions::default(),
-    ) else {
+    let Some(s) = start_with(vec![server::model("so", &export)]) else {
         return;
     };
     let examples: Vec<Value> = rows
@@ -469,12 +409,11 @@ fn classify_with_scores_only_gives_empty_labels() {
         .iter()
         .map(|r| json!({"x": r}))
         .collect();
-    let (code, body) = post(
+    let body = post_ok(
         s.rest,
         "/v1/models/so:classify",
         &json!({"examples": examples}),
     );
-    assert_eq!(code, 200, "{body}");
     for (i, result) in body["results"]
         .as_array()
         .expect("results")
@@ -498,23 +437,18 @@ fn binary_strings_round_trip_through_tensorflow_as_b64() {
     let Some((_dir, export)) = common::python_model("make_bytes_echo_model.py", "echo") else {
         return;
     };
-    let Some(s) = start_with(
-        vec![srv::config::model_from_path("echo", &export).expect("model")],
-        None,
-        HttpOptions::default(),
-    ) else {
+    let Some(s) = start_with(vec![server::model("echo", &export)]) else {
         return;
     };
     let b64 = base64::engine::general_purpose::STANDARD;
     // Every byte value, and a string longer than TF_TString's inline storage.
     let all: Vec<u8> = (0..=255u8).collect();
     let (a, b) = (b64.encode(&all), b64.encode([0xffu8, 0x00, 0xfe]));
-    let (code, body) = post(
+    let body = post_ok(
         s.rest,
         "/v1/models/echo:predict",
         &json!({"instances": [{"data": {"b64": a}}, {"data": {"b64": b}}]}),
     );
-    assert_eq!(code, 200, "{body}");
     assert_eq!(
         body,
         json!({"predictions": [
@@ -522,12 +456,11 @@ fn binary_strings_round_trip_through_tensorflow_as_b64() {
             {"length": 3, "out_bytes": {"b64": b}},
         ]})
     );
-    let (code, body) = post(
+    let body = post_ok(
         s.rest,
         "/v1/models/echo:predict",
         &json!({"inputs": {"data": [{"b64": b}, "text"]}}),
     );
-    assert_eq!(code, 200, "{body}");
     assert_eq!(
         body,
         json!({"outputs": {"length": [3, 4], "out_bytes": [{"b64": b}, {"b64": "dGV4dA=="}]}})
@@ -537,19 +470,18 @@ fn binary_strings_round_trip_through_tensorflow_as_b64() {
 #[test]
 fn classify_with_context_merges_it_into_each_example() {
     let Some(s) = start() else { return };
-    let expected = fixture_json("iris_tf1/expected.json");
-    let row = &expected["rows"][0];
+    let rows = server::iris_rows();
+    let row = &rows[0];
     let (_, plain) = post(
         s.rest,
         "/v1/models/iris:classify",
         &json!({"examples": [{"x": row["x"]}]}),
     );
-    let (code, with_context) = post(
+    let with_context = post_ok(
         s.rest,
         "/v1/models/iris:classify",
         &json!({"context": {"x": row["x"]}, "examples": [{}, {}]}),
     );
-    assert_eq!(code, 200, "{with_context}");
     assert_eq!(with_context["results"][0], plain["results"][0]);
     assert_eq!(with_context["results"][1], plain["results"][0]);
 }
@@ -560,12 +492,11 @@ fn predict_feeds_strings_and_b64_binary_strings() {
     let vocab =
         std::fs::read_to_string(common::fixture("vocab_assets/assets/vocab.txt")).expect("vocab");
     let words: Vec<&str> = vocab.lines().collect();
-    let (code, body) = post(
+    let body = post_ok(
         s.rest,
         "/v1/models/vocab:predict",
         &json!({"instances": [words[0], {"b64": "cXVpY2s="}, "not-a-word", words[words.len() - 1]]}),
     );
-    assert_eq!(code, 200, "{body}");
     assert_eq!(body, json!({"predictions": [0, 1, -1, words.len() - 1]}));
     assert_eq!(words[1], "quick");
 }
@@ -636,14 +567,10 @@ fn request_errors_match_tf_serving() {
 
 #[test]
 fn bodies_over_the_limit_get_413() {
-    let Some(s) = start_with(
-        vec![model("half_plus_two", "half_plus_two")],
-        None,
-        HttpOptions {
-            max_body_bytes: 1024,
-            ..Default::default()
-        },
-    ) else {
+    let Some(s) = start_hp_with_http(HttpOptions {
+        max_body_bytes: 1024,
+        ..Default::default()
+    }) else {
         return;
     };
     let big = json!({"instances": vec![1.0; 1000]}).to_string();
@@ -697,7 +624,7 @@ fn config_file_version_policy_and_labels() {
     );
     let models = srv::config::models_from_config_file(&config).expect("config parses");
     assert_eq!(models[0].policy, VersionPolicy::All);
-    let Some(s) = start_with(models, None, HttpOptions::default()) else {
+    let Some(s) = start_with(models) else {
         return;
     };
     let (_, status) = get(s.rest, "/v1/models/hp");
@@ -708,32 +635,22 @@ fn config_file_version_policy_and_labels() {
         .map(|v| v["version"].as_str().expect("version"))
         .collect();
     assert_eq!(versions, ["2", "1"]);
-    let predict = |path: &str| post(s.rest, path, &json!({"instances": [1.0]}));
-    assert_eq!(
-        predict("/v1/models/hp/labels/stable:predict"),
-        (200, json!({"predictions": [2.5]}))
-    );
-    assert_eq!(
-        predict("/v1/models/hp/labels/canary:predict"),
-        (200, json!({"predictions": [3.5]}))
-    );
-    assert_eq!(
-        predict("/v1/models/hp/versions/1:predict"),
-        (200, json!({"predictions": [2.5]}))
-    );
-    assert_eq!(
-        predict("/v1/models/hp:predict"),
-        (200, json!({"predictions": [3.5]}))
-    );
-    assert_eq!(
-        predict("/v1/models/hp_one:predict"),
-        (200, json!({"predictions": [2.5]}))
-    );
-    let (code, body) = get(s.rest, "/v1/models/hp/labels/stable");
-    assert_eq!(
-        (code, body["model_version_status"][0]["version"].clone()),
-        (200, json!("1"))
-    );
+    // Version 1 computes 0.5 * x + 2, version 2 0.5 * x + 3.
+    for (path, y) in [
+        ("/v1/models/hp/labels/stable:predict", 2.5),
+        ("/v1/models/hp/labels/canary:predict", 3.5),
+        ("/v1/models/hp/versions/1:predict", 2.5),
+        ("/v1/models/hp:predict", 3.5),
+        ("/v1/models/hp_one:predict", 2.5),
+    ] {
+        assert_eq!(
+            post(s.rest, path, &json!({"instances": [1.0]})),
+            (200, json!({"predictions": [y]})),
+            "{path}"
+        );
+    }
+    let stable = first_status(s.rest, "/v1/models/hp/labels/stable");
+    assert_eq!(stable["version"], "1");
 }
 
 #[test]
@@ -783,17 +700,13 @@ fn a_base_path_that_briefly_cannot_be_read_unloads_nothing() {
 #[test]
 fn a_version_that_fails_to_load_shows_its_error_and_others_keep_serving() {
     let dir = common::tempdir();
-    let base = dir.path().join("hp");
-    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let base = hp_v1(dir.path());
     common::copy_dir(&common::fixture("broken/truncated"), &base.join("2"));
-    let mut hp = srv::config::model_from_path("hp", &base).expect("base path");
-    hp.policy = VersionPolicy::All;
-    let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
+    let hp = all_versions_of_hp(&base);
+    let Some(s) = start_with(vec![hp]) else {
         return;
     };
-    let (code, status) = get(s.rest, "/v1/models/hp/versions/2");
-    assert_eq!(code, 200);
-    let v2 = &status["model_version_status"][0];
+    let v2 = first_status(s.rest, "/v1/models/hp/versions/2");
     assert_eq!(v2["state"], "END");
     assert_ne!(v2["status"]["error_code"], "OK");
     assert!(
@@ -841,34 +754,16 @@ fn classic_requests_client_classifies() {
         return;
     };
     let Some(s) = start() else { return };
-    let expected = fixture_json("iris_tf1/expected.json");
-    let row = &expected["rows"][0];
+    let rows = server::iris_rows();
+    let row = &rows[0];
     let features: Vec<String> = row["x"]
         .as_array()
         .expect("x")
         .iter()
         .map(|v| v.to_string())
         .collect();
-    let url = format!("http://{}", s.rest);
-    let out = common::run_python(
-        &python,
-        "check_classic_client.py",
-        &[
-            "--url",
-            &url,
-            "--model",
-            "iris",
-            "--float-feature",
-            &format!("x={}", features.join(",")),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "classic client failed: {}{}",
-        common::stdout(&out),
-        common::stderr(&out)
-    );
-    let results: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+    let feature = format!("x={}", features.join(","));
+    let results = classic_client(&python, &s, "iris", &["--float-feature", &feature]);
     let top = &results["results"][0][0];
     assert_eq!(top[0], row["classes"][0]);
     assert_close(
@@ -878,50 +773,30 @@ fn classic_requests_client_classifies() {
     );
 }
 
-/// Sends a signal to a child process, as a user's `kill` would.
-fn signal(child: &std::process::Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
+/// The classic requests client (python/check_classic_client.py) asking `model` on the server
+/// `s`, with `extra` arguments; returns the JSON it prints.
+fn classic_client(python: &Path, s: &Running, model: &str, extra: &[&str]) -> Value {
+    let url = format!("http://{}", s.rest);
+    let mut args = vec!["--url", &url, "--model", model];
+    args.extend_from_slice(extra);
+    common::run_python_json(python, "check_classic_client.py", &args)
 }
-
-/// Starts the real binary; returns it and the address it printed.
 
 #[test]
 fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
-    let Some(venv) = common::venv_with_tensorflow() else {
-        return;
-    };
-    let base = common::fixture("half_plus_two");
-    let base = base.to_str().expect("utf-8 path");
-    let common::Served {
-        mut child,
-        rest: addr,
-        stderr: reader,
-        ..
-    } = common::spawn_serve(
+    let args = common::half_plus_two_serve_args(
+        "hp",
         &[
-            "serve",
-            "--model_name=hp",
-            &format!("--model_base_path={base}"),
-            "--rest_api_port=0",
-            "--port=0",
-            "--file_system_poll_wait_seconds=0",
             "--tensorflow_intra_op_parallelism=1",
             "--tensorflow_inter_op_parallelism=-1",
-            "--no-fetch",
         ],
-        &venv,
     );
-    let (code, body) = post(addr, "/v1/models/hp:predict", &json!({"instances": [1.0]}));
+    let Some(served) = common::spawn_serve_with_tensorflow(&args) else {
+        return;
+    };
+    let (code, body) = predict_hp(served.rest);
     assert_eq!((code, body), (200, json!({"predictions": [3.5]})));
-    signal(&child, "TERM");
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "exit status {status}");
-    let stderr = reader.join().expect("stderr reader");
+    let stderr = served.stop("TERM");
     assert!(stderr.contains("TensorFlow 2.21.0"), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
     // TensorFlow's start-up noise stays hidden by default, and requests are not logged.
@@ -937,39 +812,28 @@ fn binary_accepts_tf_serving_flags_stays_quiet_and_shuts_down_gracefully() {
 
 #[test]
 fn binary_verbose_logs_one_line_per_request() {
-    let Some(venv) = common::venv_with_tensorflow() else {
+    let Some(served) = common::spawn_serve_with_tensorflow(&[
+        "serve",
+        "fixtures/iris_tf1",
+        "--model-name",
+        "iris",
+        "--rest-api-port",
+        "0",
+        "--port",
+        "0",
+        "-v",
+    ]) else {
         return;
     };
-    let common::Served {
-        mut child,
-        rest: addr,
-        stderr: reader,
-        ..
-    } = common::spawn_serve(
-        &[
-            "serve",
-            "fixtures/iris_tf1",
-            "--model-name",
-            "iris",
-            "--rest-api-port",
-            "0",
-            "--port",
-            "0",
-            "-v",
-        ],
-        &venv,
-    );
     let (code, _) = post(
-        addr,
+        served.rest,
         "/v1/models/iris:classify",
         &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
     );
     assert_eq!(code, 200);
-    let (code, _) = get(addr, "/v1/models/nope");
+    let (code, _) = get(served.rest, "/v1/models/nope");
     assert_eq!(code, 404);
-    signal(&child, "INT");
-    assert!(child.wait().expect("wait").success());
-    let stderr = reader.join().expect("stderr reader");
+    let stderr = served.stop("INT");
     assert!(
         stderr.contains("POST /v1/models/iris:classify 200"),
         "{stderr}"
@@ -979,18 +843,7 @@ fn binary_verbose_logs_one_line_per_request() {
 
 #[test]
 fn binary_fails_at_once_when_the_port_is_taken() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = taken.local_addr().expect("addr").port().to_string();
-    let out = common::run(&[
-        "serve",
-        "fixtures/half_plus_two",
-        "--rest-api-port",
-        &port,
-        "--tensorflow-dir",
-        "fixtures",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let (port, err) = common::refused_on_a_taken_port("--rest-api-port", &[]);
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{err}"
@@ -1001,24 +854,14 @@ fn binary_fails_at_once_when_the_port_is_taken() {
 #[test]
 fn binary_without_tensorflow_says_what_to_do() {
     let empty = common::tempdir();
-    let out = common::smtool()
-        .args([
-            "serve",
-            "fixtures/half_plus_two",
-            "--no-fetch",
-            "--rest-api-port",
-            "0",
-            "--port",
-            "0",
-        ])
+    let mut cmd = common::smtool();
+    cmd.args(["serve", "fixtures/half_plus_two", "--no-fetch"])
+        .args(common::FREE_PORTS)
         .env_remove("VIRTUAL_ENV")
         .env_remove("TENSORFLOW_DIR")
         .env("PATH", empty.path())
-        .env("XDG_CACHE_HOME", empty.path())
-        .output()
-        .expect("run smtool");
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+        .env("XDG_CACHE_HOME", empty.path());
+    let err = common::refused_by(cmd);
     assert!(
         err.starts_with("smtool: error: no TensorFlow found"),
         "{err}"
@@ -1028,14 +871,11 @@ fn binary_without_tensorflow_says_what_to_do() {
         "{err}"
     );
 
-    let out = common::run(&[
-        "serve",
-        "fixtures/half_plus_two",
-        "--tensorflow-dir",
-        "fixtures",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    // Free ports, so that the missing library is what stops it whatever holds TF Serving's.
+    let mut args = vec!["serve", "fixtures/half_plus_two"];
+    args.extend_from_slice(common::FREE_PORTS);
+    args.extend(["--tensorflow-dir", "fixtures"]);
+    let err = common::refused(&args);
     assert!(
         err.contains("--tensorflow-dir 'fixtures' has no libtensorflow.so"),
         "{err}"
@@ -1073,21 +913,16 @@ fn binary_warns_about_flags_without_effect_and_refuses_impossible_ones() {
     let empty = common::tempdir();
     let empty_dir = empty.path().to_string_lossy().into_owned();
     // No TensorFlow anywhere: the warning comes before the search for it fails.
-    let out = common::smtool()
-        .args([
-            "serve",
-            "fixtures/half_plus_two",
-            "--flush_filesystem_caches=false",
-            "--no-fetch",
-            "--rest_api_port=0",
-            "--port=0",
-            "--tensorflow-dir",
-            &empty_dir,
-        ])
-        .output()
-        .expect("run smtool");
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let err = common::refused(&[
+        "serve",
+        "fixtures/half_plus_two",
+        "--flush_filesystem_caches=false",
+        "--no-fetch",
+        "--rest_api_port=0",
+        "--port=0",
+        "--tensorflow-dir",
+        &empty_dir,
+    ]);
     let warnings: Vec<&str> = err
         .lines()
         .filter(|l| l.starts_with("smtool serve: warning: "))
@@ -1097,9 +932,7 @@ fn binary_warns_about_flags_without_effect_and_refuses_impossible_ones() {
         warnings[0].contains("--flush_filesystem_caches has no effect"),
         "{err}"
     );
-    let out = common::run(&["serve", "fixtures/half_plus_two", "--prefer_tflite_model"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let err = common::refused(&["serve", "fixtures/half_plus_two", "--prefer_tflite_model"]);
     assert!(
         err.starts_with("smtool: error: --prefer_tflite_model: TensorFlow Lite is not part"),
         "{err}"
@@ -1141,23 +974,15 @@ fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
     let dir = common::tempdir();
     let dst = dir.path().join("digits").join("1");
     let dst_arg = dst.to_string_lossy().into_owned();
-    let out = common::run(&[
-        "add-classify",
-        "fixtures/digits/model",
-        "--labels",
-        "fixtures/digits/labels.txt",
-        "--feature",
-        "x=image",
-        "--make-default",
-        "--out",
-        &dst_arg,
-    ]);
+    let mut args = vec!["add-classify"];
+    args.extend_from_slice(common::DIGITS_IMAGE_CLASSIFY);
+    args.extend(["--make-default", "--out", &dst_arg]);
+    let out = common::run(&args);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let config = srv::config::model_from_path("digits", &dir.path().join("digits")).expect("model");
-    let Some(s) = start_with(vec![config], None, HttpOptions::default()) else {
+    let Some(s) = start_with(vec![config]) else {
         return;
     };
-    let url = format!("http://{}", s.rest);
     let truth =
         std::fs::read_to_string(common::fixture("digits/images/labels.csv")).expect("labels.csv");
     let mut correct = 0;
@@ -1167,27 +992,13 @@ fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
             continue;
         };
         let image = common::fixture("digits/images").join(file);
-        let out = common::run_python(
+        let image = image.to_string_lossy();
+        let results = classic_client(
             &python,
-            "check_classic_client.py",
-            &[
-                "--url",
-                &url,
-                "--model",
-                "digits",
-                "--image",
-                &image.to_string_lossy(),
-                "--feature",
-                "x",
-            ],
+            &s,
+            "digits",
+            &["--image", &image, "--feature", "x"],
         );
-        assert!(
-            out.status.success(),
-            "classic client failed on {file}: {}{}",
-            common::stdout(&out),
-            common::stderr(&out)
-        );
-        let results: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
         let pairs = results["results"][0].as_array().expect("one result");
         assert_eq!(pairs.len(), 10, "every class, sorted");
         let scores: Vec<f64> = pairs.iter().filter_map(|p| p[1].as_f64()).collect();
@@ -1207,33 +1018,22 @@ fn classic_client_classifies_encoded_images_of_an_add_classify_model() {
     );
 }
 
-/// Builds the models of `python/make_stateful_models.py` in `dir`: `dir/queue` and `dir/spin`.
-fn stateful_models(python: &Path, dir: &Path) {
-    let out = common::run_python(
-        python,
-        "make_stateful_models.py",
-        &[dir.to_str().expect("utf-8 path")],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+/// The models of `python/make_stateful_models.py`, in a directory of their own (kept while the
+/// returned one lives): `queue` and `spin`. `None` (skip) without TensorFlow.
+fn stateful_models() -> Option<(tempfile::TempDir, PathBuf)> {
+    common::python_model("make_stateful_models.py", "stateful")
 }
 
 #[test]
 fn fed_strings_stay_valid_while_tensorflow_keeps_them() {
     use smtool::serve::tensor::{Tensor, Values};
-    let Some(python) = common::reference_python() else {
+    let Some((_dir, models)) = stateful_models() else {
         return;
     };
     let Some(tf) = tensorflow() else { return };
-    let dir = common::tempdir();
-    stateful_models(&python, dir.path());
-    let servable = srv::servable::Servable::load(
-        tf,
-        "queue",
-        1,
-        &dir.path().join("queue"),
-        &Default::default(),
-    )
-    .expect("queue model loads");
+    let servable =
+        srv::servable::Servable::load(tf, "queue", 1, &models.join("queue"), &Default::default())
+            .expect("queue model loads");
     let tensor = |sig: &str, outputs: bool, key: &str| {
         let sig = &servable.meta_graph.signature_def[sig];
         let map = if outputs { &sig.outputs } else { &sig.inputs };
@@ -1383,14 +1183,27 @@ fn copy_version_slowly(from: &Path, to: &Path, pause: Duration) {
     }
 }
 
+/// A base path `hp` under `dir` holding version 1 of half_plus_two.
+fn hp_v1(dir: &Path) -> PathBuf {
+    let base = dir.join("hp");
+    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    base
+}
+
+/// The model `hp` at `base`, every version served.
+fn all_versions_of_hp(base: &Path) -> ModelConfig {
+    let mut hp = srv::config::model_from_path("hp", base).expect("base path");
+    hp.policy = VersionPolicy::All;
+    hp
+}
+
 /// A base path `hp` under `dir` holding version 1 of half_plus_two, served with a 100 ms
 /// poller.
 fn serve_hp_v1(dir: &Path, options: ServerOptions) -> Option<(PathBuf, Running)> {
-    let base = dir.join("hp");
-    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let base = hp_v1(dir);
     let models = vec![srv::config::model_from_path("hp", &base).expect("base path")];
     let poll = Some(Duration::from_millis(100));
-    let s = start_with_options(models, poll, HttpOptions::default(), options)?;
+    let s = server::start(models, poll, options, TransportOptions::default())?;
     Some((base, s))
 }
 
@@ -1508,7 +1321,7 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
         srv::config::model_from_path("hp", &hp).expect("model dir"),
         srv::config::model_from_path("broken", &broken).expect("base path"),
     ];
-    let Some(s) = start_with_options(models, None, HttpOptions::default(), options) else {
+    let Some(s) = server::start_models(models, options) else {
         return;
     };
     let v = version_status(s.rest, "hp", 1);
@@ -1545,8 +1358,7 @@ fn failed_loads_are_retried_as_the_retry_flags_say_even_without_the_poller() {
 #[test]
 fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
     let dir = common::tempdir();
-    let base = dir.path().join("hp");
-    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let base = hp_v1(dir.path());
     // Version 2's variables data is a FIFO nobody writes; version 3's graph is /dev/zero.
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("2"));
     let data = base.join("2/variables/variables.data-00000-of-00001");
@@ -1555,9 +1367,8 @@ fn fifos_and_devices_in_a_version_fail_its_load_instead_of_blocking_it() {
     common::copy_dir(&common::fixture("half_plus_two/2"), &base.join("3"));
     std::fs::remove_file(base.join("3/saved_model.pb")).expect("remove");
     std::os::unix::fs::symlink("/dev/zero", base.join("3/saved_model.pb")).expect("symlink");
-    let mut hp = srv::config::model_from_path("hp", &base).expect("base path");
-    hp.policy = VersionPolicy::All;
-    let Some(s) = start_with(vec![hp], None, HttpOptions::default()) else {
+    let hp = all_versions_of_hp(&base);
+    let Some(s) = start_with(vec![hp]) else {
         return;
     };
     for (version, file, kind) in [
@@ -1623,10 +1434,9 @@ fn config_files_that_are_fifos_devices_or_huge_are_refused_at_once() {
 #[test]
 fn a_reload_of_an_unchanged_config_loads_new_versions_as_the_poller_does() {
     let dir = common::tempdir();
-    let base = dir.path().join("hp");
-    common::copy_dir(&common::fixture("half_plus_two/1"), &base.join("1"));
+    let base = hp_v1(dir.path());
     let models = vec![srv::config::model_from_path("hp", &base).expect("base path")];
-    let Some(s) = start_with(models.clone(), None, HttpOptions::default()) else {
+    let Some(s) = start_with(models.clone()) else {
         return;
     };
     let manager = s.server.core.models();
@@ -1666,19 +1476,10 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::pr
 
 #[test]
 fn slow_rest_clients_do_not_lock_out_others() {
-    use smtool::serve::connections::ConnectionOptions;
-    let Some(s) = start_with(
-        vec![model("half_plus_two", "half_plus_two")],
-        None,
-        HttpOptions {
-            connections: ConnectionOptions {
-                header_timeout: Duration::from_secs(1),
-                idle_timeout: Duration::from_secs(1),
-                max_connections: 4,
-            },
-            ..Default::default()
-        },
-    ) else {
+    let Some(s) = start_hp_with_http(HttpOptions {
+        connections: server::few_connections(Duration::from_secs(1)),
+        ..Default::default()
+    }) else {
         return;
     };
     // Slowloris: more connections than the server takes, each sending its headers a byte at
@@ -1754,14 +1555,7 @@ fn binary_stops_on_the_first_sigint_whenever_it_comes() {
     let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    let args = [
-        "serve",
-        "fixtures/half_plus_two",
-        "--rest_api_port=0",
-        "--port=0",
-        "--file_system_poll_wait_seconds=0",
-        "--no-fetch",
-    ];
+    let args = common::serve_args(&["fixtures/half_plus_two"]);
     for i in 0..40 {
         let (mut child, lines) = spawn_ignoring_sigint(&args, &venv);
         // Even starts: the signal as soon as the server says where it listens. Odd starts:
@@ -1810,16 +1604,8 @@ fn binary_stops_on_sigterm_after_its_stderr_is_gone() {
     let Some(venv) = common::venv_with_tensorflow() else {
         return;
     };
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smtool"));
-    cmd.args([
-        "serve",
-        "fixtures/half_plus_two",
-        "--rest_api_port=0",
-        "--port=0",
-        "--file_system_poll_wait_seconds=0",
-        "--no-fetch",
-    ])
-    .current_dir(common::root());
+    let mut cmd = common::smtool();
+    cmd.args(common::serve_args(&["fixtures/half_plus_two"]));
     let mut child = common::as_user_serves(&mut cmd, &venv)
         .spawn()
         .expect("start smtool serve");
@@ -1850,34 +1636,24 @@ fn binary_stops_on_sigterm_after_its_stderr_is_gone() {
 
 #[test]
 fn shutdown_cancels_a_request_that_burns_cpu() {
-    let Some(python) = common::reference_python() else {
+    let Some((_dir, models)) = stateful_models() else {
         return;
     };
-    if tensorflow().is_none() {
+    let Some(venv) = common::venv_with_tensorflow() else {
         return;
-    }
-    let dir = common::tempdir();
-    stateful_models(&python, dir.path());
-    let spin = dir.path().join("spin");
-    let venv = common::venv_of(&python);
+    };
+    let spin = models.join("spin");
+    let args = common::serve_args(&[
+        spin.to_str().expect("utf-8 path"),
+        "--model_name=spin",
+        "--shutdown-timeout-seconds=1",
+    ]);
     let common::Served {
         mut child,
         rest,
         stderr,
         ..
-    } = common::spawn_serve(
-        &[
-            "serve",
-            spin.to_str().expect("utf-8 path"),
-            "--model_name=spin",
-            "--rest_api_port=0",
-            "--port=0",
-            "--file_system_poll_wait_seconds=0",
-            "--shutdown-timeout-seconds=1",
-            "--no-fetch",
-        ],
-        &venv,
-    );
+    } = common::spawn_serve(&args, &venv);
     let (code, body) = post(rest, "/v1/models/spin:predict", &json!({"instances": [3]}));
     assert_eq!((code, body), (200, json!({"predictions": [1.75]})));
     // A loop of 10^15 iterations: hours of CPU.

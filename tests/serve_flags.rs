@@ -31,25 +31,9 @@ fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, String, String) {
     )
 }
 
-fn signal(child: &std::process::Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
 /// TF Serving's Python client against `target`; returns its JSON summary.
 fn python_client(python: &Path, target: &str, extra: &[&str]) -> serde_json::Value {
-    let out = common::serving_client(python, target, "half_plus_two", extra);
-    assert!(
-        out.status.success(),
-        "client on {target}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        common::stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout).expect("client summary")
+    common::serving_client_summary(python, target, "half_plus_two", extra)
 }
 
 /// The Docker image's command line (`--port --rest_api_port --model_name --model_base_path`)
@@ -58,53 +42,35 @@ fn python_client(python: &Path, target: &str, extra: &[&str]) -> serde_json::Val
 /// tensor_content, batching and monitoring.
 #[test]
 fn tf_serving_command_line_over_tcp_unix_socket_and_rest() {
-    let Some(python) = common::reference_python() else {
+    let Some((python, venv)) = common::reference_venv() else {
         return;
     };
-    let venv = common::venv_of(&python);
     let dir = common::tempdir();
     let socket = dir.path().join("grpc.sock");
-    let monitoring = dir.path().join("monitoring.config");
-    std::fs::write(
-        &monitoring,
-        "prometheus_config { enable: true path: \"/monitoring/prometheus/metrics\" }\n",
-    )
-    .expect("write monitoring config");
-    let batching = dir.path().join("batching.config");
-    std::fs::write(
-        &batching,
+    let monitoring = common::write_file(dir.path(), "monitoring.config", common::PROMETHEUS_CONFIG);
+    let batching = common::write_file(
+        dir.path(),
+        "batching.config",
         "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 1000 }\nnum_batch_threads { value: 2 }\n",
-    )
-    .expect("write batching config");
-    let base = common::fixture("half_plus_two");
-    let args = [
-        "serve".to_owned(),
-        "--port=0".to_owned(),
-        "--rest_api_port=0".to_owned(),
-        "--model_name=half_plus_two".to_owned(),
-        format!("--model_base_path={}", base.display()),
-        format!("--grpc_socket_path={}", socket.display()),
-        "--enable_grpc_healthcheck_service".to_owned(),
-        "--grpc_channel_arguments=grpc.max_receive_message_length=1048576,grpc.keepalive_time_ms=60000,grpc.max_connection_age_ms=30000".to_owned(),
-        "--grpc_max_threads=2".to_owned(),
-        "--rest_api_num_threads=2".to_owned(),
-        "--rest_api_timeout_in_ms=20000".to_owned(),
-        "--rest_api_enable_cors_support=true".to_owned(),
-        "--enable_serialization_as_tensor_content".to_owned(),
-        "--enable_batching".to_owned(),
-        format!("--batching_parameters_file={}", batching.display()),
-        format!("--monitoring_config_file={}", monitoring.display()),
-        "--file_system_poll_wait_seconds=0".to_owned(),
-        "--no-fetch".to_owned(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let common::Served {
-        mut child,
-        rest,
-        grpc,
-        stderr,
-    } = common::spawn_serve(&args, &venv);
-    let grpc = grpc.expect("gRPC address printed");
+    );
+    let args = common::half_plus_two_serve_args(
+        "half_plus_two",
+        &[
+            &format!("--grpc_socket_path={}", socket.display()),
+            "--enable_grpc_healthcheck_service",
+            "--grpc_channel_arguments=grpc.max_receive_message_length=1048576,grpc.keepalive_time_ms=60000,grpc.max_connection_age_ms=30000",
+            "--grpc_max_threads=2",
+            "--rest_api_num_threads=2",
+            "--rest_api_timeout_in_ms=20000",
+            "--rest_api_enable_cors_support=true",
+            "--enable_serialization_as_tensor_content",
+            "--enable_batching",
+            &format!("--batching_parameters_file={}", batching.display()),
+            &format!("--monitoring_config_file={}", monitoring.display()),
+        ],
+    );
+    let served = common::spawn_serve(&args, &venv);
+    let (rest, grpc) = (served.rest, served.grpc.expect("gRPC address printed"));
 
     for target in [grpc.to_string(), format!("unix:{}", socket.display())] {
         let summary = python_client(&python, &target, &["--health", "--expect-tensor-content"]);
@@ -150,9 +116,7 @@ fn tf_serving_command_line_over_tcp_unix_socket_and_rest() {
         "{metrics}"
     );
 
-    signal(&child, "TERM");
-    assert!(child.wait().expect("wait").success());
-    let stderr = stderr.join().expect("stderr");
+    let stderr = served.stop("TERM");
     // The one channel argument tonic has no setting for is named, once.
     let warned: Vec<&str> = stderr.lines().filter(|l| l.contains("warning:")).collect();
     assert_eq!(warned.len(), 1, "{stderr}");
@@ -246,40 +210,26 @@ fn text_string(s: &str) -> String {
 /// `custom_ca` is served over TLS; without a certificate it is turned away.
 #[test]
 fn tls_with_client_certificates() {
-    let Some(python) = common::reference_python() else {
+    let Some((python, venv)) = common::reference_venv() else {
         return;
     };
-    let venv = common::venv_of(&python);
     let dir = common::tempdir();
     make_certificates(dir.path());
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("read PEM");
-    let ssl = dir.path().join("ssl.config");
-    std::fs::write(
-        &ssl,
-        format!(
+    let ssl = common::write_file(
+        dir.path(),
+        "ssl.config",
+        &format!(
             "server_key: {}\nserver_cert: {}\ncustom_ca: {}\nclient_verify: true\n",
             text_string(&read("server.key")),
             text_string(&read("server.pem")),
             text_string(&read("ca.pem")),
         ),
-    )
-    .expect("write ssl config");
-    let base = common::fixture("half_plus_two");
-    let args = [
-        "serve".to_owned(),
-        "--port=0".to_owned(),
-        "--rest_api_port=0".to_owned(),
-        "--model_name=half_plus_two".to_owned(),
-        format!("--model_base_path={}", base.display()),
-        format!("--ssl_config_file={}", ssl.display()),
-        "--file_system_poll_wait_seconds=0".to_owned(),
-        "--no-fetch".to_owned(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let common::Served {
-        mut child, grpc, ..
-    } = common::spawn_serve(&args, &venv);
-    let target = grpc.expect("gRPC address printed").to_string();
+    );
+    let ssl_flag = format!("--ssl_config_file={}", ssl.display());
+    let args = common::half_plus_two_serve_args("half_plus_two", &[&ssl_flag]);
+    let served = common::spawn_serve(&args, &venv);
+    let target = served.grpc.expect("gRPC address printed").to_string();
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let (ca, cert, key) = (path("ca.pem"), path("client.pem"), path("client.key"));
     let summary = python_client(
@@ -296,8 +246,7 @@ fn tls_with_client_certificates() {
         &["--ca", &ca, "--connect-timeout", "5"],
     );
     assert!(!out.status.success(), "served without a client certificate");
-    signal(&child, "TERM");
-    assert!(child.wait().expect("wait").success());
+    served.stop("TERM");
 }
 
 #[test]
@@ -319,15 +268,13 @@ fn bad_ssl_config_is_refused_before_loading() {
         ),
     ] {
         std::fs::write(&ssl, text).expect("write");
-        let out = common::run(&[
+        let err = common::refused(&[
             "serve",
             "fixtures/half_plus_two",
             &format!("--ssl_config_file={}", ssl.display()),
             "--tensorflow-dir",
             "fixtures",
         ]);
-        assert_eq!(out.status.code(), Some(2));
-        let err = common::stderr(&out);
         assert!(
             err.contains(says) && !err.contains("TensorFlow 2"),
             "{text}: {err}"
@@ -340,10 +287,6 @@ fn bad_ssl_config_is_refused_before_loading() {
 /// file that no longer parses changes nothing.
 #[test]
 fn model_config_file_is_polled_and_applied() {
-    let Some(python) = common::reference_python() else {
-        return;
-    };
-    let venv = common::venv_of(&python);
     let dir = common::tempdir();
     let config = dir.path().join("models.config");
     let entry = |name: &str, rel: &str| {
@@ -362,21 +305,18 @@ fn model_config_file_is_polled_and_applied() {
         "model_config_list {{\n{}}}\n",
         entry("half_plus_two", "half_plus_two")
     ));
-    let args = [
-        "serve".to_owned(),
-        "--port=0".to_owned(),
-        "--rest_api_port=0".to_owned(),
-        format!("--model_config_file={}", config.display()),
-        "--model_config_file_poll_wait_seconds=1".to_owned(),
-        "--no-fetch".to_owned(),
+    let config_flag = format!("--model_config_file={}", config.display());
+    let mut args = vec![
+        "serve",
+        &config_flag,
+        "--model_config_file_poll_wait_seconds=1",
     ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let common::Served {
-        mut child,
-        rest,
-        stderr,
-        ..
-    } = common::spawn_serve(&args, &venv);
+    args.extend_from_slice(common::FREE_PORTS);
+    args.push("--no-fetch");
+    let Some(served) = common::spawn_serve_with_tensorflow(&args) else {
+        return;
+    };
+    let rest = served.rest;
     let (code, _, _) = get(rest, "/v1/models/iris");
     assert_eq!(code, 404);
     write(&format!(
@@ -426,9 +366,7 @@ fn model_config_file_is_polled_and_applied() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(gone, "half_plus_two is still served");
-    signal(&child, "TERM");
-    assert!(child.wait().expect("wait").success());
-    let stderr = stderr.join().expect("stderr");
+    let stderr = served.stop("TERM");
     assert!(
         stderr.contains("Failed to read ModelServerConfig file: Invalid protobuf file: '")
             && stderr.contains("Error parsing text-format tensorflow.serving.ModelServerConfig: "),

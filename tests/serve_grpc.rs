@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use smtool::proto::tensorflow as tfp;
 use smtool::proto::tensorflow::serving as sv;
 use smtool::serve::config::BatchingParameters;
-use smtool::serve::config::ModelConfig;
 use smtool::serve::grpc::GrpcOptions;
 use smtool::serve::runner::RunOptions;
 use smtool::serve::{ServerOptions, TransportOptions};
@@ -22,28 +21,12 @@ use sv::prediction_service_client::PredictionServiceClient;
 const METRICS: &str = "/monitoring/prometheus/metrics";
 
 use common::server::{
-    self, assert_close, error_of, fixture_json, float_tensor, get, model, post, Running,
+    self, assert_close, error_of, first_status, float_tensor, model, post, post_ok, Running,
 };
 
 /// A REST exchange with a text body.
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     common::http(addr, method, path, body.map(str::as_bytes))
-}
-
-fn start_with(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Running> {
-    start_with_grpc(models, options, GrpcOptions::default())
-}
-
-fn start_with_grpc(
-    models: Vec<ModelConfig>,
-    options: ServerOptions,
-    grpc: GrpcOptions,
-) -> Option<Running> {
-    let transports = TransportOptions {
-        grpc,
-        ..Default::default()
-    };
-    server::start(models, None, options, transports)
 }
 
 fn with_metrics() -> ServerOptions {
@@ -55,7 +38,7 @@ fn with_metrics() -> ServerOptions {
 }
 
 fn start_fixtures() -> Option<Running> {
-    start_with(server::fixture_models(), with_metrics())
+    server::start_models(server::fixture_models(), with_metrics())
 }
 
 type Scrape = openmetrics_parser::MetricsExposition<
@@ -175,10 +158,8 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
         return;
     };
     let Some(s) = start_fixtures() else { return };
-    let expected = fixture_json("iris_tf1/expected.json");
-    let rows: Vec<String> = expected["rows"]
-        .as_array()
-        .expect("rows")
+    let expected = server::iris_rows();
+    let rows: Vec<String> = expected
         .iter()
         .take(3)
         .map(|r| {
@@ -207,14 +188,7 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
         args.extend(["--iris-row", row.as_str()]);
     }
     args.extend(["--removed", "half_plus_two", "--removed", "vocab"]);
-    let out = common::run_python(&python, "check_grpc_client.py", &args);
-    assert!(
-        out.status.success(),
-        "gRPC client check failed: {}{}",
-        common::stdout(&out),
-        common::stderr(&out)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+    let summary = common::run_python_json(&python, "check_grpc_client.py", &args);
     assert_eq!(summary["predict"]["argmax"], json!([3, 7, 9]));
     assert_eq!(summary["metadata"][1]["version"], json!(1));
     // HandleReloadConfigRequest through the Python ModelServiceStub.
@@ -227,13 +201,7 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
         s.server.core.models().names(),
         ["digits".to_owned(), "iris".to_owned()]
     );
-    for (i, row) in expected["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .take(3)
-        .enumerate()
-    {
+    for (i, row) in expected.iter().take(3).enumerate() {
         assert_eq!(
             summary["classify"]["results"][i][0][0], row["classes"][0],
             "row {i}"
@@ -244,8 +212,7 @@ fn tf_serving_python_grpc_client_matches_tensorflow() {
 #[test]
 fn grpc_regress_multi_inference_and_status() {
     let Some(s) = start_fixtures() else { return };
-    let expected = fixture_json("iris_tf1/expected.json");
-    let rows: Vec<Value> = expected["rows"].as_array().expect("rows").clone();
+    let rows = server::iris_rows();
     let mut client = s.prediction();
 
     let regress = s
@@ -608,7 +575,7 @@ fn metrics_count_rest_and_grpc_requests_by_model_signature_and_status() {
 
 #[test]
 fn metrics_stay_small_whatever_model_names_requests_give() {
-    let Some(s) = start_with(
+    let Some(s) = server::start_models(
         vec![
             model("half_plus_two", &common::fixture("half_plus_two")),
             model("iris", &common::fixture("iris_tf1")),
@@ -701,19 +668,16 @@ fn metrics_stay_small_whatever_model_names_requests_give() {
 
 #[test]
 fn slow_grpc_clients_do_not_lock_out_others() {
-    use smtool::serve::connections::ConnectionOptions;
-    let Some(s) = start_with_grpc(
-        vec![model("half_plus_two", &common::fixture("half_plus_two"))],
-        ServerOptions::default(),
-        GrpcOptions {
-            connections: ConnectionOptions {
-                header_timeout: Duration::from_secs(1),
-                idle_timeout: Duration::from_secs(2),
-                max_connections: 4,
-            },
-            ..Default::default()
-        },
-    ) else {
+    let grpc = GrpcOptions {
+        connections: server::few_connections(Duration::from_secs(2)),
+        ..Default::default()
+    };
+    let transports = TransportOptions {
+        grpc,
+        ..Default::default()
+    };
+    let models = vec![model("half_plus_two", &common::fixture("half_plus_two"))];
+    let Some(s) = server::start(models, None, ServerOptions::default(), transports) else {
         return;
     };
     // More connections than the server takes, each starting the HTTP/2 preface and never
@@ -748,12 +712,10 @@ fn corrupt_vocab(dir: &Path) -> PathBuf {
 fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
     let tmp = common::tempdir();
     let vocab = corrupt_vocab(tmp.path());
-    let Some(s) = start_with(vec![model("vocab", &vocab)], with_metrics()) else {
+    let Some(s) = server::start_models(vec![model("vocab", &vocab)], with_metrics()) else {
         return;
     };
-    let (code, body) = get(s.rest, "/v1/models/vocab");
-    assert_eq!(code, 200);
-    let status = &body["model_version_status"][0];
+    let status = first_status(s.rest, "/v1/models/vocab");
     assert_eq!(status["state"], "END");
     assert_eq!(status["status"]["error_code"], "DATA_LOSS");
     let message = status["status"]["error_message"].as_str().expect("message");
@@ -783,13 +745,12 @@ fn a_corrupt_warmup_file_fails_the_version_with_a_clear_status() {
         warmup: false,
         ..with_metrics()
     };
-    let Some(s) = start_with(vec![model("vocab", &vocab)], options) else {
+    let Some(s) = server::start_models(vec![model("vocab", &vocab)], options) else {
         return;
     };
-    let (code, body) = get(s.rest, "/v1/models/vocab");
     assert_eq!(
-        (code, body["model_version_status"][0]["state"].clone()),
-        (200, json!("AVAILABLE"))
+        first_status(s.rest, "/v1/models/vocab")["state"],
+        "AVAILABLE"
     );
     let m = scrape(s.rest);
     assert_eq!(sample(&m, "smtool_model_warmup_records_total", &[]), 0.0);
@@ -830,17 +791,13 @@ fn warmup_limits_and_failing_requests_fail_the_load() {
         ..Default::default()
     };
     let failing = vocab_with_warmup(tmp.path(), "failing", &[wrong.encode_to_vec()]);
-    let Some(s) = start_with(
+    let Some(s) = server::start_models(
         vec![model("too_many", &too_many), model("failing", &failing)],
         with_metrics(),
     ) else {
         return;
     };
-    let status = |name: &str| {
-        let (code, body) = get(s.rest, &format!("/v1/models/{name}"));
-        assert_eq!(code, 200, "{body}");
-        body["model_version_status"][0].clone()
-    };
+    let status = |name: &str| first_status(s.rest, &format!("/v1/models/{name}"));
     let v = status("too_many");
     assert_eq!(v["state"], "END");
     assert_eq!(v["status"]["error_code"], "INVALID_ARGUMENT");
@@ -875,7 +832,7 @@ fn batching(text: &str) -> ServerOptions {
 
 #[test]
 fn batching_merges_concurrent_requests_and_answers_each_its_own() {
-    let Some(s) = start_with(
+    let Some(s) = server::start_models(
         vec![model("half_plus_two", &common::fixture("half_plus_two"))],
         batching(
             "max_batch_size { value: 64 } batch_timeout_micros { value: 50000 } \
@@ -978,7 +935,7 @@ fn batching_merges_concurrent_requests_and_answers_each_its_own() {
 /// share one batch (`max_batch_size` 3 closes it as soon as both are in): their answers, in
 /// order, and the number of batched session runs.
 fn variable_length_batch(pad: bool) -> Option<(Vec<(u16, Value)>, f64)> {
-    let s = start_with(
+    let s = server::start_models(
         vec![model(
             "variable_length",
             &common::fixture("variable_length"),
@@ -1067,7 +1024,7 @@ fn without_padding_requests_of_different_lengths_run_apart_and_all_succeed() {
 
 #[test]
 fn a_request_that_cannot_merge_fails_alone_and_its_batch_succeeds() {
-    let Some(s) = start_with(
+    let Some(s) = server::start_models(
         vec![model("half_plus_two", &common::fixture("half_plus_two"))],
         batching(
             "max_batch_size { value: 64 } batch_timeout_micros { value: 300000 } \
@@ -1127,7 +1084,7 @@ fn a_request_that_cannot_merge_fails_alone_and_its_batch_succeeds() {
 fn a_full_batch_queue_answers_resource_exhausted() {
     // One batch may wait; it stays open for 3 s. A request too big to join it would need a
     // second one: the queue is full.
-    let Some(s) = start_with(
+    let Some(s) = server::start_models(
         vec![model("half_plus_two", &common::fixture("half_plus_two"))],
         batching(
             "max_batch_size { value: 2 } batch_timeout_micros { value: 3000000 } \
@@ -1266,7 +1223,7 @@ fn reload_config_adds_removes_and_relabels_models_as_tf_serving_does() {
     };
     let hp_path = common::fixture("half_plus_two");
     let iris_path = common::fixture("iris_tf1");
-    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+    let Some(s) = server::start_models(vec![model("hp", &hp_path)], with_metrics()) else {
         return;
     };
     let mut models = s.model_service();
@@ -1323,12 +1280,11 @@ fn reload_config_adds_removes_and_relabels_models_as_tf_serving_does() {
     assert_eq!(version_states(&s, "iris"), [(1, "AVAILABLE".to_owned())]);
     assert_eq!(predict_hp("stable").expect("stable"), vec![2.5]);
     assert_eq!(predict_hp("canary").expect("canary"), vec![3.5]);
-    let (code, body) = post(
+    post_ok(
         s.rest,
         "/v1/models/iris:classify",
         &json!({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}),
     );
-    assert_eq!(code, 200, "{body}");
 
     // A label may only move to an available version; then nothing changes.
     let e = reload(reload_request(
@@ -1398,7 +1354,7 @@ fn reload_config_retries_a_failed_model_that_comes_back() {
     let good = std::fs::read(&graph).expect("graph");
     std::fs::write(&graph, &good[..good.len() / 2]).expect("truncate");
     let hp_path = common::fixture("half_plus_two");
-    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+    let Some(s) = server::start_models(vec![model("hp", &hp_path)], with_metrics()) else {
         return;
     };
     let mut models = s.model_service();
@@ -1436,7 +1392,7 @@ fn reload_config_retries_a_failed_model_that_comes_back() {
 #[test]
 fn reload_config_errors_are_tf_servings() {
     let hp_path = common::fixture("half_plus_two");
-    let Some(s) = start_with(vec![model("hp", &hp_path)], with_metrics()) else {
+    let Some(s) = server::start_models(vec![model("hp", &hp_path)], with_metrics()) else {
         return;
     };
     let mut models = s.model_service();
@@ -1515,50 +1471,31 @@ fn reload_config_errors_are_tf_servings() {
     assert_eq!(version_states(&s, "hp"), [(2, "AVAILABLE".to_owned())]);
 }
 
-/// Starts the real binary; returns it with the REST and gRPC addresses it printed.
-
 #[test]
 fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
-    let Some(venv) = common::venv_with_tensorflow() else {
-        return;
-    };
     let tmp = common::tempdir();
-    let monitoring = tmp.path().join("monitoring.config");
-    std::fs::write(
-        &monitoring,
-        "prometheus_config { enable: true path: \"/monitoring/prometheus/metrics\" }\n",
-    )
-    .expect("write config");
-    let params = tmp.path().join("batching.config");
-    std::fs::write(
-        &params,
+    let monitoring = common::write_file(tmp.path(), "monitoring.config", common::PROMETHEUS_CONFIG);
+    let params = common::write_file(
+        tmp.path(),
+        "batching.config",
         "max_batch_size { value: 128 }\nbatch_timeout_micros { value: 0 }\n\
          max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n",
-    )
-    .expect("write params");
+    );
     let vocab = corrupt_vocab(tmp.path());
-    let base = common::fixture("half_plus_two");
-    let args = [
-        "serve".to_owned(),
-        "--model_name=hp".to_owned(),
-        format!("--model_base_path={}", base.display()),
-        format!("--model=vocab={}", vocab.display()),
-        "--port=0".to_owned(),
-        "--rest_api_port=0".to_owned(),
-        "--enable_model_warmup=false".to_owned(),
-        format!("--monitoring_config_file={}", monitoring.display()),
-        "--enable_batching".to_owned(),
-        format!("--batching_parameters_file={}", params.display()),
-        "--no-fetch".to_owned(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let common::Served {
-        mut child,
-        rest,
-        grpc,
-        ..
-    } = common::spawn_serve(&args, &venv);
-    let grpc = grpc.expect("gRPC address printed");
+    let args = common::half_plus_two_serve_args(
+        "hp",
+        &[
+            &format!("--model=vocab={}", vocab.display()),
+            "--enable_model_warmup=false",
+            &format!("--monitoring_config_file={}", monitoring.display()),
+            "--enable_batching",
+            &format!("--batching_parameters_file={}", params.display()),
+        ],
+    );
+    let Some(served) = common::spawn_serve_with_tensorflow(&args) else {
+        return;
+    };
+    let (rest, grpc) = (served.rest, served.grpc.expect("gRPC address printed"));
     // The client's connection runs on a worker thread between calls.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -1577,11 +1514,7 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
     let (code, body) = post(rest, "/v1/models/hp:predict", &json!({"instances": [2.0]}));
     assert_eq!((code, body), (200, json!({"predictions": [4.0]})));
     // Warmup is off, so the corrupt warmup file does not stop the model.
-    let (code, body) = get(rest, "/v1/models/vocab");
-    assert_eq!(
-        (code, body["model_version_status"][0]["state"].clone()),
-        (200, json!("AVAILABLE"))
-    );
+    assert_eq!(first_status(rest, "/v1/models/vocab")["state"], "AVAILABLE");
     let m = scrape(rest);
     assert_eq!(
         sample(
@@ -1595,20 +1528,16 @@ fn binary_serves_grpc_beside_rest_with_tf_serving_flags() {
         sample(&m, "smtool_batch_requests", &[("model_name", "hp")]),
         2.0
     );
-    // SAFETY: signalling our own child process by pid.
-    let pid = child.id() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "exit status {status}");
+    served.stop("TERM");
 }
 
 #[test]
 fn binary_rejects_bad_monitoring_and_batching_files() {
     let tmp = common::tempdir();
     let write = |name: &str, text: &str| {
-        let p = tmp.path().join(name);
-        std::fs::write(&p, text).expect("write");
-        p.display().to_string()
+        common::write_file(tmp.path(), name, text)
+            .display()
+            .to_string()
     };
     let bad_monitoring = write("m.config", "prometheus_config { enable: yes }");
     let bad_path = write(
@@ -1660,21 +1589,7 @@ fn binary_rejects_bad_monitoring_and_batching_files() {
 
 #[test]
 fn binary_fails_at_once_when_the_grpc_port_is_taken() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = taken.local_addr().expect("addr").port().to_string();
-    // --tensorflow-dir points at no TensorFlow: the port is checked before loading it.
-    let out = common::run(&[
-        "serve",
-        "fixtures/half_plus_two",
-        "--rest-api-port",
-        "0",
-        "--port",
-        &port,
-        "--tensorflow-dir",
-        "fixtures",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let (port, err) = common::refused_on_a_taken_port("--port", &["--rest-api-port", "0"]);
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port} for gRPC"))
             && err.contains("--port"),
@@ -1686,18 +1601,11 @@ fn binary_fails_at_once_when_the_grpc_port_is_taken() {
 /// MultiInference feeds the request's examples to both, as current TF Serving does.
 #[test]
 fn multi_inference_feeds_each_signature_of_a_tf2_export() {
-    let Some(python) = common::reference_python() else {
+    let Some((_dir, export)) = common::python_model("make_two_input_model.py", "two_inputs") else {
         return;
     };
-    let dir = common::tempdir();
-    let export = dir.path().join("two_inputs");
-    let out = common::run_python(
-        &python,
-        "make_two_input_model.py",
-        &[export.to_str().expect("utf-8 path")],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let Some(s) = start_with(vec![model("two", &export)], ServerOptions::default()) else {
+    let Some(s) = server::start_models(vec![model("two", &export)], ServerOptions::default())
+    else {
         return;
     };
     let rows = vec![json!({"x": [1.0, 2.0]}), json!({"x": [0.5, -1.0]})];

@@ -103,17 +103,10 @@ impl Server {
 
 /// Starts the binary on the fixtures (and `extra` models) with a 1 MiB request limit.
 fn start(extra: &[(&str, &std::path::Path)]) -> Option<Server> {
-    let venv = common::venv_with_tensorflow()?;
-    let mut args: Vec<String> = [
-        "serve",
-        "--rest_api_port=0",
-        "--port=0",
-        "--file_system_poll_wait_seconds=0",
-        "--no-fetch",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args: Vec<String> = common::serve_args(&[])
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     args.push(format!("--max-request-bytes={MAX_REQUEST_BYTES}"));
     let fixtures = [
         ("hp", common::fixture("half_plus_two/1")),
@@ -128,8 +121,7 @@ fn start(extra: &[(&str, &std::path::Path)]) -> Option<Server> {
     {
         args.push(format!("--model={name}={}", path.display()));
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let served = common::spawn_serve(&args, &venv);
+    let served = common::spawn_serve_with_tensorflow(&args)?;
     let grpc = served.grpc.expect("the server prints its gRPC address");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -468,33 +460,24 @@ fn outputs_beyond_the_budget_are_refused_not_copied() {
 #[cfg(unix)]
 #[test]
 fn the_grpc_unix_socket_has_the_limits_of_the_tcp_port() {
-    let Some(python) = common::reference_python() else {
+    let Some((python, venv)) = common::reference_venv() else {
         return;
     };
     if common::tensorflow().is_none() {
         return;
     }
-    let venv = common::venv_of(&python);
     let dir = common::tempdir();
     let socket = dir.path().join("grpc.sock");
-    let args = [
-        "serve".to_owned(),
-        "--port=0".to_owned(),
-        "--rest_api_port=0".to_owned(),
-        "--model_name=hp".to_owned(),
-        format!(
-            "--model_base_path={}",
-            common::fixture("half_plus_two").display()
-        ),
-        format!("--grpc_socket_path={}", socket.display()),
-        format!("--max-request-bytes={MAX_REQUEST_BYTES}"),
-        "--header-timeout-seconds=1".to_owned(),
-        "--idle-timeout-seconds=2".to_owned(),
-        "--max-connections=4".to_owned(),
-        "--file_system_poll_wait_seconds=0".to_owned(),
-        "--no-fetch".to_owned(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = common::half_plus_two_serve_args(
+        "hp",
+        &[
+            &format!("--grpc_socket_path={}", socket.display()),
+            &format!("--max-request-bytes={MAX_REQUEST_BYTES}"),
+            "--header-timeout-seconds=1",
+            "--idle-timeout-seconds=2",
+            "--max-connections=4",
+        ],
+    );
     let mut served = common::spawn_serve(&args, &venv);
     let grpc = served.grpc.expect("the server prints its gRPC address");
     // More clients than the server takes, each sending part of the HTTP/2 preface, then
@@ -502,14 +485,8 @@ fn the_grpc_unix_socket_has_the_limits_of_the_tcp_port() {
     let slow = common::slow_unix_clients(&socket, 10, b"PRI * HTTP/2.0");
     for target in [format!("unix:{}", socket.display()), grpc.to_string()] {
         let limit = MAX_REQUEST_BYTES.to_string();
-        let out = common::serving_client(&python, &target, "hp", &["--oversized", &limit]);
-        assert!(
-            out.status.success(),
-            "client on {target}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: Value = serde_json::from_slice(&out.stdout).expect("client summary");
+        let summary =
+            common::serving_client_summary(&python, &target, "hp", &["--oversized", &limit]);
         let oversized = &summary["oversized"];
         assert_eq!(
             oversized["code"], "RESOURCE_EXHAUSTED",

@@ -45,13 +45,20 @@ pub fn stderr(out: &Output) -> String {
 /// Runs smtool with `args` and returns its output; a run that has not ended after a minute is
 /// killed and fails the test (it would have blocked).
 pub fn run_to_end(args: &[&str]) -> Output {
-    let child = smtool()
-        .args(args)
+    let mut cmd = smtool();
+    cmd.args(args);
+    output_to_end(cmd)
+}
+
+/// Runs `cmd` with no stdin and returns its output, as [`run_to_end`] does.
+pub fn output_to_end(mut cmd: Command) -> Output {
+    let what = format!("{cmd:?}");
+    let child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start smtool: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -62,7 +69,7 @@ pub fn run_to_end(args: &[&str]) -> Output {
     if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
         let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         let _ = waiter.join();
-        panic!("smtool {args:?} blocked");
+        panic!("{what} blocked");
     }
     waiter
         .join()
@@ -70,13 +77,57 @@ pub fn run_to_end(args: &[&str]) -> Output {
         .expect("smtool output")
 }
 
-/// Runs smtool with `args` (see [`run_to_end`]) and checks that it could not run (exit 2) and
-/// said `want` on stderr.
-pub fn assert_refused(args: &[&str], want: &str) {
-    let out = run_to_end(args);
+/// Runs `cmd` (a command of the smtool binary, see [`output_to_end`]), checks that it could not
+/// run (exit 2), and returns its stderr.
+pub fn refused_by(cmd: Command) -> String {
+    let what = format!("{cmd:?}");
+    let out = output_to_end(cmd);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    err
+}
+
+/// Runs smtool with `args`, checks that it could not run (exit 2), and returns its stderr.
+pub fn refused(args: &[&str]) -> String {
+    let mut cmd = smtool();
+    cmd.args(args);
+    refused_by(cmd)
+}
+
+/// Runs smtool with `args` and checks that it could not run (exit 2) and said `want` on stderr.
+pub fn assert_refused(args: &[&str], want: &str) {
+    let err = refused(args);
     assert!(err.contains(want), "{args:?}: {err}");
+}
+
+/// Runs `smtool serve` on half_plus_two with `flag PORT`, a port another socket holds, and
+/// `extra` flags; checks that it could not run, and returns the port and its stderr.
+/// `--tensorflow-dir` points at no TensorFlow: the port must be checked before loading it.
+pub fn refused_on_a_taken_port(flag: &str, extra: &[&str]) -> (String, String) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let mut args = vec!["serve", "fixtures/half_plus_two", flag, &port];
+    args.extend_from_slice(extra);
+    args.extend(["--tensorflow-dir", "fixtures"]);
+    let err = refused(&args);
+    (port, err)
+}
+
+/// Writes `text` to the file `name` in `dir` and returns its path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    path
+}
+
+/// Sends a signal to a child process, as a user's `kill -NAME` would.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
 }
 
 /// Makes a FIFO at `path`.
@@ -140,12 +191,52 @@ pub fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()))
 }
 
+/// Runs a script under `python/` (see [`run_python`]) that must succeed, and returns the JSON
+/// it prints.
+pub fn run_python_json(python: &Path, script: &str, args: &[&str]) -> serde_json::Value {
+    let out = run_python(python, script, args);
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {}", stdout(&out)))
+}
+
+/// The `add-classify` arguments that give the Keras digits export a classify head taking
+/// encoded images as feature `x`, with the digits' labels.
+pub const DIGITS_IMAGE_CLASSIFY: &[&str] = &[
+    "fixtures/digits/model",
+    "--labels",
+    "fixtures/digits/labels.txt",
+    "--feature",
+    "x=image",
+];
+
 /// TF Serving's Python client (python/check_serving_flags.py) against `target`, asking
 /// half_plus_two model `model` for its known answer, with `extra` arguments.
 pub fn serving_client(python: &Path, target: &str, model: &str, extra: &[&str]) -> Output {
+    let args = serving_client_args(target, model, extra);
+    run_python(python, "check_serving_flags.py", &args)
+}
+
+/// [`serving_client`], which must succeed; returns the JSON summary it prints.
+pub fn serving_client_summary(
+    python: &Path,
+    target: &str,
+    model: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let args = serving_client_args(target, model, extra);
+    run_python_json(python, "check_serving_flags.py", &args)
+}
+
+fn serving_client_args<'a>(target: &'a str, model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["--target", target, "--model", model, "--want", "3.5,4,5.5"];
     args.extend_from_slice(extra);
-    run_python(python, "check_serving_flags.py", &args)
+    args
 }
 
 /// A fresh temporary directory, removed when dropped.
@@ -215,6 +306,13 @@ pub fn venv_of(python: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// The reference Python and its venv. `None` means skip; in CI it fails the test instead.
+pub fn reference_venv() -> Option<(PathBuf, PathBuf)> {
+    let python = reference_python()?;
+    let venv = venv_of(&python);
+    Some((python, venv))
+}
+
 /// The reference Python's venv, once the TensorFlow library loads. `None` means skip; in CI it
 /// fails the test instead.
 #[cfg(feature = "serve")]
@@ -222,6 +320,43 @@ pub fn venv_with_tensorflow() -> Option<PathBuf> {
     let python = reference_python()?;
     tensorflow()?;
     Some(venv_of(&python))
+}
+
+/// TF Serving's monitoring config that exports Prometheus metrics at its usual path.
+pub const PROMETHEUS_CONFIG: &str =
+    "prometheus_config { enable: true path: \"/monitoring/prometheus/metrics\" }\n";
+
+/// `smtool serve` flags that let the system choose both ports.
+pub const FREE_PORTS: &[&str] = &["--rest_api_port=0", "--port=0"];
+
+/// `smtool serve` flags for a test server: both ports free, no polling of the model
+/// directories, no download of TensorFlow.
+pub const TEST_SERVE_FLAGS: &[&str] = &[
+    "--rest_api_port=0",
+    "--port=0",
+    "--file_system_poll_wait_seconds=0",
+    "--no-fetch",
+];
+
+/// `smtool serve ARGS` with [`TEST_SERVE_FLAGS`].
+pub fn serve_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(TEST_SERVE_FLAGS);
+    all
+}
+
+/// `smtool serve` as TF Serving's Docker image runs it (`--model_name`, `--model_base_path`),
+/// on half_plus_two named `name`, with `extra` flags and [`TEST_SERVE_FLAGS`].
+pub fn half_plus_two_serve_args(name: &str, extra: &[&str]) -> Vec<String> {
+    let base = fixture("half_plus_two");
+    let mut args = vec![
+        "serve".to_owned(),
+        format!("--model_name={name}"),
+        format!("--model_base_path={}", base.display()),
+    ];
+    args.extend(extra.iter().chain(TEST_SERVE_FLAGS).map(|s| s.to_string()));
+    args
 }
 
 /// A running `smtool serve` binary.
@@ -233,6 +368,21 @@ pub struct Served {
     pub grpc: Option<std::net::SocketAddr>,
     /// Its whole stderr, once it exits.
     pub stderr: std::thread::JoinHandle<String>,
+}
+
+impl Served {
+    /// Sends the signal `name` (as [`signal`]), checks that the server then exits with
+    /// success, and returns its whole stderr.
+    pub fn stop(mut self, name: &str) -> String {
+        signal(&self.child, name);
+        let status = self.child.wait().expect("wait");
+        let stderr = self.stderr.join().expect("stderr reader");
+        assert!(
+            status.success(),
+            "exit status {status} after SIG{name}:\n{stderr}"
+        );
+        stderr
+    }
 }
 
 /// `cmd` (which runs `smtool serve`) set to find TensorFlow through `venv`, with its output as
@@ -316,10 +466,18 @@ fn dribbles_until_dropped(
 /// Starts `smtool ARGS` (a `serve` command) finding TensorFlow through `venv`, with its
 /// output as a user sees it (no TENSORFLOW_DIR, no TF_CPP_MIN_LOG_LEVEL), and waits for the
 /// addresses it prints.
-pub fn spawn_serve(args: &[&str], venv: &Path) -> Served {
+pub fn spawn_serve<S: AsRef<std::ffi::OsStr>>(args: &[S], venv: &Path) -> Served {
     let mut cmd = smtool();
     cmd.args(args);
     spawn_serve_command(cmd, venv)
+}
+
+#[cfg(feature = "serve")]
+/// [`spawn_serve`] through the reference venv, once TensorFlow loads; `None` (skip) without it,
+/// as [`venv_with_tensorflow`].
+pub fn spawn_serve_with_tensorflow<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<Served> {
+    let venv = venv_with_tensorflow()?;
+    Some(spawn_serve(args, &venv))
 }
 
 /// [`spawn_serve`] for a command the caller made (with its own environment, say).
@@ -363,13 +521,27 @@ pub fn spawn_serve_command(mut cmd: Command, venv: &Path) -> Served {
 /// A model written by one of the `python/make_*_model.py` scripts into a fresh directory, as
 /// `(dir, export)`; `None` (skip) without the reference Python or libtensorflow.
 pub fn python_model(script: &str, name: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let (dir, export, _) = python_model_with(script, name, &[])?;
+    Some((dir, export))
+}
+
+#[cfg(feature = "serve")]
+/// [`python_model`] with `extra` arguments after the export path; also returns what the
+/// script printed.
+pub fn python_model_with(
+    script: &str,
+    name: &str,
+    extra: &[&str],
+) -> Option<(tempfile::TempDir, PathBuf, String)> {
     let python = reference_python()?;
     tensorflow()?;
     let dir = tempdir();
     let export = dir.path().join(name);
-    let out = run_python(&python, script, &[export.to_str().expect("utf-8 path")]);
+    let mut args = vec![export.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let out = run_python(&python, script, &args);
     assert!(out.status.success(), "{script}: {}", stderr(&out));
-    Some((dir, export))
+    Some((dir, export, stdout(&out)))
 }
 
 #[cfg(feature = "serve")]

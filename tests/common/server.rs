@@ -9,6 +9,7 @@ use serde_json::Value;
 use smtool::proto::tensorflow as tfp;
 use smtool::proto::tensorflow::serving as sv;
 use smtool::serve::config::ModelConfig;
+use smtool::serve::connections::ConnectionOptions;
 use smtool::serve::{self as srv, Server, ServerOptions, TransportOptions};
 use sv::model_service_client::ModelServiceClient;
 use sv::prediction_service_client::PredictionServiceClient;
@@ -116,6 +117,21 @@ pub fn start(
     })
 }
 
+/// [`start`] without a poller, on the default transports.
+pub fn start_models(models: Vec<ModelConfig>, options: ServerOptions) -> Option<Running> {
+    start(models, None, options, TransportOptions::default())
+}
+
+/// Connection limits low enough for a few slow clients to reach: 4 connections, 1 s for a
+/// request's headers, `idle_timeout` between requests.
+pub fn few_connections(idle_timeout: Duration) -> ConnectionOptions {
+    ConnectionOptions {
+        header_timeout: Duration::from_secs(1),
+        idle_timeout,
+        max_connections: 4,
+    }
+}
+
 /// A REST model from a fixture path.
 pub fn model(name: &str, path: &std::path::Path) -> ModelConfig {
     srv::config::model_from_path(name, path).expect("fixture model")
@@ -140,10 +156,25 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     (status, parse(&body))
 }
 
+/// The first `model_version_status` entry of the model status at `path`, which must be
+/// answered with 200.
+pub fn first_status(addr: SocketAddr, path: &str) -> Value {
+    let (code, body) = get(addr, path);
+    assert_eq!(code, 200, "{path}: {body}");
+    body["model_version_status"][0].clone()
+}
+
 /// A POST of a JSON body whose answer is JSON.
 pub fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
     let (status, text) = super::http(addr, "POST", path, Some(body.to_string().as_bytes()));
     (status, parse(&text))
+}
+
+/// [`post`] that must be answered with 200; returns the answer.
+pub fn post_ok(addr: SocketAddr, path: &str, body: &Value) -> Value {
+    let (status, answer) = post(addr, path, body);
+    assert_eq!(status, 200, "{path}: {answer}");
+    answer
 }
 
 pub fn parse(text: &str) -> Value {
@@ -162,6 +193,35 @@ pub fn assert_close(got: f64, want: f64, what: &str) {
         (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
         "{what}: got {got}, want {want}"
     );
+}
+
+/// Asserts that `got` and `want` are numbers close to each other (see [`assert_close`]), or
+/// arrays of the same length (nested alike) of such numbers.
+pub fn assert_all_close(got: &Value, want: &Value, what: &str) {
+    match (got, want) {
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{what}: {got} against {want}");
+            for (g, w) in g.iter().zip(w) {
+                assert_all_close(g, w, what);
+            }
+        }
+        _ => {
+            let number = |v: &Value| {
+                v.as_f64()
+                    .unwrap_or_else(|| panic!("{what}: {v} is not a number"))
+            };
+            assert_close(number(got), number(want), what);
+        }
+    }
+}
+
+/// The rows of `fixtures/iris_tf1/expected.json`: each example's `x` with what TensorFlow
+/// answers for it.
+pub fn iris_rows() -> Vec<Value> {
+    fixture_json("iris_tf1/expected.json")["rows"]
+        .as_array()
+        .expect("rows")
+        .clone()
 }
 
 /// A JSON file under `fixtures/`.
