@@ -1,7 +1,10 @@
 """Checks a SavedModel written by `smtool add-classify` with the reference TensorFlow.
 
-    python python/check_add_classify.py --src SRC --dst DST --key classify --wrapped serving_default \
-        --output output_0 --labels labels.txt --mode image --images fixtures/digits/images
+    python python/check_add_classify.py --src SRC --dst DST --output output_0 --labels labels.txt \
+        --mode image --images fixtures/digits/images
+
+The signature checked is --key (default `classify`, add-classify's default), wrapping --wrapped
+(default `serving_default`).
 
 Modes (how the test inputs are made and fed as tf.Examples):
   image  every file in --images (labels.csv lists them) as encoded bytes in feature --feature,
@@ -356,8 +359,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--src", required=True)
     p.add_argument("--dst", required=True)
-    p.add_argument("--key", required=True, help="the new signature")
-    p.add_argument("--wrapped", required=True, help="the signature it wraps")
+    p.add_argument("--key", default="classify", help="the new signature")
+    p.add_argument("--wrapped", default="serving_default", help="the signature it wraps")
     p.add_argument("--output", required=True, help="the wrapped output with the probabilities")
     p.add_argument("--labels", required=True)
     p.add_argument("--mode", choices=["image", "float", "iris", "multi"], required=True)

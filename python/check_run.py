@@ -9,7 +9,8 @@ signature's concrete function, reads the `.npy` files `smtool run --outdir` wrot
 `np.load(allow_pickle=False)`, and prints one JSON object per case: for each output TensorFlow
 returns, its dtype and shape on both sides and the largest difference (or whether the strings
 are equal). A case is {"model", "signature", "method", "outdir"} plus "inputs" (KEY: {"npy":
-FILE} | {"npz": FILE, "name": NAME} | {"value": JSON} | {"examples": [...]} | {"image": FILE})
+FILE} | {"npz": FILE, "name": NAME} | {"value": JSON} | {"examples": [...]} | {"image": FILE} |
+{"image_examples": [{FEATURE: FILE}, ...]})
 or "body" (a REST request body). Inputs are built as TF Serving builds them: examples with its
 JSON-to-feature mapping, images decoded as add-classify's image features are.
 """
@@ -90,6 +91,14 @@ def tensor(source, spec):
         return tf.constant(source["value"], dtype=spec.dtype)
     elif "examples" in source:
         return serialized(source["examples"])
+    elif "image_examples" in source:
+        # `--image FEATURE=FILE` on :classify: each file's bytes in a bytes feature.
+        return serialized(
+            [
+                {k: {"b64": base64.b64encode(open(f, "rb").read()).decode()} for k, f in e.items()}
+                for e in source["image_examples"]
+            ]
+        )
     elif "image" in source:
         return image(source["image"], spec)
     else:

@@ -335,7 +335,7 @@ impl WarmupArgs {
 #[cfg(feature = "serve")]
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  smtool run models/half_plus_two --value 'x=[1.0, 2.0, 5.0]'\n  smtool run models/digits/1 --input x=batch.npz[images] --outdir out/\n  smtool run models/digits/1 --image x=five.png --json\n  smtool run models/iris --signature classify --examples 'inputs=[{\"x\": [5.1, 3.5, 1.4, 0.2]}]'\n  smtool run models/iris --request body.json\n\nPrints each output's name, dtype, shape and values (long tensors cut), or with --json the\nbody TF Serving answers: {\"outputs\": ...} for inputs given one by one, {\"predictions\": ...}\nfor an `instances` body, {\"results\": ...} for :classify and :regress."
+    after_help = "Examples:\n  smtool run models/half_plus_two --value 'x=[1.0, 2.0, 5.0]'\n  smtool run models/digits/1 --input x=batch.npz[images] --outdir out/\n  smtool run models/digits/1 --image x=five.png --json\n  smtool run models/digits-classify --signature classify --image x=five.png\n  smtool run models/iris --signature classify --examples 'inputs=[{\"x\": [5.1, 3.5, 1.4, 0.2]}]'\n  smtool run models/iris --request body.json\n\nPrints each output's name, dtype, shape and values (long tensors cut), or with --json the\nbody TF Serving answers: {\"outputs\": ...} for inputs given one by one, {\"predictions\": ...}\nfor an `instances` body, {\"results\": ...} for :classify and :regress."
 )]
 pub struct RunArgs {
     /// The SavedModel directory, or a model base path whose numbered subdirectories are
@@ -368,7 +368,8 @@ pub struct RunArgs {
     pub examples: Vec<Input>,
     /// An input from an image file (JPEG, PNG, GIF, BMP): KEY=FILE, decoded and resized to the
     /// input's (1, height, width, channels) as add-classify's image features are; a DT_STRING
-    /// input gets the file's bytes. Repeatable.
+    /// input gets the file's bytes. On a :classify or :regress signature KEY is a tf.Example
+    /// bytes feature holding the file's bytes, one example per image. Repeatable.
     #[arg(long = "image", value_name = "KEY=FILE", value_parser = Input::image)]
     pub images: Vec<Input>,
     /// Pixel range of DT_FLOAT image inputs: 1 for 0 to 1 (pixels / 255), 255 for 0 to 255

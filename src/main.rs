@@ -98,6 +98,22 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The error and its causes, as anyhow's `{:#}` writes them, less the causes a message
+/// already quotes (many say "cannot read 'F': {cause}" themselves).
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
     let stdout = std::io::stdout();
@@ -113,7 +129,7 @@ fn main() -> ExitCode {
         Err(err) => {
             drop(out);
             // A closed stderr must not turn the error into a panic's exit code.
-            let _ = writeln!(std::io::stderr(), "smtool: error: {err:#}");
+            let _ = writeln!(std::io::stderr(), "smtool: error: {}", message(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }

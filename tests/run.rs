@@ -169,8 +169,42 @@ fn outputs_equal_tensorflows_for_every_input_kind() {
         "classify",
     );
     classify.4.drain(3..5);
+    // The digits model with add-classify's image head: --image files become tf.Examples.
+    let digits_classify = path_str(&tmp.path().join("digits-classify")).to_owned();
+    let edited = common::run(&[
+        "add-classify",
+        &f("digits/model"),
+        "--labels",
+        &f("digits/labels.txt"),
+        "--feature",
+        "x=image",
+        "--out",
+        &digits_classify,
+    ]);
+    assert!(edited.status.success(), "{}", common::stderr(&edited));
+    let (five, jpeg) = (
+        f("digits/images/00_five.png"),
+        f("digits/images/11_five.jpg"),
+    );
+    let images_to_classify: Case = (
+        "images as tf.Examples to :classify, one per --image",
+        digits_classify.clone(),
+        "classify",
+        "classify",
+        vec![
+            digits_classify,
+            "--signature".into(),
+            "classify".into(),
+            "--image".into(),
+            format!("x={five}"),
+            "--image".into(),
+            format!("x={jpeg}"),
+        ],
+        json!({"inputs": {"inputs": {"image_examples": [{"x": five}, {"x": jpeg}]}}}),
+    );
     let cases: Vec<Case> = vec![
         hpt,
+        images_to_classify,
         npy(
             "npy in Fortran order",
             "variable_length",
@@ -492,46 +526,35 @@ fn tensorflow_output_only_with_verbose() {
     assert!(err.contains("SavedModel"), "TensorFlow's own log: {err}");
 }
 
+/// One refused run: its arguments and what its error must say.
+fn case<'a>(args: &[&'a str], expected: &'a str) -> (Vec<&'a str>, &'a str) {
+    (args.to_vec(), expected)
+}
+
 #[test]
 fn request_errors_are_the_servers() {
     let Some(venv) = venv() else { return };
     let hpt = path_str(&common::fixture("half_plus_two")).to_owned();
     let iris = path_str(&common::fixture("iris_tf1")).to_owned();
-    let cases: Vec<(Vec<&str>, &[u8], &str)> = vec![
-        (
-            vec![&hpt, "--signature", "nope", "--value", "x=[1.0]"],
-            b"",
-            "Serving signature name: \"nope\" not found in signature def (TF Serving answers 400 INVALID_ARGUMENT)",
-        ),
-        (
-            vec![&hpt, "--value", "y=[1.0]"],
-            b"",
-            "--value y: signature 'serving_default' has no input 'y' (inputs: 'x')",
-        ),
+    let digits = path_str(&common::fixture("digits/model")).to_owned();
+    // Arguments alone, then requests on stdin.
+    let cases = [
+        case(&[&hpt, "--signature", "nope", "--value", "x=[1.0]"], "Serving signature name: \"nope\" not found in signature def (TF Serving answers 400 INVALID_ARGUMENT)"),
+        case(&[&hpt, "--value", "y=[1.0]"], "--value y: signature 'serving_default' has no input 'y' (inputs: 'x')"),
+        case(&[&hpt, "--method", "classify", "--examples", "inputs=[{\"x\": 1.0}]"], "No classification inputs found in SignatureDef: serving_default (TF Serving answers 400 FAILED_PRECONDITION)"),
+        case(&[&iris, "--signature", "nope", "--method", "regress", "--examples", "inputs=[{\"x\": 1.0}]"], "No signature was found with the name: nope"),
+        case(&[&hpt, "--examples", "x=[{\"x\": 1.0}]"], "--examples x: serialized tf.Examples are strings, but the input is DT_FLOAT"),
+        case(&[&hpt, "--value", "x=[\"a\"]"], "--value x:"),
+        case(&[&hpt, "--version", "7", "--value", "x=[1.0]"], "has no version 7"),
+        case(&[&hpt, "--image", "x=fixtures/digits/images/00_five.png"], "--image x: an image needs an input shaped (batch, height, width, channels)"),
+        case(&[&digits, "--image", "x=fixtures/digits/images/00_five.png", "--image", "x=fixtures/digits/images/11_five.jpg"], "input 'x' is given twice (several --image files for one feature make several tf.Examples on :classify and :regress only)"),
+        case(&[&iris, "--signature", "classify", "--image", "x=fixtures/digits/images/00_five.png", "--image", "x=fixtures/digits/images/11_five.jpg", "--image", "y=fixtures/digits/images/00_five.png"], "--image y: 1 image(s), but another feature has 2; give every feature one image per example"),
+    ];
+    let piped: Vec<(Vec<&str>, &[u8], &str)> = vec![
         (
             vec![&iris, "--signature", "predict", "--request", "-"],
             br#"{"signature_name": "predict", "instances": [{"y": [1.0]}]}"#,
             "(TF Serving answers 400 INVALID_ARGUMENT)",
-        ),
-        (
-            vec![&hpt, "--method", "classify", "--examples", "inputs=[{\"x\": 1.0}]"],
-            b"",
-            "No classification inputs found in SignatureDef: serving_default (TF Serving answers 400 FAILED_PRECONDITION)",
-        ),
-        (
-            vec![&iris, "--signature", "nope", "--method", "regress", "--examples", "inputs=[{\"x\": 1.0}]"],
-            b"",
-            "No signature was found with the name: nope",
-        ),
-        (
-            vec![&hpt, "--examples", "x=[{\"x\": 1.0}]"],
-            b"",
-            "--examples x: serialized tf.Examples are strings, but the input is DT_FLOAT",
-        ),
-        (
-            vec![&hpt, "--value", "x=[\"a\"]"],
-            b"",
-            "--value x:",
         ),
         (
             vec![&hpt, "--request", "-"],
@@ -543,18 +566,9 @@ fn request_errors_are_the_servers() {
             br#"{"signature_name": "predict", "instances": [[1.0, 2.0, 3.0, 4.0]]}"#,
             "the request body names signature 'predict' and --signature 'classify'; drop one",
         ),
-        (
-            vec![&hpt, "--version", "7", "--value", "x=[1.0]"],
-            b"",
-            "has no version 7",
-        ),
-        (
-            vec![&hpt, "--image", "x=fixtures/digits/images/00_five.png"],
-            b"",
-            "--image x: an image needs an input shaped (batch, height, width, channels)",
-        ),
     ];
-    for (args, stdin, expected) in cases {
+    let cases = cases.map(|(args, expected)| (args, &b""[..], expected));
+    for (args, stdin, expected) in cases.chain(piped) {
         let err = error(&smtool_run(Some(&venv), &args, stdin));
         assert!(
             err.contains(expected),
@@ -715,6 +729,10 @@ fn argument_errors() {
         (
             vec![&hpt, "--input", "x=missing.npy"],
             "cannot read 'missing.npy'",
+        ),
+        (
+            vec![&hpt, "--image", "x=missing.png"],
+            "smtool: error: cannot read 'missing.png': No such file or directory (os error 2)\n",
         ),
         (
             vec![&hpt, "--request", "-", "--value", "x=[1]"],

@@ -686,6 +686,67 @@ fn serve_follows_a_remote_base_path_without_failing_a_request() {
     );
 }
 
+/// The remote-model caches under `temp`.
+fn caches(temp: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(temp)
+        .expect("read temp dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".smtool-serve-cache-"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_server_killed_outright_leaves_its_cache_to_the_next_one_to_remove() {
+    let Some(s3) = s3() else { return };
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    s3.mkbucket("cache-models");
+    s3.upload(
+        &common::fixture("half_plus_two/1"),
+        "s3://cache-models/hpt/1",
+    );
+    // The servers' own temporary directory, so that only their caches are in it.
+    let temp = common::tempdir();
+    let start = || {
+        let mut cmd = common::smtool();
+        s3.env(&mut cmd).env("TMPDIR", temp.path()).args([
+            "serve",
+            "--model_name=hpt",
+            "--model_base_path=s3://cache-models/hpt",
+            "--port=0",
+            "--rest_api_port=0",
+        ]);
+        let served = common::spawn_serve_command(cmd, &common::venv_of(&python));
+        assert_eq!(available(served.rest, "hpt"), ["1"]);
+        served.child
+    };
+    let mut first = start();
+    let left = caches(temp.path());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].join("0/1/saved_model.pb").is_file(), "{left:?}");
+    // SIGKILL: the server cannot tidy up.
+    first.kill().expect("kill");
+    first.wait().expect("wait");
+    assert_eq!(caches(temp.path()), left);
+
+    // The next server removes it, and keeps its own.
+    let mut second = KillOnDrop(start());
+    let now = caches(temp.path());
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, left, "the abandoned cache is still there");
+    // Stopped as usual, it removes its own.
+    common::signal(&second.0, "TERM");
+    second.0.wait().expect("wait");
+    assert_eq!(caches(temp.path()), Vec::<PathBuf>::new());
+}
+
 /// A child process killed when this is dropped, so a failed assertion leaves no server behind.
 struct KillOnDrop(Child);
 

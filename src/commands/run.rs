@@ -201,9 +201,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     if opts.inputs.is_empty() && opts.body.is_none() {
         bail!("give the inputs (--input, --value, --examples, --image) or a request body (--request FILE, or - for stdin)");
     }
+    // Images only may repeat a key: on :classify and :regress each makes a tf.Example.
+    let images_only = (opts.inputs.iter()).all(|i| matches!(i.source, InputSource::Image(_)));
     let mut seen = std::collections::BTreeSet::new();
     for input in &opts.inputs {
-        if !seen.insert(input.key.as_str()) {
+        if !seen.insert(input.key.as_str()) && !images_only {
             bail!("input '{}' is given twice", input.key);
         }
     }
@@ -317,8 +319,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
                     .and_then(|s| Endpoint::from_method_name(&s.method_name))
                     .filter(|&m| {
                         m == Endpoint::Predict
-                            || (inputs.len() == 1
-                                && matches!(inputs[0].1, Given::Examples(_))
+                            || (examples_given(&inputs)
                                 && sig.is_some_and(|s| {
                                     signature::serving_problems(&key, s, m).is_empty()
                                 }))
@@ -342,28 +343,34 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
                                 quoted(infos.keys())
                             )
                         })?;
+                        if request.inputs.contains_key(&input.key) {
+                            bail!("input '{}' is given twice (several --image files for one feature make several tf.Examples on :classify and :regress only)", input.key);
+                        }
                         let proto = input_tensor(&input, read, info, tf, opts.image_scale)?;
                         request.inputs.insert(input.key.clone(), proto);
                     }
                     predict(&core, &request, codec::Format::Columnar)?
                 }
                 _ => {
-                    let [(input, Given::Examples(list))] = &inputs[..] else {
-                        bail!(
-                            ":{} takes tf.Examples: give them as --examples {}=[{{FEATURE: VALUE, ...}}, ...] (or a --request body with 'examples')",
+                    let list = match &inputs[..] {
+                        [(input, Given::Examples(list))] => {
+                            if input.key != signature::CLASSIFY_INPUTS {
+                                bail!(
+                                    ":{} feeds its examples to the input '{}'; give them as --examples {}=...",
+                                    method.name(),
+                                    signature::CLASSIFY_INPUTS,
+                                    signature::CLASSIFY_INPUTS
+                                );
+                            }
+                            example_list(input, list)?
+                        }
+                        images if examples_given(images) => image_examples(images)?,
+                        _ => bail!(
+                            ":{} takes tf.Examples: give them as --examples {}=[{{FEATURE: VALUE, ...}}, ...], as images with --image FEATURE=FILE, or as a --request body with 'examples'",
                             method.name(),
                             signature::CLASSIFY_INPUTS
-                        );
+                        ),
                     };
-                    if input.key != signature::CLASSIFY_INPUTS {
-                        bail!(
-                            ":{} feeds its examples to the input '{}'; give them as --examples {}=...",
-                            method.name(),
-                            signature::CLASSIFY_INPUTS,
-                            signature::CLASSIFY_INPUTS
-                        );
-                    }
-                    let list = example_list(input, list)?;
                     let input = sv::Input {
                         kind: Some(sv::input::Kind::ExampleList(sv::ExampleList {
                             examples: list,
@@ -573,6 +580,52 @@ fn example_list(input: &Input, list: &Json) -> Result<Vec<tfp::Example>> {
                 .map_err(|e| anyhow!("--examples {} item {i}: {}", input.key, e.message))
         })
         .collect()
+}
+
+/// Whether `inputs` can only be tf.Examples: one `--examples` list, or `--image` files only.
+fn examples_given(inputs: &[(Input, Given)]) -> bool {
+    match inputs {
+        [(_, Given::Examples(_))] => true,
+        [] => false,
+        _ => inputs.iter().all(|(_, g)| matches!(g, Given::Image(_))),
+    }
+}
+
+/// `--image FEATURE=FILE` inputs of a :classify or :regress call as tf.Examples: each file's
+/// encoded bytes in the bytes feature FEATURE, as TF Serving's clients send images
+/// (`{"FEATURE": {"b64": ...}}`) and add-classify's image features take them. The n-th image
+/// of each feature goes into the n-th example.
+fn image_examples(images: &[(Input, Given)]) -> Result<Vec<tfp::Example>> {
+    let mut features: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
+    for (input, given) in images {
+        if let Given::Image(bytes) = given {
+            features.entry(&input.key).or_default().push(bytes);
+        }
+    }
+    let count = features.values().map(Vec::len).max().unwrap_or(0);
+    if let Some((name, list)) = features.iter().find(|(_, list)| list.len() != count) {
+        bail!(
+            "--image {name}: {} image(s), but another feature has {count}; give every feature one image per example",
+            list.len()
+        );
+    }
+    Ok((0..count)
+        .map(|i| {
+            let feature = features
+                .iter()
+                .map(|(name, list)| {
+                    let bytes = tfp::BytesList {
+                        value: vec![list[i].to_vec()],
+                    };
+                    let kind = tfp::feature::Kind::BytesList(bytes);
+                    (name.to_string(), tfp::Feature { kind: Some(kind) })
+                })
+                .collect();
+            tfp::Example {
+                features: Some(tfp::Features { feature }),
+            }
+        })
+        .collect())
 }
 
 /// One input of a predict request as the tensor the signature takes.

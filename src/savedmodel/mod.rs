@@ -24,6 +24,9 @@ pub const VARIABLES_DIR: &str = "variables";
 pub const VARIABLES_INDEX: &str = "variables/variables.index";
 pub const ASSETS_DIR: &str = "assets";
 pub const ASSETS_EXTRA_DIR: &str = "assets.extra";
+/// TF Serving's warmup requests (a TFRecord file of `PredictionLog`s), replayed before a version
+/// serves.
+pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";
 
 /// Errors a user can cause by pointing smtool at the wrong thing.
 #[derive(Debug, thiserror::Error)]

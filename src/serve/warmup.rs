@@ -18,8 +18,7 @@ use crate::files;
 use crate::proto::tensorflow::serving as sv;
 use crate::savedmodel::tfrecord;
 
-/// Where a SavedModel keeps its warmup requests.
-pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";
+pub use crate::savedmodel::WARMUP_FILE;
 
 /// The most records TF Serving replays; a file with more is an error.
 pub const MAX_RECORDS: usize = 1000;

@@ -10,6 +10,12 @@
 //! dropped and looked at again on the next poll. Versions leave the cache once the policy no
 //! longer wants them and every wanted version is in it (the manager then unloads them as its
 //! availability-preserving policy allows).
+//!
+//! The cache is removed when the server stops. A server killed outright (SIGKILL, the OOM
+//! killer) cannot do that, so each cache holds an exclusive lock on its `.lock` file for the
+//! life of its process, and the next server to start removes every cache whose lock it can
+//! take: their owners are gone. Locks, unlike process ids, hold across PID namespaces that
+//! share one temporary directory.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -37,7 +43,12 @@ struct Mirror {
 struct Cache {
     root: tempfile::TempDir,
     mirrors: Mutex<Vec<Arc<Mirror>>>,
+    /// Locked while this process lives; see the module header.
+    _lock: std::fs::File,
 }
+
+const CACHE_PREFIX: &str = ".smtool-serve-cache-";
+const LOCK_FILE: &str = ".lock";
 
 static CACHE: OnceLock<Result<Cache, String>> = OnceLock::new();
 
@@ -51,13 +62,16 @@ pub fn remove() {
 fn cache() -> Result<&'static Cache, Error> {
     CACHE
         .get_or_init(|| {
+            remove_abandoned(&std::env::temp_dir());
             let root = tempfile::Builder::new()
-                .prefix(".smtool-serve-cache-")
+                .prefix(CACHE_PREFIX)
                 .tempdir()
                 .map_err(|e| e.to_string())?;
+            let lock = lock(root.path()).map_err(|e| e.to_string())?;
             Ok(Cache {
                 root,
                 mirrors: Mutex::new(Vec::new()),
+                _lock: lock,
             })
         })
         .as_ref()
@@ -67,6 +81,43 @@ fn cache() -> Result<&'static Cache, Error> {
                 std::env::temp_dir().display()
             ))
         })
+}
+
+/// Creates the lock file of the cache `root`, locked. It is locked under another name and
+/// then renamed into place, so that no other process ever finds `.lock` unlocked while this
+/// one lives.
+fn lock(root: &Path) -> std::io::Result<std::fs::File> {
+    let pending = root.join(".lock-pending");
+    let file = std::fs::File::create(&pending)?;
+    file.try_lock().map_err(std::io::Error::other)?;
+    std::fs::rename(&pending, root.join(LOCK_FILE))?;
+    Ok(file)
+}
+
+/// Removes the caches under `temp` left by servers that are gone: those whose lock this
+/// process can take. A cache without a lock file (being created now) is left alone, and so is
+/// anything that cannot be read: this is tidying, never an error.
+fn remove_abandoned(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_cache = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(CACHE_PREFIX));
+        // Not followed through links: only real directories are caches.
+        if !is_cache || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = entry.path();
+        let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 fn latest_one(numbers: &[i64]) -> BTreeSet<i64> {

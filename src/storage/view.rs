@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::store::{Object, Remote};
 use super::{Error, RemoteUrl};
 use crate::files;
-use crate::savedmodel::{FINGERPRINT_FILE, PBTXT_FILE, PB_FILE, VARIABLES_INDEX};
+use crate::savedmodel::{FINGERPRINT_FILE, PBTXT_FILE, PB_FILE, VARIABLES_INDEX, WARMUP_FILE};
 
 /// The most objects listed under one prefix (a listing entry costs about a hundred bytes).
 pub const MAX_OBJECTS: usize = 1_000_000;
@@ -32,10 +32,7 @@ const METADATA: [(&str, u64); 4] = [
     (FINGERPRINT_FILE, files::FINGERPRINT_FILE_LIMIT),
     (VARIABLES_INDEX, files::BUNDLE_INDEX_LIMIT),
 ];
-const WARMUP: (&str, u64) = (
-    "assets.extra/tf_serving_warmup_requests",
-    files::WARMUP_FILE_LIMIT,
-);
+const WARMUP: (&str, u64) = (WARMUP_FILE, files::WARMUP_FILE_LIMIT);
 
 /// A remote prefix seen as a local directory; removed when dropped.
 pub struct View {

@@ -14,9 +14,6 @@ use super::{Context, Finding, Rule};
 /// Ops that create variables whose values the checkpoint must hold.
 const VARIABLE_OPS: [&str; 4] = ["VarHandleOp", "VariableV2", "Variable", "_VarHandlesOp"];
 
-/// File name of TF Serving's warmup requests under `assets.extra/`.
-pub const WARMUP_FILE: &str = "tf_serving_warmup_requests";
-
 /// SM402, SM403, SM404, SM405, SM406, SM407.
 pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -219,7 +216,7 @@ fn assets(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 }
 
 fn warmup(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let path = ctx.dir.join(savedmodel::ASSETS_EXTRA_DIR).join(WARMUP_FILE);
+    let path = ctx.dir.join(savedmodel::WARMUP_FILE);
     if !path.is_file() {
         return;
     }
