@@ -567,7 +567,7 @@ fn request_errors_are_the_servers() {
             "the request body names signature 'predict' and --signature 'classify'; drop one",
         ),
     ];
-    let cases = cases.map(|(args, expected)| (args, &b""[..], expected));
+    let cases = (cases.into_iter()).map(|(args, expected)| (args, &b""[..], expected));
     for (args, stdin, expected) in cases.chain(piped) {
         let err = error(&smtool_run(Some(&venv), &args, stdin));
         assert!(
