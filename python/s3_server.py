@@ -23,6 +23,8 @@ import json
 import os
 import sys
 
+from upload_order import files_to_upload
+
 
 def client(endpoint, service="s3"):
     import boto3
@@ -85,14 +87,7 @@ def setup(endpoint):
 def upload(endpoint, directory, url):
     bucket, prefix = split(url)
     s3 = client(endpoint)
-    files = []
-    for dirpath, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, directory).replace(os.sep, "/")
-            files.append(rel)
-    files.sort(key=lambda rel: (rel.rsplit("/", 1)[-1].startswith("saved_model."), rel))
-    for rel in files:
+    for rel in files_to_upload(directory):
         key = f"{prefix}/{rel}" if prefix else rel
         s3.upload_file(os.path.join(directory, rel), bucket, key)
 

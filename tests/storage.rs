@@ -5,151 +5,61 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+mod storage_server;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+use storage_server::{
+    assert_classify_signature, assert_versions_become, available, path_str, KillOnDrop, Server,
+    Store,
+};
 
 /// The S3 server of this test process and the keys it knows.
 struct S3 {
-    endpoint: String,
+    server: Server,
     key: (String, String),
     /// A user allowed nothing.
     denied: (String, String),
-    log: PathBuf,
-    python: PathBuf,
-    _dir: tempfile::TempDir,
-    /// Runs until this process ends: its standard input is a pipe from here.
-    _child: Child,
 }
 
-impl S3 {
-    /// A command with this server's endpoint and the test user's keys in its environment.
-    fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
-        for var in [
-            "AWS_ENDPOINT",
-            "AWS_ENDPOINT_URL_S3",
-            "S3_ENDPOINT",
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-        ] {
-            cmd.env_remove(var);
-        }
+impl std::ops::Deref for S3 {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl Store for S3 {
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    const FOREIGN: &'static [&'static str] = &[
+        "AWS_ENDPOINT",
+        "AWS_ENDPOINT_URL_S3",
+        "S3_ENDPOINT",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+    ];
+
+    /// The server's endpoint and the test user's keys.
+    fn reach<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
         cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", &self.key.0)
             .env("AWS_SECRET_ACCESS_KEY", &self.key.1)
             .env("AWS_REGION", "us-east-1")
     }
-
-    fn helper(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(&self.python);
-        cmd.arg(common::root().join("python/s3_server.py"))
-            .arg(args[0])
-            .arg(&self.endpoint)
-            .args(&args[1..]);
-        let out = self
-            .env(&mut cmd)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run the S3 helper: {e}"));
-        assert!(
-            out.status.success(),
-            "s3_server.py {args:?}: {}",
-            common::stderr(&out)
-        );
-        common::stdout(&out)
-    }
-
-    fn mkbucket(&self, bucket: &str) {
-        self.helper(&["mkbucket", bucket]);
-    }
-
-    fn upload(&self, dir: &Path, url: &str) {
-        self.helper(&["upload", path_str(dir), url]);
-    }
-
-    /// `key size` of every object under `url`.
-    fn list(&self, url: &str) -> Vec<(String, u64)> {
-        self.helper(&["list", url])
-            .lines()
-            .filter_map(|l| {
-                let (k, s) = l.rsplit_once(' ')?;
-                Some((k.to_owned(), s.parse().ok()?))
-            })
-            .collect()
-    }
-
-    /// The object keys read (GET without a query: object downloads, not listings) so far.
-    fn downloaded(&self) -> Vec<String> {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines()
-            .filter_map(|l| {
-                let request = l.split('"').nth(1)?;
-                let mut parts = request.split(' ');
-                (parts.next()? == "GET").then_some(())?;
-                let path = parts.next()?;
-                (!path.contains('?')).then(|| path.to_owned())
-            })
-            .collect()
-    }
-
-    fn smtool(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd = common::smtool();
-        self.env(&mut cmd)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot start smtool: {e}"))
-    }
-
-    fn smtool_ok(&self, args: &[&str]) -> String {
-        let out = self.smtool(args);
-        assert!(
-            out.status.success(),
-            "smtool {args:?} failed: {}",
-            common::stderr(&out)
-        );
-        common::stdout(&out)
-    }
-
-    fn smtool_json(&self, args: &[&str]) -> serde_json::Value {
-        let text = self.smtool_ok(args);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 fn start() -> Result<S3, String> {
-    let python = common::reference_python().ok_or("no reference Python")?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let log = dir.path().join("requests.log");
-    let mut child = Command::new(&python)
-        .arg(common::root().join("python/s3_server.py"))
-        .arg("serve")
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let port = line
-        .strip_prefix("PORT ")
-        .and_then(|p| p.trim().parse::<u16>().ok())
-        .ok_or_else(|| {
-            format!("the S3 server did not start (is moto[server] installed? got {line:?})")
-        })?;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let setup = Command::new(&python)
+    let server = Server::start("s3_server.py", "moto[server]")?;
+    let setup = Command::new(&server.python)
         .arg(common::root().join("python/s3_server.py"))
         .arg("setup")
-        .arg(&endpoint)
+        .arg(&server.endpoint)
         .env("AWS_ACCESS_KEY_ID", "setup")
         .env("AWS_SECRET_ACCESS_KEY", "setup")
         .output()
@@ -168,67 +78,22 @@ fn start() -> Result<S3, String> {
             .ok_or_else(|| format!("no {tag} in {text:?}"))
     };
     Ok(S3 {
-        endpoint,
         key: pair("KEY")?,
         denied: pair("DENIED")?,
-        log,
-        python,
-        _dir: dir,
-        _child: child,
+        server,
     })
 }
 
 /// The server shared by the tests of this file; `None` means skip.
 fn s3() -> Option<&'static S3> {
     static SERVER: OnceLock<Option<S3>> = OnceLock::new();
-    SERVER
-        .get_or_init(|| match start() {
-            Ok(s) => Some(s),
-            Err(e) => {
-                assert!(
-                    !common::tensorflow_required(),
-                    "SMTOOL_REQUIRE_TF=1 but the S3 test server cannot start: {e}"
-                );
-                eprintln!("skipping: {e}");
-                None
-            }
-        })
-        .as_ref()
+    storage_server::shared(&SERVER, start)
 }
 
 #[test]
 fn inspect_and_validate_read_only_metadata_objects() {
     let Some(s3) = s3() else { return };
-    s3.mkbucket("inspect-models");
-    s3.upload(
-        &common::fixture("half_plus_two"),
-        "s3://inspect-models/half_plus_two",
-    );
-    s3.upload(
-        &common::fixture("vocab_assets"),
-        "s3://inspect-models/team/vocab/1",
-    );
-    s3.upload(
-        &common::fixture("broken/truncated"),
-        "s3://inspect-models/team/truncated",
-    );
-
-    let report = s3.smtool_json(&[
-        "inspect",
-        "--json",
-        "--all",
-        "s3://inspect-models/half_plus_two",
-    ]);
-    let model = &report["models"][0];
-    assert_eq!(model["path"], "s3://inspect-models/half_plus_two/2");
-    assert_eq!(model["version"], 2);
-    assert_eq!(model["available_versions"], serde_json::json!([1, 2]));
-    assert_eq!(
-        model["graph_file"],
-        "s3://inspect-models/half_plus_two/2/saved_model.pb"
-    );
-    assert_eq!(model["variables"]["present"], true);
-    assert!(model["fingerprint"].is_object(), "{model}");
+    s3.check_a_model_tree("s3://inspect-models");
 
     // The graph file named itself, and one version by number.
     let report = s3.smtool_json(&[
@@ -241,40 +106,6 @@ fn inspect_and_validate_read_only_metadata_objects() {
         "s3://inspect-models/half_plus_two/1"
     );
 
-    // validate walks the bucket as a tree: two versions, the vocab model, the truncated one.
-    let out = s3.smtool(&["validate", "--json", "s3://inspect-models"]);
-    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let paths: Vec<&str> = report["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            "s3://inspect-models/half_plus_two/1",
-            "s3://inspect-models/half_plus_two/2",
-            "s3://inspect-models/team/truncated",
-            "s3://inspect-models/team/vocab/1",
-        ]
-    );
-    let statuses: Vec<&str> = report["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["pass", "pass", "fail", "pass"], "{report}");
-    // Findings name the objects, never a local copy.
-    let text = serde_json::to_string(&report["models"][2]).unwrap();
-    assert!(
-        text.contains("s3://inspect-models/team/truncated"),
-        "{text}"
-    );
-    assert!(!text.contains("/tmp"), "{text}");
-
     // Local and remote paths in one run.
     let out = s3.smtool(&[
         "validate",
@@ -286,36 +117,13 @@ fn inspect_and_validate_read_only_metadata_objects() {
     assert_eq!(report["summary"]["models"], 3, "{report}");
 
     // Nothing read a variable shard or an asset: only the listings and the small files.
-    let read: Vec<String> = s3
-        .downloaded()
-        .into_iter()
-        .filter(|k| k.starts_with("/inspect-models/"))
-        .collect();
-    assert!(
-        read.iter().any(|k| k.ends_with("/saved_model.pb")),
-        "{read:?}"
-    );
-    assert!(
-        read.iter()
-            .any(|k| k.ends_with("variables/variables.index")),
-        "{read:?}"
-    );
-    for key in &read {
-        assert!(
-            !key.contains("variables.data-") && !key.contains("/assets/"),
-            "smtool downloaded {key}"
-        );
-    }
+    s3.assert_read_only_metadata("inspect-models");
 }
 
 #[test]
 fn errors_name_the_url_and_the_fix() {
     let Some(s3) = s3() else { return };
-    s3.mkbucket("error-models");
-    s3.upload(
-        &common::fixture("half_plus_two/1"),
-        "s3://error-models/hpt/1",
-    );
+    s3.bucket_holding("half_plus_two/1", "s3://error-models/hpt/1");
     let run_with = |vars: &[(&str, &str)], args: &[&str]| {
         let mut cmd = common::smtool();
         s3.env(&mut cmd);
@@ -363,16 +171,7 @@ fn errors_name_the_url_and_the_fix() {
         "{err}"
     );
 
-    let err = run_with(&[], &["inspect", "s3://error-models/nothing-here"]);
-    assert!(
-        err.contains("'s3://error-models/nothing-here' holds no objects; check the prefix"),
-        "{err}"
-    );
-    let err = run_with(&[], &["validate", "s3://error-models/hpt/1/variables"]);
-    assert!(
-        err.contains("no SavedModel found under 's3://error-models/hpt/1/variables'"),
-        "{err}"
-    );
+    s3.check_prefixes_without_a_model("s3://error-models");
     let err = run_with(&[], &["inspect", "s3://Bad_Bucket/x"]);
     assert!(
         err.contains("'s3://Bad_Bucket/x' is not a valid object-storage URL"),
@@ -414,11 +213,7 @@ fn errors_name_the_url_and_the_fix() {
 #[test]
 fn add_classify_publishes_the_next_version_whole() {
     let Some(s3) = s3() else { return };
-    s3.mkbucket("classify-models");
-    s3.upload(
-        &common::fixture("digits/model"),
-        "s3://classify-models/digits/1",
-    );
+    s3.bucket_holding("digits/model", "s3://classify-models/digits/1");
     let args = [
         "add-classify",
         "s3://classify-models/digits",
@@ -457,15 +252,7 @@ fn add_classify_publishes_the_next_version_whole() {
     let out = s3.smtool(&["validate", "--json", "s3://classify-models/digits"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["summary"]["passed"], 2, "{report}");
-    let classify = &report["models"][1]["signatures"];
-    assert!(
-        classify
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["key"] == "classify" && s["method_name"] == "tensorflow/serving/classify"),
-        "{classify}"
-    );
+    assert_classify_signature(&report["models"][1]["signatures"]);
 
     // diff compares the two remote versions, naming them by URL.
     let out = s3.smtool(&["diff", "--format", "json", "s3://classify-models/digits"]);
@@ -512,18 +299,7 @@ fn add_classify_publishes_the_next_version_whole() {
     // The edited model downloaded whole: TensorFlow classifies with it as with a local edit.
     let out_dir = common::tempdir();
     let local = out_dir.path().join("digits-classify");
-    s3.smtool_ok(&[
-        "add-classify",
-        "s3://classify-models/digits",
-        "--version",
-        "1",
-        "--labels",
-        "fixtures/digits/labels.txt",
-        "--feature",
-        "x=image",
-        "--out",
-        path_str(&local),
-    ]);
+    s3.add_classify_into("s3://classify-models/digits", &["--version", "1"], &local);
     let check = s3.helper_python_check(&local);
     assert!(check.contains("classify"), "{check}");
 }
@@ -545,59 +321,14 @@ impl S3 {
     }
 }
 
-/// The versions `GET /v1/models/NAME` lists as AVAILABLE.
-fn available(rest: std::net::SocketAddr, name: &str) -> Vec<String> {
-    let (status, body) = common::http(rest, "GET", &format!("/v1/models/{name}"), None);
-    if status != 200 {
-        return Vec::new();
-    }
-    let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    doc["model_version_status"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|v| v["state"] == "AVAILABLE")
-                .filter_map(|v| v["version"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Looks every 100 ms (at most 1200 times) until `done` holds; false when it never did.
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..1200 {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    false
-}
-
+#[cfg(feature = "serve")]
 #[test]
 fn serve_follows_a_remote_base_path_without_failing_a_request() {
     let Some(s3) = s3() else { return };
-    let Some(python) = common::reference_python() else {
+    // Stopped however the test ends.
+    let Some((rest, _server)) = s3.serve_half_plus_two("s3://serve-models/hpt") else {
         return;
     };
-    s3.mkbucket("serve-models");
-    s3.upload(
-        &common::fixture("half_plus_two/1"),
-        "s3://serve-models/hpt/1",
-    );
-    let mut cmd = common::smtool();
-    s3.env(&mut cmd).args([
-        "serve",
-        "--model_name=hpt",
-        "--model_base_path=s3://serve-models/hpt",
-        "--port=0",
-        "--rest_api_port=0",
-        "--file_system_poll_wait_seconds=1",
-    ]);
-    let served = common::spawn_serve_command(cmd, &common::venv_of(&python));
-    let rest = served.rest;
-    // Stopped however the test ends.
-    let _server = KillOnDrop(served.child);
     assert_eq!(available(rest, "hpt"), ["1"]);
 
     // Requests flow while new versions arrive.
@@ -640,11 +371,7 @@ fn serve_follows_a_remote_base_path_without_failing_a_request() {
 
     // The graph file completes it: version 2 is synced, loaded, and replaces version 1.
     s3.upload(&graph, "s3://serve-models/hpt/2");
-    assert!(
-        eventually(|| available(rest, "hpt") == ["2"]),
-        "version 2 was not picked up: {:?}",
-        available(rest, "hpt")
-    );
+    assert_versions_become(rest, "hpt", &["2"]);
     // And one published by smtool itself, which stages it and writes the graph file last.
     let out = s3.smtool(&[
         "add-classify",
@@ -745,14 +472,4 @@ fn a_server_killed_outright_leaves_its_cache_to_the_next_one_to_remove() {
     common::signal(&second.0, "TERM");
     second.0.wait().expect("wait");
     assert_eq!(caches(temp.path()), Vec::<PathBuf>::new());
-}
-
-/// A child process killed when this is dropped, so a failed assertion leaves no server behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -58,6 +58,31 @@ fn s3_endpoint() -> Option<String> {
     ))
 }
 
+/// A GCS emulator (fake-gcs-server, say) named as Google's client libraries take it:
+/// `STORAGE_EMULATOR_HOST` as `host:port` or a URL, requests sent without credentials.
+/// `GOOGLE_BASE_URL` (object_store's own variable, requests signed as usual) wins when both
+/// are set.
+fn gcs_emulator() -> Option<String> {
+    if env("GOOGLE_BASE_URL").is_some() {
+        return None;
+    }
+    let host = env("STORAGE_EMULATOR_HOST")?;
+    let host = host.trim_end_matches('/');
+    Some(if host.contains("://") {
+        host.to_owned()
+    } else {
+        format!("http://{host}")
+    })
+}
+
+/// What to check when the server refused the credentials given.
+fn bad_key_fix(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::S3 => "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        Scheme::Gcs => "check the key file GOOGLE_APPLICATION_CREDENTIALS names",
+    }
+}
+
 fn off(name: &str) -> bool {
     env(name).is_some_and(|v| v == "0" || v.eq_ignore_ascii_case("false"))
 }
@@ -109,14 +134,39 @@ impl Remote {
                 (Arc::new(builder.build().map_err(built)?), endpoint)
             }
             Scheme::Gcs => {
-                use object_store::gcp::GoogleCloudStorageBuilder;
-                let builder = GoogleCloudStorageBuilder::from_env()
+                use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder};
+                let mut builder = GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(&url.bucket)
                     .with_retry(retry());
-                (
-                    Arc::new(builder.build().map_err(built)?),
-                    env("GOOGLE_BASE_URL"),
-                )
+                let emulator = gcs_emulator();
+                if let Some(e) = &emulator {
+                    // An empty token, which object_store sends as no credentials at all (its
+                    // `disable_oauth`): nothing asks a metadata server or reads a key file.
+                    let none = GcpCredential {
+                        bearer: String::new(),
+                    };
+                    builder = builder.with_base_url(e).with_credentials(Arc::new(
+                        object_store::StaticCredentialProvider::new(none),
+                    ));
+                }
+                let store = builder.build().map_err(|e| {
+                    // Building reads the key file; its errors are about the credentials.
+                    let detail = e.to_string();
+                    let lower = detail.to_ascii_lowercase();
+                    if ["service account", "credential", "pem"]
+                        .iter()
+                        .any(|w| lower.contains(w))
+                    {
+                        Error::NoCredentials {
+                            url: url.to_string(),
+                            fix: bad_key_fix(Scheme::Gcs),
+                            detail,
+                        }
+                    } else {
+                        built(e)
+                    }
+                })?;
+                (Arc::new(store), env("GOOGLE_BASE_URL").or(emulator))
             }
         };
         Ok(Remote {
@@ -150,10 +200,7 @@ impl Remote {
                  the metadata server provides credentials)"
             }
         };
-        let bad_key_fix = match self.scheme {
-            Scheme::S3 => "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-            Scheme::Gcs => "check the key file GOOGLE_APPLICATION_CREDENTIALS names",
-        };
+        let bad_key_fix = bad_key_fix(self.scheme);
         let denied_fix = match self.scheme {
             Scheme::S3 => {
                 "the credentials need s3:ListBucket and s3:GetObject on the bucket (and \
