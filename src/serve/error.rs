@@ -32,4 +32,15 @@ impl ServeError {
     }
 }
 
+#[cfg(test)]
+impl ServeError {
+    /// For tests: asserts the error's code and that its message passes `check` (e.g.
+    /// `|m| m.contains("...")`), showing the message when either does not hold.
+    #[track_caller]
+    pub(crate) fn assert_is(&self, code: Code, check: impl FnOnce(&str) -> bool) {
+        assert_eq!(self.code, code, "{}", self.message);
+        assert!(check(&self.message), "{}", self.message);
+    }
+}
+
 pub type Result<T, E = ServeError> = std::result::Result<T, E>;

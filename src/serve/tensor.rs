@@ -550,13 +550,9 @@ pub(crate) mod tests {
         let mut r = proto(dtype::FLOAT, &[252]);
         r.float_val = vec![1.0];
         let e = tensor_from_proto(&r, "x", &mut small()).unwrap_err();
-        assert_eq!(e.code, Code::ResourceExhausted);
-        assert!(
-            e.message
-                .contains("repeats its last value into 251 more elements"),
-            "{}",
-            e.message
-        );
+        e.assert_is(Code::ResourceExhausted, |m| {
+            m.contains("repeats its last value into 251 more elements")
+        });
         r.float_val = vec![1.0; 252];
         assert!(tensor_from_proto(&r, "x", &mut small()).is_ok());
         let mut d = proto(dtype::FLOAT, &[127]);
@@ -574,14 +570,11 @@ pub(crate) mod tests {
         // Empty strings repeated cost what holding them costs, though they have no bytes.
         let empty = |n: i64| proto(dtype::STRING, &[n]);
         let e = tensor_from_proto(&empty(21), "x", &mut small()).unwrap_err();
-        assert_eq!(e.code, Code::ResourceExhausted);
-        assert!(
-            e.message.ends_with(
+        e.assert_is(Code::ResourceExhausted, |m| {
+            m.ends_with(
                 "(21 elements repeat the last string given, or an empty one, each costing its length plus 48 bytes to hold)"
-            ),
-            "{}",
-            e.message
-        );
+            )
+        });
         assert!(tensor_from_proto(&empty(20), "x", &mut small()).is_ok());
         // tensor_content whose length times the element size would overflow.
         let c = tfp::TensorProto {
@@ -660,12 +653,9 @@ pub(crate) mod tests {
             &mut Limits::from_request_bytes(ctx.len() + 10).budget(),
         )
         .unwrap_err();
-        assert_eq!(e.code, Code::ResourceExhausted);
-        assert!(
-            e.message.contains("merged into each of the 2 examples"),
-            "{}",
-            e.message
-        );
+        e.assert_is(Code::ResourceExhausted, |m| {
+            m.contains("merged into each of the 2 examples")
+        });
     }
     /// A float tensor whose values match its dimensions.
     pub(crate) fn floats(dims: &[i64], values: &[f32]) -> Tensor {
@@ -702,12 +692,9 @@ pub(crate) mod tests {
         let t = floats(&[1, 1, 2], &[1.0, 2.0]);
         for to in [vec![1, 1 << 20, 1 << 20], vec![1, usize::MAX / 2, 4]] {
             let e = pad_tensor(&t, &to).expect_err("too large to pad");
-            assert_eq!(e.code, Code::ResourceExhausted, "{}", e.message);
-            assert!(
-                e.message.contains("pad_variable_length_inputs"),
-                "{}",
-                e.message
-            );
+            e.assert_is(Code::ResourceExhausted, |m| {
+                m.contains("pad_variable_length_inputs")
+            });
         }
     }
 
