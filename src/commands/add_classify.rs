@@ -324,9 +324,32 @@ pub(crate) struct Source {
     pub new_version: Option<i64>,
 }
 
+/// Where a command that writes a new model starts: with the local model to read, or with the
+/// object-storage URL that [`super::remote`] downloads before it runs the command again on the
+/// local copy.
+pub(crate) enum Start {
+    Local(Source),
+    #[cfg(feature = "storage")]
+    Remote(crate::storage::RemoteUrl),
+}
+
+/// The start shared by the commands that write a new model: refuses an `--out` in object
+/// storage, then hands on a `src` there, or opens the local [`source`].
+pub(crate) fn start(src: &Path, version: Option<i64>, dst: &Destination) -> Result<Start, Error> {
+    if let Destination::Dir(out) = dst {
+        crate::storage::local_output(out)?;
+    }
+    match crate::storage::remote_url(src)? {
+        #[cfg(feature = "storage")]
+        Some(url) => Ok(Start::Remote(url)),
+        // Without object storage built in, `remote_url` has refused a URL.
+        _ => Ok(Start::Local(source(src, version, dst)?)),
+    }
+}
+
 /// The model to read from `src` (a SavedModel, or version `version` / the latest of a model base
-/// path) and where its edited copy goes; shared by the commands that write a new model.
-pub(crate) fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Result<Source, Error> {
+/// path) and where its edited copy goes.
+fn source(src: &Path, version: Option<i64>, dst: &Destination) -> Result<Source, Error> {
     let located = match savedmodel::locate(src) {
         Err(savedmodel::Error::NoGraph(dir)) if *dst == Destination::NextVersion => {
             return Err(Error::EmptyBasePath(dir))
@@ -409,24 +432,27 @@ struct Plan {
 /// it in a temporary directory beside it whose name (`.N.smtool-...`) is not a version number, so
 /// TensorFlow Serving never sees a half-written version.
 pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
-    if let Destination::Dir(out) = &opts.dst {
-        crate::storage::local_output(out)?;
-    }
-    #[cfg(feature = "storage")]
-    if let Some(url) = crate::storage::remote_url(&opts.src)? {
-        return Ok(super::remote::add_classify(opts, &url)?);
-    }
-    #[cfg(not(feature = "storage"))]
-    crate::storage::remote_url(&opts.src)?;
-    let Source {
-        model,
-        version: source_version,
-        dst,
-        new_version,
-    } = source(&opts.src, opts.version, &opts.dst)?;
-    let plan = plan(opts, &model)?;
-    let (built, files) = write(opts, &plan, model, &dst, new_version.is_some())?;
-    Ok(report(plan, built, files, dst, source_version, new_version))
+    // Without object storage built in, `Start` has only the local case.
+    #[cfg_attr(
+        not(feature = "storage"),
+        allow(clippy::infallible_destructuring_match)
+    )]
+    let source = match start(&opts.src, opts.version, &opts.dst)? {
+        Start::Local(source) => source,
+        #[cfg(feature = "storage")]
+        Start::Remote(url) => return Ok(super::remote::add_classify(opts, &url)?),
+    };
+    let plan = plan(opts, &source.model)?;
+    let next = source.new_version.is_some();
+    let (built, files) = write(opts, &plan, source.model, &source.dst, next)?;
+    Ok(report(
+        plan,
+        built,
+        files,
+        source.dst,
+        source.version,
+        source.new_version,
+    ))
 }
 
 /// Builds the classify head into the parsed model and writes the result to `dst`.

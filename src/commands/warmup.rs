@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use serde::Serialize;
 
-use super::add_classify::{self, Destination, Source};
+use super::add_classify::{self, Destination, Source, Start};
 use crate::proto::tensorflow as tf;
 use crate::proto::tensorflow::serving as sv;
 use crate::proto_ext::{dims, dtype_name, dtype_size, shape_proto};
@@ -207,21 +207,21 @@ impl std::fmt::Display for WarmupReport {
 /// Runs `warmup`: builds every request (checking it against the model) before anything is
 /// written, then writes the copy atomically.
 pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
-    if let Destination::Dir(out) = &opts.dst {
-        crate::storage::local_output(out)?;
-    }
-    #[cfg(feature = "storage")]
-    if let Some(url) = crate::storage::remote_url(&opts.src)? {
-        return Ok(super::remote::warmup(opts, &url)?);
-    }
-    #[cfg(not(feature = "storage"))]
-    crate::storage::remote_url(&opts.src)?;
+    // Without object storage built in, `Start` has only the local case.
+    #[cfg_attr(
+        not(feature = "storage"),
+        allow(clippy::infallible_destructuring_match)
+    )]
     let Source {
         model,
         version: source_version,
         dst,
         new_version,
-    } = add_classify::source(&opts.src, opts.version, &opts.dst)?;
+    } = match add_classify::start(&opts.src, opts.version, &opts.dst)? {
+        Start::Local(source) => source,
+        #[cfg(feature = "storage")]
+        Start::Remote(url) => return Ok(super::remote::warmup(opts, &url)?),
+    };
     let meta = model.meta_graph(opts.tag_set.as_deref())?;
     let model_name = opts.model_name.clone().unwrap_or_else(|| {
         let dir = match new_version.or(source_version) {
