@@ -144,47 +144,52 @@ fn set_names(names: impl Iterator<Item = impl AsRef<str>>) -> String {
     out
 }
 
-/// The signature a Classify or Regress request names, with its single input checked (TF
-/// Serving's wording for both mistakes).
-/// `(check, api, method_name)`: with `check` (`--enable_signature_method_name_check`) a
-/// signature of another method than the one `api` (the API's word) needs is refused first, as
-/// TF Serving does.
-fn examples_signature<'a>(
-    servable: &'a Servable,
-    spec: Option<&'a sv::ModelSpec>,
-    (check, api, method_name): (bool, &str, &str),
-) -> Result<(&'a str, &'a tfp::SignatureDef)> {
-    let name = signature_name(required_spec(spec)?);
-    let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
-        ServeError::invalid(format!(
-            "No signature was found with the name: {}",
-            quote_str(name)
-        ))
-    })?;
-    if check && signature.method_name != method_name {
-        return Err(ServeError::invalid(format!(
-            "Expected {api} signature method_name to be {method_name}. Was: {}",
-            signature.method_name
-        )));
-    }
-    if signature.inputs.len() != 1 {
-        return Err(ServeError::invalid("Expected one input Tensor."));
-    }
-    Ok((name, signature))
+/// What Classify and Regress differ in where they read a request's examples.
+struct ExamplesApi {
+    /// The API, for the metrics.
+    api: Api,
+    /// TF Serving's word for it in messages.
+    word: &'static str,
+    /// The method_name of its signatures.
+    method_name: &'static str,
 }
 
-/// The `inputs` tensor of signature `name`, which `api` (`classification`, `regression`) feeds
-/// the examples into.
+const CLASSIFICATION: ExamplesApi = ExamplesApi {
+    api: Api::Classify,
+    word: "classification",
+    method_name: crate::signature::CLASSIFY_METHOD,
+};
+
+const REGRESSION: ExamplesApi = ExamplesApi {
+    api: Api::Regress,
+    word: "regression",
+    method_name: crate::signature::REGRESS_METHOD,
+};
+
+/// Where a Classify or Regress request's examples go: the `inputs` tensor of a signature.
+struct ExamplesInput<'a> {
+    api: &'static ExamplesApi,
+    /// The signature's name.
+    signature: &'a str,
+    info: &'a tfp::TensorInfo,
+}
+
+/// The `inputs` tensor of signature `name`, which `api` feeds the examples into.
 fn examples_input<'a>(
     signature: &'a tfp::SignatureDef,
-    name: &str,
-    api: &str,
-) -> Result<&'a tfp::TensorInfo> {
-    signature.inputs.get("inputs").ok_or_else(|| {
+    name: &'a str,
+    api: &'static ExamplesApi,
+) -> Result<ExamplesInput<'a>> {
+    let info = signature.inputs.get("inputs").ok_or_else(|| {
         ServeError::new(
             Code::FailedPrecondition,
-            format!("No {api} inputs found in SignatureDef: {name}"),
+            format!("No {} inputs found in SignatureDef: {name}", api.word),
         )
+    })?;
+    Ok(ExamplesInput {
+        api,
+        signature: name,
+        info,
     })
 }
 
@@ -388,34 +393,63 @@ impl Runner {
         })
     }
 
-    /// Feeds a Classify / Regress request's serialized `tf.Example`s to the signature's
-    /// `inputs` and fetches `fetches`, recorded as `call` says. Returns the
-    /// number of examples and the outputs.
-    #[allow(clippy::too_many_arguments)]
+    /// The signature a Classify or Regress request names, with its single input checked (TF
+    /// Serving's wording for both mistakes). With `--enable_signature_method_name_check` a
+    /// signature of another method than `api`'s is refused first, as TF Serving does.
+    fn examples_signature<'a>(
+        &self,
+        api: &ExamplesApi,
+        servable: &'a Servable,
+        spec: Option<&'a sv::ModelSpec>,
+    ) -> Result<(&'a str, &'a tfp::SignatureDef)> {
+        let name = signature_name(required_spec(spec)?);
+        let signature = servable.meta_graph.signature_def.get(name).ok_or_else(|| {
+            ServeError::invalid(format!(
+                "No signature was found with the name: {}",
+                quote_str(name)
+            ))
+        })?;
+        if self.options.method_name_check && signature.method_name != api.method_name {
+            return Err(ServeError::invalid(format!(
+                "Expected {} signature method_name to be {}. Was: {}",
+                api.word, api.method_name, signature.method_name
+            )));
+        }
+        if signature.inputs.len() != 1 {
+            return Err(ServeError::invalid("Expected one input Tensor."));
+        }
+        Ok((name, signature))
+    }
+
+    /// Feeds a Classify / Regress request's serialized `tf.Example`s to `input` and fetches
+    /// `fetches`, recorded as `call` says. Returns the number of examples and the outputs.
     fn run_examples(
         &self,
         call: Call,
-        api: Api,
         servable: &Arc<Servable>,
-        signature: &str,
-        input: &tfp::TensorInfo,
-        examples: Option<&sv::Input>,
+        input: &ExamplesInput,
+        examples: &Option<sv::Input>,
         fetches: &[&str],
     ) -> Result<(usize, Vec<Tensor>)> {
-        let count = match examples.and_then(|i| i.kind.as_ref()) {
+        let ExamplesInput {
+            api,
+            signature,
+            info,
+        } = *input;
+        let count = match examples.as_ref().and_then(|i| i.kind.as_ref()) {
             Some(sv::input::Kind::ExampleList(list)) => list.examples.len(),
             Some(sv::input::Kind::ExampleListWithContext(list)) => list.examples.len(),
             None => 0,
         };
         self.check_task_size(servable, signature, &[i64::try_from(count).ok()])?;
-        let examples = serialized_examples(examples, &mut self.options.limits.budget())?;
+        let examples = serialized_examples(examples.as_ref(), &mut self.options.limits.budget())?;
         let n = examples.len();
         let input_tensor = Tensor {
             dims: vec![n as i64],
             values: Values::String(examples),
         };
-        let feeds = [(info_name("inputs", input)?, &input_tensor)];
-        let outputs = self.run(call, api, servable, signature, &feeds, fetches)?;
+        let feeds = [(info_name("inputs", info)?, &input_tensor)];
+        let outputs = self.run(call, api.api, servable, signature, &feeds, fetches)?;
         if call.runtime_metrics {
             self.metrics.examples(&servable.name, n);
         }
@@ -430,22 +464,15 @@ impl Runner {
         servable: &Arc<Servable>,
         request: &sv::ClassificationRequest,
     ) -> Result<sv::ClassificationResponse> {
-        let (name, signature) = examples_signature(
-            servable,
-            request.model_spec.as_ref(),
-            (
-                self.options.method_name_check,
-                "classification",
-                crate::signature::CLASSIFY_METHOD,
-            ),
-        )?;
+        let (name, signature) =
+            self.examples_signature(&CLASSIFICATION, servable, request.model_spec.as_ref())?;
         let n_out = signature.outputs.len();
         if n_out != 1 && n_out != 2 {
             return Err(ServeError::invalid(format!(
                 "Expected one or two output Tensors, found {n_out}"
             )));
         }
-        let input = examples_input(signature, name, "classification")?;
+        let input = examples_input(signature, name, &CLASSIFICATION)?;
         let classes_info = signature.outputs.get("classes");
         let scores_info = signature.outputs.get("scores");
         if classes_info.is_none() && scores_info.is_none() {
@@ -463,15 +490,7 @@ impl Runner {
         if let Some(info) = scores_info {
             fetches.push(info_name("scores", info)?);
         }
-        let (n, outputs) = self.run_examples(
-            call,
-            Api::Classify,
-            servable,
-            name,
-            input,
-            request.input.as_ref(),
-            &fetches,
-        )?;
+        let (n, outputs) = self.run_examples(call, servable, &input, &request.input, &fetches)?;
         let mut outputs = outputs.into_iter();
         let classes = classes_info.and_then(|_| outputs.next());
         let scores = scores_info.and_then(|_| outputs.next());
@@ -551,19 +570,12 @@ impl Runner {
         servable: &Arc<Servable>,
         request: &sv::RegressionRequest,
     ) -> Result<sv::RegressionResponse> {
-        let (name, signature) = examples_signature(
-            servable,
-            request.model_spec.as_ref(),
-            (
-                self.options.method_name_check,
-                "regression",
-                crate::signature::REGRESS_METHOD,
-            ),
-        )?;
+        let (name, signature) =
+            self.examples_signature(&REGRESSION, servable, request.model_spec.as_ref())?;
         if signature.outputs.len() != 1 {
             return Err(ServeError::invalid("Expected one output Tensor."));
         }
-        let input = examples_input(signature, name, "regression")?;
+        let input = examples_input(signature, name, &REGRESSION)?;
         let output = signature.outputs.get("outputs").ok_or_else(|| {
             ServeError::new(
                 Code::FailedPrecondition,
@@ -571,15 +583,8 @@ impl Runner {
             )
         })?;
         let fetches = [info_name("outputs", output)?];
-        let (n, mut outputs) = self.run_examples(
-            call,
-            Api::Regress,
-            servable,
-            name,
-            input,
-            request.input.as_ref(),
-            &fetches,
-        )?;
+        let (n, mut outputs) =
+            self.run_examples(call, servable, &input, &request.input, &fetches)?;
         let out = outputs
             .pop()
             .ok_or_else(|| ServeError::new(Code::Internal, "no output"))?;
