@@ -149,12 +149,30 @@ pub struct ValidateArgs {
     /// Accept this op on purpose: it is not reported as unsafe or unknown. Repeatable.
     #[arg(long, value_name = "OP")]
     pub allow_op: Vec<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+/// `--format` and its `--json` shorthand (validate and diff).
+#[derive(Debug, Args)]
+pub struct FormatArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
     pub format: ValidateFormat,
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+}
+
+impl FormatArgs {
+    /// The output format, `--json` included.
+    pub fn chosen(&self) -> ValidateFormat {
+        if self.json {
+            ValidateFormat::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 impl ValidateArgs {
@@ -166,15 +184,6 @@ impl ValidateArgs {
         opts.require.clone_from(&self.require_signature);
         opts.allow_ops = self.allow_op.iter().cloned().collect();
         opts
-    }
-
-    /// The output format, `--json` included.
-    pub fn output_format(&self) -> ValidateFormat {
-        if self.json {
-            ValidateFormat::Json
-        } else {
-            self.format
-        }
     }
 }
 
@@ -199,12 +208,8 @@ pub struct DiffArgs {
     /// Tag-set of the meta graph to compare, comma-separated (TF Serving loads `serve`).
     #[arg(long, value_name = "TAGS", default_value = "serve")]
     pub tag_set: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
-    pub format: ValidateFormat,
-    /// Same as --format json.
-    #[arg(long, conflicts_with = "format")]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 fn parse_version_pair(s: &str) -> Result<(i64, i64), String> {
@@ -228,15 +233,6 @@ impl DiffArgs {
             new: self.new.clone(),
             versions: self.versions,
             tag_set: parse_tag_set(&self.tag_set),
-        }
-    }
-
-    /// The output format, `--json` included.
-    pub fn output_format(&self) -> ValidateFormat {
-        if self.json {
-            ValidateFormat::Json
-        } else {
-            self.format
         }
     }
 }
@@ -571,11 +567,12 @@ impl AddClassifyArgs {
 /// `smtool serve`'s arguments: smtool's own (`PATH`, `--model NAME=PATH`, `--host`, ...) and
 /// every flag of TensorFlow Serving 2.21's `tensorflow_model_server`, spelled, typed and
 /// defaulted as there. Values are read by TF Serving's rules: `--flag=value` (or
-/// `--flag value`), booleans as `--flag`, `--flag=true|false|1|0`; the last of a repeated
-/// flag wins.
+/// `--flag value`), booleans (value BOOL, see [`tf_bool_flag`]) as `--flag`,
+/// `--flag=true|false|1|0`; the last of a repeated flag wins.
 #[derive(Debug, Args)]
 #[command(
     args_override_self = true,
+    mut_args = tf_bool_flag,
     after_help = "TensorFlow Serving's command lines run unchanged, e.g.\n  smtool serve --port=8500 --rest_api_port=8501 --model_name=digits --model_base_path=/models/digits\nSee the README for what each TensorFlow Serving flag does here."
 )]
 pub struct ServeArgs {
@@ -640,8 +637,7 @@ pub struct ServeArgs {
     )]
     pub saved_model_tags: String,
     /// Let version labels in the model config point at versions not loaded yet.
-    #[arg(long = "allow_version_labels_for_unavailable_models", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    #[arg(long = "allow_version_labels_for_unavailable_models", value_name = "BOOL", value_parser = tf_bool, help_heading = "Models")]
     pub allow_version_labels_for_unavailable_models: Option<bool>,
     /// Threads loading versions at once (0: one at a time in the manager's loop).
     #[arg(long = "num_load_threads", value_name = "N", value_parser = tf_i32,
@@ -660,16 +656,13 @@ pub struct ServeArgs {
           value_parser = tf_i64, allow_negative_numbers = true, help_heading = "Models")]
     pub load_retry_interval_micros: i64,
     /// TF Serving flushes file-system caches after loads; smtool keeps none to flush.
-    #[arg(long = "flush_filesystem_caches", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    #[arg(long = "flush_filesystem_caches", value_name = "BOOL", value_parser = tf_bool, help_heading = "Models")]
     pub flush_filesystem_caches: Option<bool>,
     /// TF Serving drops unused MetaGraphDef fields to save memory [default: true].
-    #[arg(long = "remove_unused_fields_from_bundle_metagraph", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    #[arg(long = "remove_unused_fields_from_bundle_metagraph", value_name = "BOOL", value_parser = tf_bool, help_heading = "Models")]
     pub remove_unused_fields_from_bundle_metagraph: Option<bool>,
     /// Refuse :classify / :regress / :predict on a signature whose method_name is another.
-    #[arg(long = "enable_signature_method_name_check", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "Models")]
+    #[arg(long = "enable_signature_method_name_check", value_name = "BOOL", value_parser = tf_bool, help_heading = "Models")]
     pub enable_signature_method_name_check: Option<bool>,
 
     /// Address to listen on; use 0.0.0.0 to accept connections from other machines.
@@ -704,20 +697,16 @@ pub struct ServeArgs {
     #[arg(value_parser = tf_path, long = "ssl_config_file", value_name = "FILE", help_heading = "gRPC")]
     pub ssl_config_file: Option<PathBuf>,
     /// Google ALTS credentials (Google Cloud only): refused.
-    #[arg(long = "use_alts_credentials", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    #[arg(long = "use_alts_credentials", value_name = "BOOL", value_parser = tf_bool, help_heading = "gRPC")]
     pub use_alts_credentials: Option<bool>,
     /// Serve grpc.health.v1.Health on the gRPC port(s).
-    #[arg(long = "enable_grpc_healthcheck_service", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    #[arg(long = "enable_grpc_healthcheck_service", value_name = "BOOL", value_parser = tf_bool, help_heading = "gRPC")]
     pub enable_grpc_healthcheck_service: Option<bool>,
     /// Write Predict responses' tensors as tensor_content bytes instead of typed lists.
-    #[arg(long = "enable_serialization_as_tensor_content", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    #[arg(long = "enable_serialization_as_tensor_content", value_name = "BOOL", value_parser = tf_bool, help_heading = "gRPC")]
     pub enable_serialization_as_tensor_content: Option<bool>,
     /// TensorFlow's profiler gRPC service [default: true]; not reachable through the C API.
-    #[arg(long = "enable_profiler", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "gRPC")]
+    #[arg(long = "enable_profiler", value_name = "BOOL", value_parser = tf_bool, help_heading = "gRPC")]
     pub enable_profiler: Option<bool>,
 
     /// Port of the REST API (0 picks a free port).
@@ -737,8 +726,7 @@ pub struct ServeArgs {
           value_parser = tf_i32, allow_negative_numbers = true, help_heading = "REST")]
     pub rest_api_timeout_in_ms: i32,
     /// Answer with CORS headers (Access-Control-Allow-Origin: *) and to preflight requests.
-    #[arg(long = "rest_api_enable_cors_support", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "REST")]
+    #[arg(long = "rest_api_enable_cors_support", value_name = "BOOL", value_parser = tf_bool, help_heading = "REST")]
     pub rest_api_enable_cors_support: Option<bool>,
     /// Largest request body accepted, in bytes; larger requests get HTTP 413. Also what one
     /// request's tensors, and one response's, may hold: this many elements and this many bytes
@@ -757,9 +745,6 @@ pub struct ServeArgs {
         alias = "enable-model-warmup",
         value_name = "BOOL",
         default_value_t = true,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        require_equals = true,
         value_parser = tf_bool,
         help_heading = "Batching and warmup"
     )]
@@ -774,9 +759,6 @@ pub struct ServeArgs {
         alias = "enable-batching",
         value_name = "BOOL",
         default_value_t = false,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        require_equals = true,
         value_parser = tf_bool,
         help_heading = "Batching and warmup"
     )]
@@ -789,9 +771,7 @@ pub struct ServeArgs {
     pub batching_parameters_file: Option<PathBuf>,
     /// Read each model's batching parameters from batching_params.pbtxt in its SavedModel
     /// directory (with --enable_batching).
-    #[arg(long = "enable_per_model_batching_parameters", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool,
-          help_heading = "Batching and warmup")]
+    #[arg(long = "enable_per_model_batching_parameters", value_name = "BOOL", value_parser = tf_bool, help_heading = "Batching and warmup")]
     pub enable_per_model_batching_parameters: Option<bool>,
 
     /// Threads TensorFlow may use inside one op; 0 lets TensorFlow choose (one per core).
@@ -822,12 +802,10 @@ pub struct ServeArgs {
           allow_negative_numbers = true, help_heading = "TensorFlow")]
     pub per_process_gpu_memory_fraction: Option<f32>,
     /// Let models compile with XLA:CPU (jit_compile); off, as in TF Serving, they are refused.
-    #[arg(long = "xla_cpu_compilation_enabled", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    #[arg(long = "xla_cpu_compilation_enabled", value_name = "BOOL", value_parser = tf_bool, help_heading = "TensorFlow")]
     pub xla_cpu_compilation_enabled: Option<bool>,
     /// XLA:CPU and XLA:GPU compilation; this TensorFlow has no GPU.
-    #[arg(long = "xla_gpu_compilation_enabled", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    #[arg(long = "xla_gpu_compilation_enabled", value_name = "BOOL", value_parser = tf_bool, help_heading = "TensorFlow")]
     pub xla_gpu_compilation_enabled: Option<bool>,
     /// Mixed-precision graph rewriting (e.g. bfloat16): refused.
     #[arg(
@@ -840,8 +818,7 @@ pub struct ServeArgs {
     #[arg(value_parser = tf_path, long = "thread_pool_factory_config_file", value_name = "FILE", help_heading = "TensorFlow")]
     pub thread_pool_factory_config_file: Option<PathBuf>,
     /// Serve model.tflite with TensorFlow Lite instead of saved_model.pb: refused.
-    #[arg(long = "prefer_tflite_model", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    #[arg(long = "prefer_tflite_model", value_name = "BOOL", value_parser = tf_bool, help_heading = "TensorFlow")]
     pub prefer_tflite_model: Option<bool>,
     /// TensorFlow Lite interpreter pools (with --prefer_tflite_model only).
     #[arg(long = "num_tflite_pools", value_name = "N", value_parser = tf_i32,
@@ -852,8 +829,7 @@ pub struct ServeArgs {
           allow_negative_numbers = true, help_heading = "TensorFlow")]
     pub num_tflite_interpreters_per_pool: Option<i32>,
     /// TPU builds of TF Serving initialize the TPU system unless this is set; no TPU here.
-    #[arg(long = "skip_initialize_tpu", value_name = "BOOL", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool, help_heading = "TensorFlow")]
+    #[arg(long = "skip_initialize_tpu", value_name = "BOOL", value_parser = tf_bool, help_heading = "TensorFlow")]
     pub skip_initialize_tpu: Option<bool>,
     /// Seconds a client has to send a REST request's headers (also how long an idle
     /// keep-alive connection stays open), or a new gRPC connection to start HTTP/2.
@@ -884,12 +860,24 @@ pub struct ServeArgs {
     pub no_fetch: bool,
 
     /// Print smtool's and TensorFlow's versions, as `tensorflow_model_server --version` does.
-    #[arg(long, value_name = "BOOL", default_value_t = false, num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", value_parser = tf_bool)]
+    #[arg(long, value_name = "BOOL", default_value_t = false, value_parser = tf_bool)]
     pub version: bool,
     /// Show TensorFlow's start-up output and log one line per request.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+#[cfg(feature = "serve")]
+/// How every TF Serving boolean flag (value BOOL, read by [`tf_bool`]) is given, as absl
+/// reads it: `--flag` alone is true, and a value only after `=` (in `--flag false`, `false` is
+/// another argument).
+fn tf_bool_flag(arg: clap::Arg) -> clap::Arg {
+    if arg.get_value_names() != Some(&["BOOL".into()]) {
+        return arg;
+    }
+    arg.num_args(0..=1)
+        .require_equals(true)
+        .default_missing_value("true")
 }
 
 #[cfg(feature = "serve")]

@@ -27,7 +27,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
         Command::Validate(args) => {
             let report = validate::run(&args.options())?;
-            match args.output_format() {
+            match args.format.chosen() {
                 ValidateFormat::Text => render::validate_text::write(out, &report)?,
                 ValidateFormat::Json => render::json::write(out, &report)?,
                 ValidateFormat::Github => render::github::write(out, &report)?,
@@ -46,7 +46,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
         Command::Diff(args) => {
             let report = diff::run(&args.options())?;
-            match args.output_format() {
+            match args.format.chosen() {
                 ValidateFormat::Text => render::diff::text(out, &report)?,
                 ValidateFormat::Json => render::json::write(out, &report)?,
                 ValidateFormat::Github => render::diff::github(out, &report)?,
