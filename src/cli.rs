@@ -1,11 +1,11 @@
 //! Command-line arguments (clap) and their conversion into validated options structs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::add_classify::{
-    AddClassifyOptions, Destination, FeatureSpec, ImageScale, LabelSource,
+    AddClassifyOptions, Destination, EditOptions, FeatureSpec, ImageScale, LabelSource,
 };
 use crate::commands::diff::DiffOptions;
 use crate::commands::inspect::{InspectOptions, VersionSelect};
@@ -308,9 +308,7 @@ impl WarmupArgs {
     /// The core options.
     pub fn options(&self) -> WarmupOptions {
         WarmupOptions {
-            src: self.src.clone(),
-            version: self.version,
-            dst: destination(self.out.as_ref()),
+            edit: edit_options(&self.src, self.version, &self.out, self.force, self.copy),
             tag_set: self.tag_set.as_deref().map(parse_tag_set),
             requests: if self.from_signature {
                 Requests::FromSignatures {
@@ -321,9 +319,6 @@ impl WarmupArgs {
                 Requests::Files(self.requests.clone())
             },
             model_name: self.model_name.clone(),
-            force: self.force,
-            copy: self.copy,
-            progress: true,
         }
     }
 }
@@ -515,11 +510,25 @@ pub struct AddClassifyArgs {
     pub json: bool,
 }
 
-/// `--out DST`, or the next version (clap requires --out unless --as-next-version is given).
-fn destination(out: Option<&PathBuf>) -> Destination {
-    match out {
-        Some(out) => Destination::Dir(out.clone()),
-        None => Destination::NextVersion,
+/// The options add-classify and warmup share; the copy goes to `--out DST`, or is the next
+/// version (clap requires --out unless --as-next-version is given).
+fn edit_options(
+    src: &Path,
+    version: Option<i64>,
+    out: &Option<PathBuf>,
+    force: bool,
+    copy: bool,
+) -> EditOptions {
+    EditOptions {
+        src: src.to_path_buf(),
+        version,
+        dst: match out {
+            Some(out) => Destination::Dir(out.clone()),
+            None => Destination::NextVersion,
+        },
+        force,
+        copy,
+        progress: true,
     }
 }
 
@@ -537,9 +546,7 @@ impl AddClassifyArgs {
     /// The core options.
     pub fn options(&self) -> AddClassifyOptions {
         AddClassifyOptions {
-            src: self.src.clone(),
-            version: self.version,
-            dst: destination(self.out.as_ref()),
+            edit: edit_options(&self.src, self.version, &self.out, self.force, self.copy),
             tag_set: self.tag_set.as_deref().map(parse_tag_set),
             signature: self.signature.clone(),
             output: self.output.clone(),
@@ -556,9 +563,6 @@ impl AddClassifyArgs {
             make_default: self.make_default,
             rename_default_to: self.rename_default_to.clone(),
             apply_softmax: self.apply_softmax,
-            force: self.force,
-            copy: self.copy,
-            progress: true,
         }
     }
 }

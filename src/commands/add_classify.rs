@@ -76,14 +76,34 @@ pub enum Destination {
     NextVersion,
 }
 
+/// What every command that writes an edited copy of a model (add-classify, warmup) is told:
+/// the model to read, where the copy goes and how it is written.
+#[derive(Debug, Clone)]
+pub struct EditOptions {
+    /// A SavedModel directory, its graph file, or a model base path.
+    pub src: PathBuf,
+    /// With a model base path: the version to read; `None`: the latest.
+    pub version: Option<i64>,
+    pub dst: Destination,
+    /// Replace an existing destination (add-classify: also an existing signature key).
+    pub force: bool,
+    /// Copy files instead of hard-linking them.
+    pub copy: bool,
+    /// Show a progress bar for large copies.
+    pub progress: bool,
+}
+
+impl EditOptions {
+    /// How the copy is written; `next_version`: as a new version of a model base path.
+    pub(crate) fn write_options(&self, next_version: bool) -> WriteOptions {
+        WriteOptions::from_flags(self.force, next_version, self.copy, self.progress)
+    }
+}
+
 /// What `add-classify` does, validated from the command line.
 #[derive(Debug, Clone)]
 pub struct AddClassifyOptions {
-    /// A SavedModel directory, its graph file, or a model base path.
-    pub src: PathBuf,
-    /// With a model base path: the version to edit; `None`: the latest.
-    pub version: Option<i64>,
-    pub dst: Destination,
+    pub edit: EditOptions,
     /// The meta graph to edit (exact tag-set); `None`: the only one, else `serve`.
     pub tag_set: Option<Vec<String>>,
     /// The signature to wrap.
@@ -104,12 +124,6 @@ pub struct AddClassifyOptions {
     pub rename_default_to: String,
     /// Add a Softmax after the output (it holds logits).
     pub apply_softmax: bool,
-    /// Replace an existing signature key or destination.
-    pub force: bool,
-    /// Copy files instead of hard-linking them.
-    pub copy: bool,
-    /// Show a progress bar for large copies.
-    pub progress: bool,
 }
 
 /// Everything a user can get wrong, each with what to do about it.
@@ -335,15 +349,15 @@ pub(crate) enum Start {
 
 /// The start shared by the commands that write a new model: refuses an `--out` in object
 /// storage, then hands on a `src` there, or opens the local [`source`].
-pub(crate) fn start(src: &Path, version: Option<i64>, dst: &Destination) -> Result<Start, Error> {
-    if let Destination::Dir(out) = dst {
+pub(crate) fn start(edit: &EditOptions) -> Result<Start, Error> {
+    if let Destination::Dir(out) = &edit.dst {
         crate::storage::local_output(out)?;
     }
-    match crate::storage::remote_url(src)? {
+    match crate::storage::remote_url(&edit.src)? {
         #[cfg(feature = "storage")]
         Some(url) => Ok(Start::Remote(url)),
         // Without object storage built in, `remote_url` has refused a URL.
-        _ => Ok(Start::Local(source(src, version, dst)?)),
+        _ => Ok(Start::Local(source(&edit.src, edit.version, &edit.dst)?)),
     }
 }
 
@@ -437,7 +451,7 @@ pub fn run(opts: &AddClassifyOptions) -> Result<AddClassifyReport, Error> {
         not(feature = "storage"),
         allow(clippy::infallible_destructuring_match)
     )]
-    let source = match start(&opts.src, opts.version, &opts.dst)? {
+    let source = match start(&opts.edit)? {
         Start::Local(source) => source,
         #[cfg(feature = "storage")]
         Start::Remote(url) => return Ok(super::remote::add_classify(opts, &url)?),
@@ -476,7 +490,7 @@ fn write(
         &saved_model,
         dst,
         // --force may replace a signature key, but never a version of a base path.
-        &WriteOptions::from_flags(opts.force, new_version, opts.copy, opts.progress),
+        &opts.edit.write_options(new_version),
     )?;
     Ok((built, files))
 }
@@ -650,7 +664,9 @@ fn check_keys(opts: &AddClassifyOptions, meta: &tf::MetaGraphDef, dir: &Path) ->
     let exists = |key: &str| meta.signature_def.contains_key(key);
     // With --make-default the old default moves away, so its key is free.
     let moving_default = opts.make_default && exists(DEFAULT_SIGNATURE_KEY);
-    if exists(&opts.name) && !opts.force && !(moving_default && opts.name == DEFAULT_SIGNATURE_KEY)
+    if exists(&opts.name)
+        && !opts.edit.force
+        && !(moving_default && opts.name == DEFAULT_SIGNATURE_KEY)
     {
         return Err(Error::KeyExists {
             key: opts.name.clone(),
@@ -663,7 +679,7 @@ fn check_keys(opts: &AddClassifyOptions, meta: &tf::MetaGraphDef, dir: &Path) ->
                 key: opts.name.clone(),
             });
         }
-        if exists(&opts.rename_default_to) && !opts.force {
+        if exists(&opts.rename_default_to) && !opts.edit.force {
             return Err(Error::KeyExists {
                 key: opts.rename_default_to.clone(),
                 path: dir.to_path_buf(),

@@ -156,13 +156,11 @@ pub fn add_classify(
     opts: &AddClassifyOptions,
     url: &RemoteUrl,
 ) -> Result<AddClassifyReport, storage::Error> {
-    let view = open_for_edit(url, opts.version)?;
-    let local = AddClassifyOptions {
-        src: view.path().to_path_buf(),
-        ..opts.clone()
-    };
+    let view = open_for_edit(url, opts.edit.version)?;
+    let mut local = opts.clone();
+    local.edit.src = view.path().to_path_buf();
     let mut report = add_classify::run(&local).map_err(|e| view.relocate_error(&e))?;
-    if let (Destination::NextVersion, Some(number)) = (&opts.dst, report.new_version) {
+    if let (Destination::NextVersion, Some(number)) = (&opts.edit.dst, report.new_version) {
         report.dst = PathBuf::from(publish(&view, url, number, &report.dst)?);
     }
     Ok(report)
@@ -171,19 +169,17 @@ pub fn add_classify(
 #[cfg(feature = "serve")]
 /// `smtool warmup s3://...`: as [`add_classify`], for a copy with warmup requests.
 pub fn warmup(opts: &WarmupOptions, url: &RemoteUrl) -> Result<WarmupReport, storage::Error> {
-    let view = open_for_edit(url, opts.version)?;
+    let view = open_for_edit(url, opts.edit.version)?;
     // The requests name the model as the bucket does, not as the local view is named.
     let name = url.prefix.rsplit('/').next().filter(|n| !n.is_empty());
-    let local = WarmupOptions {
-        src: view.path().to_path_buf(),
-        model_name: opts
-            .model_name
-            .clone()
-            .or_else(|| Some(name.unwrap_or(&url.bucket).to_owned())),
-        ..opts.clone()
-    };
+    let mut local = opts.clone();
+    local.edit.src = view.path().to_path_buf();
+    local.model_name = opts
+        .model_name
+        .clone()
+        .or_else(|| Some(name.unwrap_or(&url.bucket).to_owned()));
     let mut report = warmup::run(&local).map_err(|e| view.relocate_error(&e))?;
-    if let (Destination::NextVersion, Some(number)) = (&opts.dst, report.new_version) {
+    if let (Destination::NextVersion, Some(number)) = (&opts.edit.dst, report.new_version) {
         report.dst = publish(&view, url, number, Path::new(&report.dst))?;
     }
     Ok(report)

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use serde::Serialize;
 
-use super::add_classify::{self, Destination, Source, Start};
+use super::add_classify::{self, EditOptions, Source, Start};
 use crate::proto::tensorflow as tf;
 use crate::proto::tensorflow::serving as sv;
 use crate::proto_ext::{dims, dtype_name, dtype_size, shape_proto};
-use crate::savedmodel::write::{self, WriteOptions};
+use crate::savedmodel::write;
 use crate::savedmodel::{self, tfrecord, SavedModelDir};
 use crate::serve::codec;
 use crate::serve::warmup::{MAX_RECORDS, WARMUP_FILE};
@@ -67,17 +67,12 @@ pub enum Requests {
 /// Validated options of `smtool warmup`.
 #[derive(Debug, Clone)]
 pub struct WarmupOptions {
-    pub src: PathBuf,
-    pub version: Option<i64>,
-    pub dst: Destination,
+    pub edit: EditOptions,
     /// The meta graph whose signatures are used; `None`: the only one, else `serve`.
     pub tag_set: Option<Vec<String>>,
     pub requests: Requests,
     /// `model_spec.name` of the logged requests; `None`: the model's directory name.
     pub model_name: Option<String>,
-    pub force: bool,
-    pub copy: bool,
-    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +212,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
         version: source_version,
         dst,
         new_version,
-    } = match add_classify::start(&opts.src, opts.version, &opts.dst)? {
+    } = match add_classify::start(&opts.edit)? {
         Start::Local(source) => source,
         #[cfg(feature = "storage")]
         Start::Remote(url) => return Ok(super::remote::warmup(opts, &url)?),
@@ -225,7 +220,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
     let meta = model.meta_graph(opts.tag_set.as_deref())?;
     let model_name = opts.model_name.clone().unwrap_or_else(|| {
         let dir = match new_version.or(source_version) {
-            Some(_) => opts.src.as_path(),
+            Some(_) => opts.edit.src.as_path(),
             None => model.dir.as_path(),
         };
         dir.file_name()
@@ -329,7 +324,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
         &dir,
         &saved_model,
         &dst,
-        &WriteOptions::from_flags(opts.force, new_version.is_some(), opts.copy, opts.progress),
+        &opts.edit.write_options(new_version.is_some()),
         &[(WARMUP_FILE, &file)],
     )?;
     Ok(WarmupReport {
