@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::files::{self, FileError};
 use crate::serve::limits::MAX_RANK;
-use crate::serve::tensor::{Tensor, Values};
+use crate::serve::tensor::{Tensor, Values, STRING_ELEMENT_BYTES};
 
 /// NumPy's default `max_header_size` for `np.load`: longer headers are refused by NumPy too.
 pub const MAX_HEADER_BYTES: usize = 10_000;
@@ -70,15 +70,17 @@ pub enum NpyError {
     },
 }
 
+/// The names of an archive's arrays for a message: the first few, and how many more.
 fn list(names: &[String]) -> String {
+    const SHOWN: usize = 10;
     if names.is_empty() {
         return "none".into();
     }
-    names
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut shown: Vec<String> = names.iter().take(SHOWN).map(|n| format!("'{n}'")).collect();
+    if names.len() > SHOWN {
+        shown.push(format!("and {} more", names.len() - SHOWN));
+    }
+    shown.join(", ")
 }
 
 fn format_error(what: &str, reason: impl Into<String>) -> NpyError {
@@ -503,6 +505,12 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
             ),
         ));
     }
+    if let Some(d) = shape.iter().find(|&&d| d > i64::MAX as u64) {
+        return Err(format_error(
+            what,
+            format!("its shape has a dimension of {d}, more than a tensor's 2^63 - 1"),
+        ));
+    }
     let count = shape
         .iter()
         .try_fold(1u64, |n, &d| n.checked_mul(d))
@@ -522,6 +530,23 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
                 ),
             )
         })?;
+    if matches!(dtype.kind, Kind::Bytes | Kind::Unicode) {
+        // Each string is a vector of its own: a file of many short strings takes many times its
+        // size to hold, so their number is checked before any is made.
+        let held = count
+            .saturating_mul(STRING_ELEMENT_BYTES)
+            .saturating_add(needed);
+        if held > MAX_FILE_BYTES {
+            return Err(format_error(
+                what,
+                format!(
+                    "its {count} strings would take {held} bytes to hold ({STRING_ELEMENT_BYTES} \
+                     per string plus their bytes), more than the {MAX_FILE_BYTES} an array may \
+                     take; save fewer strings per array"
+                ),
+            ));
+        }
+    }
     let data = &data[..needed as usize];
     let count = count as usize;
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
@@ -603,7 +628,7 @@ fn values(dtype: Dtype, data: &[u8], count: usize, what: &str) -> Result<Values,
 
 /// Column-major (`fortran_order`) elements into row-major order.
 fn to_row_major(values: Values, shape: &[u64]) -> Values {
-    fn reorder<T: Clone>(v: Vec<T>, shape: &[u64]) -> Vec<T> {
+    fn reorder<T: Default>(mut v: Vec<T>, shape: &[u64]) -> Vec<T> {
         let n = v.len();
         if n == 0 {
             return v;
@@ -618,7 +643,8 @@ fn to_row_major(values: Values, shape: &[u64]) -> Values {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
-            out.push(v[offset].clone());
+            // Moved, not cloned: a string array is not held twice.
+            out.push(std::mem::take(&mut v[offset]));
             for d in (0..rank).rev() {
                 index[d] += 1;
                 if index[d] < shape[d] as usize {

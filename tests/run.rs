@@ -753,3 +753,153 @@ fn argument_errors() {
         );
     }
 }
+
+/// `smtool run ARGS` (finding TensorFlow through `venv`, if given) and the peak resident memory
+/// of that process in KiB, as the reference Python's `resource` module measures its only child.
+fn smtool_run_peak(python: &Path, venv: Option<&Path>, args: &[&str]) -> (Output, u64) {
+    const MEASURE: &str = "import resource, subprocess, sys\n\
+        code = subprocess.call(sys.argv[1:])\n\
+        sys.stderr.write('\\npeak_rss_kb=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(code if code >= 0 else 128 - code)\n";
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-c", MEASURE, env!("CARGO_BIN_EXE_smtool"), "run"])
+        .args(args)
+        .arg("--no-fetch")
+        .current_dir(common::root())
+        .env("TF_CPP_MIN_LOG_LEVEL", "3");
+    match venv {
+        Some(venv) => cmd.env("VIRTUAL_ENV", venv),
+        None => cmd.args(["--tensorflow-dir", "/nonexistent"]),
+    };
+    let mut out = cmd.output().expect("start smtool run under python");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, peak) = stderr
+        .trim_end()
+        .rsplit_once("\npeak_rss_kb=")
+        .expect("the peak memory line");
+    let peak = peak.parse().expect("peak memory in KiB");
+    out.stderr = rest.trim_start().as_bytes().to_vec();
+    (out, peak)
+}
+
+/// A `.npy` header for an array of `descr` shaped `shape`.
+fn header(descr: &str, shape: &str) -> String {
+    format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
+}
+
+#[test]
+fn many_short_strings_are_refused_before_they_are_made() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    // 30 MB of one-byte strings: holding each as a string of its own would take 40 times that.
+    let count = 30_000_000;
+    let path = tmp.path().join("strings.npy");
+    std::fs::write(
+        &path,
+        npy(&header("|S1", &format!("({count},)")), &vec![b'a'; count]),
+    )
+    .expect("write");
+    let hpt = common::fixture("half_plus_two");
+    let (out, peak_kb) = smtool_run_peak(
+        &python,
+        None,
+        &[path_str(&hpt), "--input", &format!("x={}", path_str(&path))],
+    );
+    let err = error(&out);
+    assert!(
+        err.contains(&format!(
+            "'{}' is not a NumPy .npy array: its {count} strings would take 1470000000 bytes to hold (48 per string plus their bytes), more than the 1073741824 an array may take; save fewer strings per array",
+            path_str(&path)
+        )),
+        "{err}"
+    );
+    assert!(peak_kb < 300_000, "peak RSS {peak_kb} KiB for a 30 MB file");
+}
+
+#[test]
+fn converting_an_array_to_the_inputs_dtype_costs_no_more_than_the_result() {
+    let Some(venv) = venv() else { return };
+    let python = common::reference_python().expect("python");
+    let tmp = common::tempdir();
+    // 40 million uint8 zeros for half_plus_two's DT_FLOAT input: the floats take 160 MB. The
+    // array is shaped (1, n), which the signature's rank-1 input refuses after the conversion,
+    // before TensorFlow runs.
+    let count = 40_000_000;
+    let path = tmp.path().join("bytes.npy");
+    std::fs::write(
+        &path,
+        npy(&header("|u1", &format!("(1, {count})")), &vec![0; count]),
+    )
+    .expect("write");
+    let hpt = common::fixture("half_plus_two");
+    let (out, peak_kb) = smtool_run_peak(
+        &python,
+        Some(&venv),
+        &[path_str(&hpt), "--input", &format!("x={}", path_str(&path))],
+    );
+    let err = error(&out);
+    assert!(
+        err.contains(&format!("input 'x' has 2 dimension(s), shape [1,{count}], but signature 'serving_default' takes it with 1, shape (-1); reshape it to the signature's rank")),
+        "{err}"
+    );
+    // TensorFlow itself takes about 320 MB; the array, its floats and their request copies
+    // about 500 MB more.
+    assert!(peak_kb < 1_100_000, "peak RSS {peak_kb} KiB");
+}
+
+#[test]
+fn an_input_of_another_rank_than_the_signatures_is_refused_not_run() {
+    let Some(venv) = venv() else { return };
+    // digits convolves a (batch, 28, 28, 1) input; TensorFlow's oneDNN convolution aborts the
+    // process on a rank-2 tensor instead of failing the run.
+    let digits = common::fixture("digits/model");
+    let err = error(&smtool_run(
+        Some(&venv),
+        &[path_str(&digits), "--value", "x=[[1.0, 2.0]]"],
+        b"",
+    ));
+    assert!(
+        err.contains("input 'x' has 2 dimension(s), shape [1,2], but signature 'serving_default' takes it with 4, shape (-1, 28, 28, 1); reshape it to the signature's rank (TF Serving answers 400 INVALID_ARGUMENT)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn image_decompression_bombs_are_refused_before_decoding() {
+    let Some(venv) = venv() else { return };
+    let python = common::reference_python().expect("python");
+    let tmp = common::tempdir();
+    // A 20000x20000 grey PNG of zeros: 390 KB on disk, 400 MB of pixels, 1.6 GB as floats.
+    let bomb = tmp.path().join("bomb.png");
+    let make = "import struct, sys, zlib\n\
+        n = 20000\n\
+        chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))\n\
+        c = zlib.compressobj(9)\n\
+        row = bytes(n + 1)\n\
+        data = b''.join(c.compress(row) for _ in range(n)) + c.flush()\n\
+        ihdr = struct.pack('>IIBBBBB', n, n, 8, 0, 0, 0, 0)\n\
+        open(sys.argv[1], 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', data) + chunk(b'IEND', b''))\n";
+    let made = std::process::Command::new(&python)
+        .args(["-c", make, path_str(&bomb)])
+        .output()
+        .expect("python");
+    assert!(made.status.success(), "{}", common::stderr(&made));
+    let digits = common::fixture("digits/model");
+    let (out, peak_kb) = smtool_run_peak(
+        &python,
+        Some(&venv),
+        &[
+            path_str(&digits),
+            "--image",
+            &format!("x={}", path_str(&bomb)),
+        ],
+    );
+    let err = error(&out);
+    assert!(
+        err.contains("--image x: its header claims 400000000 pixels, 1600000000 bytes once decoded to 1 channel(s) of floats, more than the 1073741824 an image may take; scale it down before running it"),
+        "{err}"
+    );
+    assert!(peak_kb < 700_000, "peak RSS {peak_kb} KiB");
+}

@@ -695,20 +695,6 @@ fn cast(t: Tensor, target: i32) -> Result<Tensor, String> {
         F(f64),
         I(i128),
     }
-    let numbers: Vec<N> = match &t.values {
-        Values::Float(v) => v.iter().map(|&x| N::F(x.into())).collect(),
-        Values::Double(v) => v.iter().map(|&x| N::F(x)).collect(),
-        Values::Int32(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::UInt8(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::Int16(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::Int8(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::Int64(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::Bool(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::UInt16(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::UInt32(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::UInt64(v) => v.iter().map(|&x| N::I(x.into())).collect(),
-        Values::Half(_) | Values::String(_) => return Err(refuse()),
-    };
     let f = |n: N| match n {
         N::F(x) => x,
         N::I(i) => i as f64,
@@ -717,20 +703,39 @@ fn cast(t: Tensor, target: i32) -> Result<Tensor, String> {
         N::F(x) => x as i128,
         N::I(i) => i,
     };
+    // Each element goes straight into the target's vector: the only allocation is the result.
+    fn each<T>(values: &Values, to: impl Fn(N) -> T) -> Option<Vec<T>> {
+        Some(match values {
+            Values::Float(v) => v.iter().map(|&x| to(N::F(x.into()))).collect(),
+            Values::Double(v) => v.iter().map(|&x| to(N::F(x))).collect(),
+            Values::Int32(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::UInt8(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::Int16(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::Int8(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::Int64(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::Bool(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::UInt16(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::UInt32(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::UInt64(v) => v.iter().map(|&x| to(N::I(x.into()))).collect(),
+            Values::Half(_) | Values::String(_) => return None,
+        })
+    }
+    let v = &t.values;
     let values = match target {
-        dtype::FLOAT => Values::Float(numbers.iter().map(|&n| f(n) as f32).collect()),
-        dtype::DOUBLE => Values::Double(numbers.iter().map(|&n| f(n)).collect()),
-        dtype::INT32 => Values::Int32(numbers.iter().map(|&n| i(n) as i32).collect()),
-        dtype::INT64 => Values::Int64(numbers.iter().map(|&n| i(n) as i64).collect()),
-        dtype::INT16 => Values::Int16(numbers.iter().map(|&n| i(n) as i16).collect()),
-        dtype::INT8 => Values::Int8(numbers.iter().map(|&n| i(n) as i8).collect()),
-        dtype::UINT8 => Values::UInt8(numbers.iter().map(|&n| i(n) as u8).collect()),
-        dtype::UINT16 => Values::UInt16(numbers.iter().map(|&n| i(n) as u16).collect()),
-        dtype::UINT32 => Values::UInt32(numbers.iter().map(|&n| i(n) as u32).collect()),
-        dtype::UINT64 => Values::UInt64(numbers.iter().map(|&n| i(n) as u64).collect()),
-        dtype::BOOL => Values::Bool(numbers.iter().map(|&n| f(n) != 0.0).collect()),
-        _ => return Err(refuse()),
-    };
+        dtype::FLOAT => each(v, |n| f(n) as f32).map(Values::Float),
+        dtype::DOUBLE => each(v, f).map(Values::Double),
+        dtype::INT32 => each(v, |n| i(n) as i32).map(Values::Int32),
+        dtype::INT64 => each(v, |n| i(n) as i64).map(Values::Int64),
+        dtype::INT16 => each(v, |n| i(n) as i16).map(Values::Int16),
+        dtype::INT8 => each(v, |n| i(n) as i8).map(Values::Int8),
+        dtype::UINT8 => each(v, |n| i(n) as u8).map(Values::UInt8),
+        dtype::UINT16 => each(v, |n| i(n) as u16).map(Values::UInt16),
+        dtype::UINT32 => each(v, |n| i(n) as u32).map(Values::UInt32),
+        dtype::UINT64 => each(v, |n| i(n) as u64).map(Values::UInt64),
+        dtype::BOOL => each(v, |n| f(n) != 0.0).map(Values::Bool),
+        _ => None,
+    }
+    .ok_or_else(refuse)?;
     Ok(Tensor {
         dims: t.dims,
         values,

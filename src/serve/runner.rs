@@ -193,6 +193,28 @@ fn examples_input<'a>(
     })
 }
 
+/// A predict input must have the rank its signature declares (when it declares one): some of
+/// TensorFlow's kernels (oneDNN's convolutions among them) abort the process on a tensor of
+/// another rank instead of failing the run, and TensorFlow's own Python API refuses such a call.
+fn check_rank(alias: &str, signature: &str, info: &tfp::TensorInfo, t: &Tensor) -> Result<()> {
+    let Some(declared) = crate::proto_ext::dims(info.tensor_shape.as_ref()) else {
+        return Ok(());
+    };
+    if declared.len() == t.dims.len() {
+        return Ok(());
+    }
+    Err(ServeError::invalid(format!(
+        "input '{}' has {} dimension(s), shape {}, but signature '{}' takes it with {}, shape {}; \
+         reshape it to the signature's rank",
+        quote_str(alias),
+        t.dims.len(),
+        shape_debug(&t.dims),
+        quote_str(signature),
+        declared.len(),
+        crate::proto_ext::shape_text(info.tensor_shape.as_ref())
+    )))
+}
+
 fn info_name<'a>(alias: &str, info: &'a tfp::TensorInfo) -> Result<&'a str> {
     tensor_name(info).ok_or_else(|| {
         ServeError::new(
@@ -358,6 +380,7 @@ impl Runner {
                 continue;
             };
             let tensor = tensor_from_proto(proto, alias, &mut budget)?;
+            check_rank(alias, name, info, &tensor)?;
             feeds.push((info_name(alias, info)?, tensor));
         }
         let mut aliases: Vec<&String> = Vec::new();

@@ -225,7 +225,7 @@ fn typed_values(proto: &tfp::TensorProto) -> Option<(usize, u64)> {
 
 /// What holding one string element costs beyond its bytes: smtool's `Vec<u8>` and
 /// TensorFlow's `TF_TString`, 24 bytes each.
-const STRING_ELEMENT_BYTES: u64 = 48;
+pub(crate) const STRING_ELEMENT_BYTES: u64 = 48;
 
 /// The values of a `TensorProto` of `n` elements (`n` already within the budget).
 fn tensor_values(proto: &tfp::TensorProto, dims: Vec<i64>, n: usize) -> Option<Tensor> {
