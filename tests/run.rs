@@ -903,3 +903,28 @@ fn image_decompression_bombs_are_refused_before_decoding() {
     );
     assert!(peak_kb < 700_000, "peak RSS {peak_kb} KiB");
 }
+
+#[test]
+fn input_files_together_are_bounded_before_all_are_read() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    // Twenty 60 MB files (each within the 64 MiB an image may have) are more than the 1 GiB
+    // one run holds: refused once that much is read, before TensorFlow is looked for.
+    let image = tmp.path().join("big.png");
+    std::fs::write(&image, vec![0u8; 60_000_000]).expect("write");
+    let arg = format!("x={}", path_str(&image));
+    let digits = common::fixture("digits/model");
+    let mut args = vec![path_str(&digits)];
+    for _ in 0..20 {
+        args.extend(["--image", &arg]);
+    }
+    let (out, peak_kb) = smtool_run_peak(&python, None, &args);
+    let err = error(&out);
+    assert!(
+        err.contains("the inputs up to --image x take more than the 1 GiB one run may hold together; give fewer or smaller ones"),
+        "{err}"
+    );
+    assert!(peak_kb < 1_250_000, "peak RSS {peak_kb} KiB");
+}

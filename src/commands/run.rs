@@ -541,6 +541,9 @@ fn read_sources(opts: &RunOptions) -> Result<Sources> {
         return Ok(Sources::Body(doc));
     }
     let mut read = Vec::with_capacity(opts.inputs.len());
+    // What the inputs read so far hold: each file is bounded by its own limit, and all of them
+    // together by what one run may hold, so that many files are refused before they are all read.
+    let mut held = 0u64;
     for input in &opts.inputs {
         let what = || format!("{} {}", input.flag(), input.key);
         let parse_json = |text: &str| {
@@ -556,9 +559,34 @@ fn read_sources(opts: &RunOptions) -> Result<Sources> {
                 Given::Image(files::read_capped(path, MAX_IMAGE_BYTES, "an image")?)
             }
         };
+        held = held.saturating_add(held_bytes(&value));
+        if held > MAX_TENSOR_BYTES as u64 {
+            bail!(
+                "the inputs up to {} take more than the {} one run may hold together; give fewer \
+                 or smaller ones",
+                what(),
+                files::human(MAX_TENSOR_BYTES as u64)
+            );
+        }
         read.push((input.clone(), value));
     }
     Ok(Sources::Inputs(read))
+}
+
+/// The bytes an input read from a file holds (a string counts its length plus what holding it
+/// costs, as the server's limits count it).
+fn held_bytes(given: &Given) -> u64 {
+    match given {
+        Given::Tensor(t) => match &t.values {
+            Values::String(v) => (v.iter())
+                .map(|s| s.len() as u64 + tensor::STRING_ELEMENT_BYTES)
+                .sum(),
+            _ => (t.values.len() as u64)
+                .saturating_mul(crate::proto_ext::dtype_size(t.dtype()).unwrap_or(1)),
+        },
+        Given::Image(bytes) => bytes.len() as u64,
+        Given::Json(_) | Given::Examples(_) => 0,
+    }
 }
 
 /// The `tf.Example`s of an `--examples` list.

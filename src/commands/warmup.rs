@@ -98,7 +98,8 @@ pub enum Error {
     )]
     RequestTooLarge { path: PathBuf, bytes: u64 },
     #[error(
-        "the requests up to '{}' take more than {MAX_TOTAL_REQUEST_BYTES} bytes together;          record fewer or smaller ones",
+        "the requests up to '{}' take more than {MAX_TOTAL_REQUEST_BYTES} bytes together; \
+         record fewer or smaller ones",
         path.display()
     )]
     RequestsTooLarge { path: PathBuf },
@@ -595,6 +596,20 @@ fn synthetic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_total_request_limit_reads_as_one_sentence() {
+        let err = Error::RequestsTooLarge {
+            path: "b.json".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the requests up to 'b.json' take more than {MAX_TOTAL_REQUEST_BYTES} bytes \
+                 together; record fewer or smaller ones"
+            )
+        );
+    }
 
     #[test]
     fn request_file_prefixes() {

@@ -165,6 +165,15 @@ fn claimed_pixels(encoded: &[u8]) -> Result<Option<u64>, String> {
         }
         return Ok(Some(pixels));
     }
+    // JPEG XL (a bare codestream or its container): TensorFlow decodes it, but its size is
+    // bit-packed and not read here, so it is refused rather than decoded unchecked.
+    if encoded.starts_with(b"\xff\x0a") || encoded.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        return Err(
+            "it is a JPEG XL image, whose size smtool does not check before decoding; convert it \
+             to PNG or JPEG"
+                .into(),
+        );
+    }
     Ok(None)
 }
 
@@ -330,6 +339,9 @@ mod tests {
         for (bytes, want) in cases {
             assert_eq!(claimed_pixels(bytes).unwrap(), want, "{:?}", &bytes[..4]);
         }
+        assert!(claimed_pixels(b"\xff\x0a\xfa\x7f")
+            .unwrap_err()
+            .contains("JPEG XL"));
         assert!(claimed_pixels(b"\x89PNG\r\n\x1a\n\0\0")
             .unwrap_err()
             .contains("cut short"));
