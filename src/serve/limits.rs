@@ -137,6 +137,22 @@ fn shape_text(dims: &[i64]) -> String {
     }
 }
 
+/// Adds `amount` to the count `used` unless the sum passes `max`: then the count is left as it
+/// is and the error is RESOURCE_EXHAUSTED with the message `refusal` writes for `max`.
+fn take(
+    used: &mut u64,
+    amount: u64,
+    max: u64,
+    refusal: impl FnOnce(u64) -> String,
+) -> Result<(), ServeError> {
+    let sum = used.saturating_add(amount);
+    if sum > max {
+        return Err(ServeError::new(Code::ResourceExhausted, refusal(max)));
+    }
+    *used = sum;
+    Ok(())
+}
+
 impl Budget {
     /// Takes the elements of request tensor `what` of shape `dims` from the budget and returns
     /// its element count. A shape that is no tensor is an error naming `what`, in TF Serving's
@@ -144,23 +160,22 @@ impl Budget {
     pub fn input(&mut self, what: &str, dims: &[i64]) -> Result<usize, ServeError> {
         let (elements, extent) = shape_size(dims)
             .map_err(|e| ServeError::invalid(format!("tensor parsing error: {what} ({e})")))?;
-        let used = self.elements.saturating_add(extent);
-        if used > self.limits.max_elements {
-            let zeros = if elements < extent {
-                " (dimensions of 0 count as 1: a model may build tensors from the others)"
-            } else {
-                ""
-            };
-            return Err(ServeError::new(
-                Code::ResourceExhausted,
+        take(
+            &mut self.elements,
+            extent,
+            self.limits.max_elements,
+            |max| {
+                let zeros = if elements < extent {
+                    " (dimensions of 0 count as 1: a model may build tensors from the others)"
+                } else {
+                    ""
+                };
                 format!(
-                    "input '{what}' of shape {} describes {extent} elements{zeros}; the inputs of one request may describe at most {} together. Send fewer values, or raise --max-request-bytes",
+                    "input '{what}' of shape {} describes {extent} elements{zeros}; the inputs of one request may describe at most {max} together. Send fewer values, or raise --max-request-bytes",
                     shape_text(dims),
-                    self.limits.max_elements
-                ),
-            ));
-        }
-        self.elements = used;
+                )
+            },
+        )?;
         usize::try_from(elements).map_err(|_| {
             ServeError::new(
                 Code::ResourceExhausted,
@@ -171,18 +186,16 @@ impl Budget {
 
     /// Takes `bytes` of string data of request tensor `what` from the budget.
     pub fn input_strings(&mut self, what: &str, bytes: u64) -> Result<(), ServeError> {
-        let used = self.string_bytes.saturating_add(bytes);
-        if used > self.limits.max_string_bytes {
-            return Err(ServeError::new(
-                Code::ResourceExhausted,
+        take(
+            &mut self.string_bytes,
+            bytes,
+            self.limits.max_string_bytes,
+            |max| {
                 format!(
-                    "input '{what}' holds {bytes} bytes of strings; the inputs of one request may hold at most {} together. Send shorter or fewer strings, or raise --max-request-bytes",
-                    self.limits.max_string_bytes
-                ),
-            ));
-        }
-        self.string_bytes = used;
-        Ok(())
+                    "input '{what}' holds {bytes} bytes of strings; the inputs of one request may hold at most {max} together. Send shorter or fewer strings, or raise --max-request-bytes"
+                )
+            },
+        )
     }
 
     /// Takes from the budget the `bytes` that request tensor `what` needs to hold the `elements`
@@ -195,18 +208,16 @@ impl Budget {
         elements: u64,
         bytes: u64,
     ) -> Result<(), ServeError> {
-        let used = self.filled_bytes.saturating_add(bytes);
-        if used > self.limits.max_filled_bytes {
-            return Err(ServeError::new(
-                Code::ResourceExhausted,
+        take(
+            &mut self.filled_bytes,
+            bytes,
+            self.limits.max_filled_bytes,
+            |max| {
                 format!(
-                    "input '{what}' repeats its last value into {elements} more elements ({bytes} bytes to hold); the values one request leaves to repeat may take at most {} bytes together. Send the values, or raise --max-request-bytes",
-                    self.limits.max_filled_bytes
-                ),
-            ));
-        }
-        self.filled_bytes = used;
-        Ok(())
+                    "input '{what}' repeats its last value into {elements} more elements ({bytes} bytes to hold); the values one request leaves to repeat may take at most {max} bytes together. Send the values, or raise --max-request-bytes"
+                )
+            },
+        )
     }
 
     /// Takes session output `what` (its shape, and its string bytes) from the budget before it
