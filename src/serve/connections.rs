@@ -163,8 +163,15 @@ pub struct Guarded<S = TcpStream> {
 /// The HTTP/2 client preface: a gRPC client has started once it has sent this many bytes.
 const HTTP2_PREFACE_LEN: u64 = 24;
 
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("client {what} timed out"))
+/// `Pending`, or once `expired` the error that closes the connection: the client's `what`
+/// timed out.
+fn pending_until<T>(expired: bool, what: &str) -> Poll<io::Result<T>> {
+    if expired {
+        let error = io::Error::new(io::ErrorKind::TimedOut, format!("client {what} timed out"));
+        Poll::Ready(Err(error))
+    } else {
+        Poll::Pending
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
@@ -197,11 +204,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
         }
     }
 
-    fn pending_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.write_stall.expired(self.write_idle, cx) {
-            Poll::Ready(Err(timed_out("reading the response")))
-        } else {
-            Poll::Pending
+    /// What a write to the stream answered (`poll`), with the write stall timed.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match poll {
+            Poll::Ready(r) => {
+                self.write_stall.done();
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let expired = self.write_stall.expired(self.write_idle, cx);
+                pending_until(expired, "reading the response")
+            }
         }
     }
 }
@@ -233,19 +250,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 ReadLimit::Grpc {
                     deadline: Some((sleep, _)),
                     ..
-                } => {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        Poll::Ready(Err(timed_out("starting HTTP/2")))
-                    } else {
-                        Poll::Pending
-                    }
-                }
+                } => pending_until(sleep.as_mut().poll(cx).is_ready(), "starting HTTP/2"),
                 ReadLimit::Grpc { idle, .. } => {
-                    if this.read_stall.expired(*idle, cx) {
-                        Poll::Ready(Err(timed_out("connection")))
-                    } else {
-                        Poll::Pending
-                    }
+                    pending_until(this.read_stall.expired(*idle, cx), "connection")
                 }
             },
         }
@@ -259,13 +266,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.write_stall.done();
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending_write(cx),
-        }
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.written(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -274,13 +276,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                this.write_stall.done();
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending_write(cx),
-        }
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.written(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
