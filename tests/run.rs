@@ -754,32 +754,16 @@ fn argument_errors() {
     }
 }
 
-/// `smtool run ARGS` (finding TensorFlow through `venv`, if given) and the peak resident memory
-/// of that process in KiB, as the reference Python's `resource` module measures its only child.
+/// `smtool run ARGS` (finding TensorFlow through `venv`, if given) and its peak resident memory
+/// in KiB.
 fn smtool_run_peak(python: &Path, venv: Option<&Path>, args: &[&str]) -> (Output, u64) {
-    const MEASURE: &str = "import resource, subprocess, sys\n\
-        code = subprocess.call(sys.argv[1:])\n\
-        sys.stderr.write('\\npeak_rss_kb=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
-        sys.exit(code if code >= 0 else 128 - code)\n";
-    let mut cmd = std::process::Command::new(python);
-    cmd.args(["-c", MEASURE, env!("CARGO_BIN_EXE_smtool"), "run"])
-        .args(args)
-        .arg("--no-fetch")
-        .current_dir(common::root())
-        .env("TF_CPP_MIN_LOG_LEVEL", "3");
+    let mut cmd = common::smtool();
+    cmd.arg("run").args(args).arg("--no-fetch");
     match venv {
         Some(venv) => cmd.env("VIRTUAL_ENV", venv),
         None => cmd.args(["--tensorflow-dir", "/nonexistent"]),
     };
-    let mut out = cmd.output().expect("start smtool run under python");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let (rest, peak) = stderr
-        .trim_end()
-        .rsplit_once("\npeak_rss_kb=")
-        .expect("the peak memory line");
-    let peak = peak.parse().expect("peak memory in KiB");
-    out.stderr = rest.trim_start().as_bytes().to_vec();
-    (out, peak)
+    common::output_and_peak_rss(python, &cmd)
 }
 
 /// A `.npy` header for an array of `descr` shaped `shape`.

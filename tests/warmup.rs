@@ -329,3 +329,31 @@ fn requests_and_arguments_it_refuses() {
         assert!(!out.exists(), "{args:?} wrote {}", out.display());
     }
 }
+
+#[test]
+fn many_small_examples_cost_about_one_body_at_a_time() {
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    // 30 MB bodies of 10 million empty examples each: parsed, one takes about 20 times its size;
+    // recorded, one takes 20 MB. Three of them are held one after another, not together.
+    let examples = vec!["{}"; 10_000_000].join(",");
+    let body = write(
+        tmp.path(),
+        "examples.json",
+        &format!("{{\"signature_name\": \"classify\", \"examples\": [{examples}]}}"),
+    );
+    let out = tmp.path().join("out");
+    let mut cmd = common::smtool();
+    cmd.args(["warmup", path_str(&common::fixture("iris_tf1")), "--out"])
+        .arg(&out);
+    for _ in 0..3 {
+        cmd.args(["--request", path_str(&body)]);
+    }
+    let (done, peak_kb) = common::output_and_peak_rss(&python, &cmd);
+    assert!(done.status.success(), "{}", common::stderr(&done));
+    let file = std::fs::metadata(out.join(WARMUP)).expect("warmup file");
+    assert!(file.len() > 3 * 20_000_000, "{} bytes", file.len());
+    assert!(peak_kb < 1_000_000, "peak RSS {peak_kb} KiB");
+}

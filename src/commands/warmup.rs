@@ -234,7 +234,9 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
         ..Default::default()
     };
 
-    let mut logs = Vec::new();
+    // Each log is kept serialized: as parsed messages, a body of many small examples would
+    // take many times its size until the file is written.
+    let mut logs: Vec<Vec<u8>> = Vec::new();
     let mut records = Vec::new();
     let mut skipped = Vec::new();
     match &opts.requests {
@@ -245,7 +247,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
             let mut budget = MAX_TOTAL_REQUEST_BYTES;
             for file in files {
                 let (log, record) = from_file(file, meta, &spec, &mut budget)?;
-                logs.push(log);
+                logs.push(log.encode_to_vec());
                 records.push(record);
             }
         }
@@ -279,11 +281,12 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
                         })?;
                 match synthetic(key, sig, *batch, &mut budget) {
                     Ok(inputs) => {
-                        logs.push(predict_log(sv::PredictRequest {
+                        let log = predict_log(sv::PredictRequest {
                             model_spec: Some(spec(key)),
                             inputs,
                             ..Default::default()
-                        }));
+                        });
+                        logs.push(log.encode_to_vec());
                         records.push(RecordReport {
                             endpoint: Endpoint::Predict,
                             signature: key.to_owned(),
@@ -316,8 +319,7 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
         }
     }
 
-    let encoded: Vec<Vec<u8>> = logs.iter().map(Message::encode_to_vec).collect();
-    let file = tfrecord::encode(encoded.iter().map(Vec::as_slice));
+    let file = tfrecord::encode(logs.iter().map(Vec::as_slice));
     let SavedModelDir {
         dir, saved_model, ..
     } = model;

@@ -180,6 +180,41 @@ pub fn reference_python() -> Option<PathBuf> {
     found
 }
 
+/// Runs `cmd` (its program, arguments, environment and directory) to its end, and returns its
+/// output and its peak resident memory in KiB, as the reference Python's `resource` module
+/// measures its only child.
+pub fn output_and_peak_rss(python: &Path, cmd: &Command) -> (Output, u64) {
+    const MEASURE: &str = "import resource, subprocess, sys\n\
+        code = subprocess.call(sys.argv[1:])\n\
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n\
+        sys.stderr.write('\\npeak_rss_kb=%d\\n' % peak)\n\
+        sys.exit(code if code >= 0 else 128 - code)\n";
+    let mut measured = Command::new(python);
+    measured
+        .args(["-c", MEASURE])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => measured.env(key, v),
+            None => measured.env_remove(key),
+        };
+    }
+    measured.current_dir(cmd.get_current_dir().map_or_else(root, Path::to_path_buf));
+    measured.env("TF_CPP_MIN_LOG_LEVEL", "3");
+    let mut out = measured
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, peak) = stderr
+        .trim_end()
+        .rsplit_once("\npeak_rss_kb=")
+        .unwrap_or_else(|| panic!("no peak memory line in: {stderr}"));
+    let peak = peak.parse().expect("peak memory in KiB");
+    out.stderr = rest.trim_start().as_bytes().to_vec();
+    (out, peak)
+}
+
 /// Runs a script under `python/` with the reference interpreter.
 pub fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
     Command::new(python)
