@@ -114,6 +114,8 @@ pub enum Error {
     Synthetic(String),
     #[error("--batch must be at least 1")]
     ZeroBatch,
+    #[error("--batch {0} is more than a tensor's dimension may be (2^63 - 1)")]
+    BatchTooLarge(usize),
 }
 
 /// One request written.
@@ -254,6 +256,9 @@ pub fn run(opts: &WarmupOptions) -> Result<WarmupReport, Error> {
         Requests::FromSignatures { keys, batch } => {
             if *batch == 0 {
                 return Err(Error::ZeroBatch);
+            }
+            if i64::try_from(*batch).is_err() {
+                return Err(Error::BatchTooLarge(*batch));
             }
             let explicit = !keys.is_empty();
             let keys: Vec<&str> = if explicit {
