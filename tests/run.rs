@@ -912,3 +912,34 @@ fn input_files_together_are_bounded_before_all_are_read() {
     );
     assert!(peak_kb < 1_250_000, "peak RSS {peak_kb} KiB");
 }
+
+#[cfg(unix)]
+#[test]
+fn an_outdir_linked_to_nowhere_is_refused_before_the_run() {
+    let tmp = common::tempdir();
+    let link = tmp.path().join("out");
+    std::os::unix::fs::symlink(tmp.path().join("gone/away"), &link).expect("symlink");
+    // Refused before TensorFlow would be looked for.
+    let err = error(&smtool_run(
+        None,
+        &[
+            path_str(&common::fixture("half_plus_two")),
+            "--value",
+            "x=[1.0]",
+            "--outdir",
+            path_str(&link),
+            "--tensorflow-dir",
+            "/nonexistent",
+        ],
+        b"",
+    ));
+    assert!(
+        err.contains(&format!(
+            "--outdir '{}' is a symbolic link to '{}', which does not exist; create it, or choose another --outdir",
+            path_str(&link),
+            path_str(&tmp.path().join("gone/away"))
+        )),
+        "{err}"
+    );
+    assert!(!tmp.path().join("gone").exists());
+}

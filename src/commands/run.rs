@@ -884,7 +884,16 @@ fn check_outdir(dir: &Path) -> Result<()> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => bail!("--outdir '{}' exists and is not a directory", dir.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(dir) {
+            // A link to nowhere cannot be created as a directory.
+            Ok(target) => bail!(
+                "--outdir '{}' is a symbolic link to '{}', which does not exist; create it, or \
+                 choose another --outdir",
+                dir.display(),
+                target.display()
+            ),
+            Err(_) => Ok(()),
+        },
         Err(e) => Err(e).with_context(|| format!("--outdir '{}'", dir.display())),
     }
 }
