@@ -880,11 +880,37 @@ fn image_decompression_bombs_are_refused_before_decoding() {
             &format!("x={}", path_str(&bomb)),
         ],
     );
+    let refused = "--image x: its header claims 400000000 pixels, 1600000000 bytes once decoded to 1 channel(s) of floats, more than the 1073741824 an image may take; scale it down before running it";
     let err = error(&out);
-    assert!(
-        err.contains("--image x: its header claims 400000000 pixels, 1600000000 bytes once decoded to 1 channel(s) of floats, more than the 1073741824 an image may take; scale it down before running it"),
-        "{err}"
+    assert!(err.contains(refused), "{err}");
+    assert!(peak_kb < 700_000, "peak RSS {peak_kb} KiB");
+
+    // As a tf.Example to add-classify's image head, which decodes it inside the model.
+    let classify = tmp.path().join("digits-classify");
+    let edited = common::run(&[
+        "add-classify",
+        path_str(&digits),
+        "--labels",
+        path_str(&common::fixture("digits/labels.txt")),
+        "--feature",
+        "x=image",
+        "--out",
+        path_str(&classify),
+    ]);
+    assert!(edited.status.success(), "{}", common::stderr(&edited));
+    let (out, peak_kb) = smtool_run_peak(
+        &python,
+        Some(&venv),
+        &[
+            path_str(&classify),
+            "--signature",
+            "classify",
+            "--image",
+            &format!("x={}", path_str(&bomb)),
+        ],
     );
+    let err = error(&out);
+    assert!(err.contains(refused), "{err}");
     assert!(peak_kb < 700_000, "peak RSS {peak_kb} KiB");
 }
 

@@ -627,6 +627,9 @@ fn image_examples(images: &[(Input, Given)]) -> Result<Vec<tfp::Example>> {
     let mut features: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
     for (input, given) in images {
         if let Given::Image(bytes) = given {
+            // The model decodes it: its header is checked as the predict path checks it, for
+            // one channel at least.
+            image::check_size(bytes, 1).map_err(|e| anyhow!("--image {}: {e}", input.key))?;
             features.entry(&input.key).or_default().push(bytes);
         }
     }

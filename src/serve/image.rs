@@ -23,6 +23,23 @@ use crate::proto_ext::{dims, dtype_name};
 /// them to before resizing).
 pub const MAX_PIXEL_BYTES: usize = 1 << 30;
 
+/// Refuses an image whose header claims more pixels than [`MAX_PIXEL_BYTES`] holds as floats
+/// of `channels` channels (what a decoder, this one or a model's own, casts them to).
+pub fn check_size(encoded: &[u8], channels: i64) -> Result<(), String> {
+    let Some(claimed) = claimed_pixels(encoded)? else {
+        return Ok(());
+    };
+    let bytes = claimed.saturating_mul(channels.max(1) as u64 * 4);
+    if bytes > MAX_PIXEL_BYTES as u64 {
+        return Err(format!(
+            "its header claims {claimed} pixels, {bytes} bytes once decoded to {channels} \
+             channel(s) of floats, more than the {MAX_PIXEL_BYTES} an image may take; scale it \
+             down before running it"
+        ));
+    }
+    Ok(())
+}
+
 /// The pixels TensorFlow's decoder allocates for `encoded`, from its header: width, height and,
 /// for a GIF, the sum over its frames too. `None` for a format TensorFlow does not decode
 /// (TensorFlow refuses those itself).
@@ -222,16 +239,7 @@ pub fn decode_for(
             ))
         }
     };
-    if let Some(claimed) = claimed_pixels(encoded)? {
-        let bytes = claimed.saturating_mul(c as u64 * 4);
-        if bytes > MAX_PIXEL_BYTES as u64 {
-            return Err(format!(
-                "its header claims {claimed} pixels, {bytes} bytes once decoded to {c} channel(s) \
-                 of floats, more than the {MAX_PIXEL_BYTES} an image may take; scale it down \
-                 before running it"
-            ));
-        }
-    }
+    check_size(encoded, c)?;
     let function = image_function("smtool_decode_image", h, w, c, pixels)
         .map_err(|e| format!("building the image decoder: {e}"))?;
     let graph = tfp::GraphDef {
