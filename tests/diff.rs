@@ -727,3 +727,23 @@ fn paths_and_arguments_it_cannot_use() {
         assert!(common::stdout(&out).is_empty(), "{args:?}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_variables_index_that_is_not_a_file_is_refused_not_skipped() {
+    let tmp = common::tempdir();
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    common::copy_dir(&common::fixture("half_plus_two/2"), &old);
+    common::copy_dir(&common::fixture("half_plus_two/2"), &new);
+    let index = new.join("variables/variables.index");
+    std::fs::remove_file(&index).expect("remove the index");
+    common::mkfifo(&index);
+    // A FIFO with no writer: read, it would block; taken for no variables, it would hide them.
+    common::assert_refused(
+        &["diff", path_str(&old), path_str(&new)],
+        &format!(
+            "cannot compare the variables: '{}' is a FIFO, not a regular file",
+            path_str(&index)
+        ),
+    );
+}

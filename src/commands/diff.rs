@@ -1293,7 +1293,9 @@ type VariableShape = (i32, Option<Vec<i64>>);
 
 fn variable_shapes(dir: &Path) -> Result<BTreeMap<String, VariableShape>, Error> {
     let path = dir.join(savedmodel::VARIABLES_INDEX);
-    if !path.is_file() {
+    // Only a missing index means no variables: one that is a FIFO, a device or a directory is
+    // refused by the read, rather than taken for none and left out of the comparison.
+    if std::fs::symlink_metadata(&path).is_err() {
         return Ok(BTreeMap::new());
     }
     Ok(BundleIndex::read(&path)?
