@@ -672,6 +672,21 @@ fn to_row_major(values: Values, shape: &[u64]) -> Values {
     }
 }
 
+/// The bytes of the elements [`encode`] writes for `t` (saturating): strings are padded to the
+/// longest, so a few long strings among many short ones make a file far larger than the tensor.
+pub fn encoded_data_bytes(t: &Tensor) -> u64 {
+    match &t.values {
+        Values::String(v) => {
+            let width = v.iter().map(Vec::len).max().unwrap_or(0).max(1) as u64;
+            width.saturating_mul(v.len() as u64)
+        }
+        other => {
+            let width = crate::proto_ext::dtype_size(t.dtype()).unwrap_or(1);
+            width.saturating_mul(other.len() as u64)
+        }
+    }
+}
+
 /// A tensor as a version 1.0 `.npy` file, as `np.save` writes it (header padded to 64 bytes).
 /// Strings become fixed-width bytes (`S`, as wide as the longest), which NumPy reads back
 /// without pickle; like NumPy's own `S` arrays, trailing NUL bytes of an element do not survive.

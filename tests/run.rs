@@ -969,3 +969,35 @@ fn an_outdir_linked_to_nowhere_is_refused_before_the_run() {
     );
     assert!(!tmp.path().join("gone").exists());
 }
+
+#[test]
+fn an_output_that_would_pad_into_a_huge_npy_file_is_refused_before_writing() {
+    let Some(venv) = venv() else { return };
+    let Some((_dir, echo)) = common::python_model("make_bytes_echo_model.py", "echo") else {
+        return;
+    };
+    let tmp = common::tempdir();
+    // One 10 MB string among a million empty ones: 58 MB to hold, but as a NumPy `S` array
+    // every element is padded to 10 MB, a 10 TB file.
+    let mut strings = vec![String::new(); 1_000_000];
+    strings[0] = "x".repeat(10_000_000);
+    let body = tmp.path().join("body.json");
+    std::fs::write(&body, json!({"inputs": {"data": strings}}).to_string()).expect("write");
+    let outdir = tmp.path().join("out");
+    let err = error(&smtool_run(
+        Some(&venv),
+        &[
+            path_str(&echo),
+            "--request",
+            path_str(&body),
+            "--outdir",
+            path_str(&outdir),
+        ],
+        b"",
+    ));
+    assert!(
+        err.contains("output 'out_bytes' would be a 10000000000000-byte .npy file (NumPy pads each string to the longest), more than the 1 GiB an array file may have; leave out --outdir and use --json"),
+        "{err}"
+    );
+    assert!(!outdir.exists(), "nothing written");
+}

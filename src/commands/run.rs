@@ -923,6 +923,22 @@ fn write_outputs(dir: &Path, outputs: &[Output], overwrite: bool) -> Result<Vec<
         .iter()
         .map(|o| file_name(&o.name).map(|f| dir.join(f)))
         .collect::<Result<_>>()?;
+    for output in outputs {
+        // What np.load (and smtool run --input) reads back; checked before anything is written.
+        let bytes = npy::encoded_data_bytes(&output.tensor);
+        if bytes > npy::MAX_FILE_BYTES {
+            let padded = match output.tensor.values {
+                Values::String(_) => " (NumPy pads each string to the longest)",
+                _ => "",
+            };
+            bail!(
+                "output '{}' would be a {bytes}-byte .npy file{padded}, more than the {} an \
+                 array file may have; leave out --outdir and use --json",
+                output.name,
+                files::human(npy::MAX_FILE_BYTES)
+            );
+        }
+    }
     if !overwrite {
         let existing: Vec<String> = paths
             .iter()
