@@ -7,9 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use prost::Message;
+use common::edited_copy;
+
 use serde_json::Value;
-use smtool::proto::tensorflow as tf;
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
@@ -106,17 +106,6 @@ fn check_summary(code: i32, report: &Value) {
         if count("breaking") > 0 { 1 } else { 0 },
         "{report:#}"
     );
-}
-
-/// A copy of the SavedModel `from` at `to` whose graph `edit` changed.
-fn edited_copy(from: &Path, to: &Path, edit: impl FnOnce(&mut tf::MetaGraphDef)) {
-    common::copy_dir(from, to);
-    let pb = to.join("saved_model.pb");
-    let mut sm = tf::SavedModel::decode(std::fs::read(&pb).expect("read pb").as_slice())
-        .expect("model parses");
-    edit(&mut sm.meta_graphs[0]);
-    std::fs::write(&pb, sm.encode_to_vec()).expect("write pb");
-    let _ = std::fs::remove_file(to.join("fingerprint.pb"));
 }
 
 #[test]

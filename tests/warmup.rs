@@ -357,3 +357,38 @@ fn many_small_examples_cost_about_one_body_at_a_time() {
     assert!(file.len() > 3 * 20_000_000, "{} bytes", file.len());
     assert!(peak_kb < 1_000_000, "peak RSS {peak_kb} KiB");
 }
+
+#[test]
+fn a_signature_input_of_more_dimensions_than_tensorflow_allows_gets_no_synthetic_request() {
+    let tmp = common::tempdir();
+    let model = tmp.path().join("model");
+    common::edited_copy(&common::fixture("half_plus_two/2"), &model, |meta| {
+        let x = meta
+            .signature_def
+            .get_mut("serving_default")
+            .and_then(|s| s.inputs.get_mut("x"))
+            .expect("input x");
+        let shape = x.tensor_shape.get_or_insert_with(Default::default);
+        shape.dim = vec![
+            smtool::proto::tensorflow::tensor_shape_proto::Dim {
+                size: 1,
+                name: String::new(),
+            };
+            300
+        ];
+    });
+    let out = tmp.path().join("out");
+    common::assert_refused(
+        &[
+            "warmup",
+            path_str(&model),
+            "--from-signature",
+            "--signature",
+            "serving_default",
+            "--out",
+            path_str(&out),
+        ],
+        "--from-signature cannot build a request for signature 'serving_default': input 'x' has 300 dimensions; TensorFlow allows at most 254",
+    );
+    assert!(!out.exists());
+}

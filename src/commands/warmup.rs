@@ -16,6 +16,7 @@ use crate::proto_ext::{dims, dtype_name, dtype_size, shape_proto};
 use crate::savedmodel::write;
 use crate::savedmodel::{self, tfrecord, SavedModelDir};
 use crate::serve::codec;
+use crate::serve::limits::MAX_RANK;
 use crate::serve::warmup::{MAX_RECORDS, WARMUP_FILE};
 use crate::signature::{self, Endpoint, DEFAULT_SIGNATURE_KEY, RESERVED_KEYS};
 
@@ -560,6 +561,12 @@ fn synthetic(
                 })
                 .collect(),
         };
+        if shape.len() > MAX_RANK {
+            return Err(format!(
+                "input '{name}' has {} dimensions; TensorFlow allows at most {MAX_RANK}",
+                shape.len()
+            ));
+        }
         let elements = shape
             .iter()
             .try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n).ok()?))

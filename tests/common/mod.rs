@@ -180,6 +180,25 @@ pub fn reference_python() -> Option<PathBuf> {
     found
 }
 
+/// A copy of the SavedModel `from` at `to` whose first meta graph `edit` changed (its stale
+/// fingerprint left out).
+pub fn edited_copy(
+    from: &Path,
+    to: &Path,
+    edit: impl FnOnce(&mut smtool::proto::tensorflow::MetaGraphDef),
+) {
+    use prost::Message;
+    copy_dir(from, to);
+    let pb = to.join("saved_model.pb");
+    let mut sm = smtool::proto::tensorflow::SavedModel::decode(
+        std::fs::read(&pb).expect("read pb").as_slice(),
+    )
+    .expect("model parses");
+    edit(&mut sm.meta_graphs[0]);
+    std::fs::write(&pb, sm.encode_to_vec()).expect("write pb");
+    let _ = std::fs::remove_file(to.join("fingerprint.pb"));
+}
+
 /// Runs `cmd` (its program, arguments, environment and directory) to its end, and returns its
 /// output and its peak resident memory in KiB, as the reference Python's `resource` module
 /// measures its only child.
