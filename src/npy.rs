@@ -630,27 +630,36 @@ fn values(dtype: Dtype, data: &[u8], count: usize, what: &str) -> Result<Values,
 fn to_row_major(values: Values, shape: &[u64]) -> Values {
     fn reorder<T: Default>(mut v: Vec<T>, shape: &[u64]) -> Vec<T> {
         let n = v.len();
-        if n == 0 {
+        // Dimensions of 1 do not change the order; without them at most 63 are left (each
+        // other one at least doubles the count), so the walk costs O(1) per element, not
+        // O(rank): a rank-254 array is not 254 times slower to read.
+        let shape: Vec<usize> = (shape.iter())
+            .filter(|&&d| d != 1)
+            .map(|&d| d as usize)
+            .collect();
+        if n == 0 || shape.len() < 2 {
             return v;
         }
         let rank = shape.len();
-        // Column-major strides, then walk row-major indices.
+        // Column-major strides, then walk row-major indices, keeping the offset as we go.
         let mut strides = vec![1usize; rank];
         for d in 1..rank {
-            strides[d] = strides[d - 1] * shape[d - 1] as usize;
+            strides[d] = strides[d - 1] * shape[d - 1];
         }
         let mut index = vec![0usize; rank];
+        let mut offset = 0usize;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
             // Moved, not cloned: a string array is not held twice.
             out.push(std::mem::take(&mut v[offset]));
             for d in (0..rank).rev() {
                 index[d] += 1;
-                if index[d] < shape[d] as usize {
+                if index[d] < shape[d] {
+                    offset += strides[d];
                     break;
                 }
                 index[d] = 0;
+                offset -= strides[d] * (shape[d] - 1);
             }
         }
         out
@@ -804,9 +813,20 @@ mod tests {
             t.values,
             Values::String(vec!["hé".as_bytes().to_vec(), b"x".to_vec()])
         );
-        // [[1, 2, 3], [4, 5, 6]] stored column by column.
-        let t = parse(&npy("|u1", "(2, 3)", true, &[1, 4, 2, 5, 3, 6]), "t").unwrap();
-        assert_eq!(t.values, Values::UInt8(vec![1, 2, 3, 4, 5, 6]));
+        // [[1, 2, 3], [4, 5, 6]] stored column by column, also among dimensions of 1.
+        for shape in ["(2, 3)", "(1, 2, 1, 3, 1)"] {
+            let t = parse(&npy("|u1", shape, true, &[1, 4, 2, 5, 3, 6]), "t").unwrap();
+            assert_eq!(t.values, Values::UInt8(vec![1, 2, 3, 4, 5, 6]), "{shape}");
+        }
+        // A (2, 3, 2) array: element [i][j][k] is stored at i + 2j + 6k.
+        let column: Vec<u8> = (0..12)
+            .map(|o| (o % 2) * 100 + (o / 2 % 3) * 10 + o / 6)
+            .collect();
+        let t = parse(&npy("|u1", "(2, 3, 2)", true, &column), "t").unwrap();
+        let row: Vec<u8> = (0..2)
+            .flat_map(|i| (0..3).flat_map(move |j| (0..2).map(move |k| i * 100 + j * 10 + k)))
+            .collect();
+        assert_eq!(t.values, Values::UInt8(row));
     }
 
     #[test]
