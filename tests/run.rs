@@ -857,19 +857,7 @@ fn image_decompression_bombs_are_refused_before_decoding() {
     let tmp = common::tempdir();
     // A 20000x20000 grey PNG of zeros: 390 KB on disk, 400 MB of pixels, 1.6 GB as floats.
     let bomb = tmp.path().join("bomb.png");
-    let make = "import struct, sys, zlib\n\
-        n = 20000\n\
-        chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))\n\
-        c = zlib.compressobj(9)\n\
-        row = bytes(n + 1)\n\
-        data = b''.join(c.compress(row) for _ in range(n)) + c.flush()\n\
-        ihdr = struct.pack('>IIBBBBB', n, n, 8, 0, 0, 0, 0)\n\
-        open(sys.argv[1], 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', data) + chunk(b'IEND', b''))\n";
-    let made = std::process::Command::new(&python)
-        .args(["-c", make, path_str(&bomb)])
-        .output()
-        .expect("python");
-    assert!(made.status.success(), "{}", common::stderr(&made));
+    common::png_bomb(&python, &bomb);
     let digits = common::fixture("digits/model");
     let (out, peak_kb) = smtool_run_peak(
         &python,

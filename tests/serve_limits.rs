@@ -513,3 +513,85 @@ fn the_grpc_unix_socket_has_the_limits_of_the_tcp_port() {
     let _ = served.child.kill();
     let _ = served.child.wait();
 }
+
+#[test]
+fn images_claiming_huge_pictures_are_refused_before_a_model_decodes_them() {
+    use base64::Engine as _;
+    let Some(python) = common::reference_python() else {
+        return;
+    };
+    let tmp = common::tempdir();
+    let classify = tmp.path().join("digits-classify");
+    let mut args = vec!["add-classify"];
+    args.extend_from_slice(common::DIGITS_IMAGE_CLASSIFY);
+    args.extend(["--out", classify.to_str().expect("UTF-8 temp path")]);
+    let edited = common::run(&args);
+    assert!(edited.status.success(), "{}", common::stderr(&edited));
+    let Some(server) = start(&[("digits", &classify)]) else {
+        return;
+    };
+    let bomb_path = tmp.path().join("bomb.png");
+    common::png_bomb(&python, &bomb_path);
+    let bomb = std::fs::read(&bomb_path).expect("bomb");
+    let five = std::fs::read(common::fixture("digits/images/00_five.png")).expect("image");
+    // REST :classify, the image in a tf.Example's bytes feature.
+    let classify_image = |image: &[u8]| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(image);
+        let body = json!({"signature_name": "classify", "examples": [{"x": {"b64": b64}}]});
+        post(
+            server.rest(),
+            "/v1/models/digits:classify",
+            body.to_string().as_bytes(),
+        )
+    };
+    let peak_before = server.memory_kb("VmHWM");
+    let refused = "claim 400000000 pixels, 4800000000 bytes once decoded (3 channels of floats); the images of one request may claim at most 16777216 bytes together";
+
+    let (code, body) = classify_image(&bomb);
+    assert_eq!(code, 429, "{body}");
+    assert!(error_of(&body).contains(refused), "{body}");
+    server.answers_good_requests("an image bomb to :classify");
+
+    // The same example serialized, to :predict of the classify signature.
+    let example = tfp::Example {
+        features: Some(tfp::Features {
+            feature: [(
+                "x".to_owned(),
+                tfp::Feature {
+                    kind: Some(tfp::feature::Kind::BytesList(tfp::BytesList {
+                        value: vec![bomb.clone()],
+                    })),
+                },
+            )]
+            .into(),
+        }),
+    };
+    let mut request = predict_request(
+        "digits",
+        "inputs",
+        tfp::TensorProto {
+            dtype: tfp::DataType::DtString as i32,
+            tensor_shape: shape(&[1]),
+            string_val: vec![prost::Message::encode_to_vec(&example)],
+            ..Default::default()
+        },
+    );
+    request.model_spec.as_mut().expect("spec").signature_name = "classify".into();
+    assert_status(
+        server.predict(request),
+        tonic::Code::ResourceExhausted,
+        refused,
+    );
+    server.answers_good_requests("an image bomb in a serialized tf.Example to :predict");
+
+    // A real image passes, and is classified.
+    let (code, body) = classify_image(&five);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(parse(&body)["results"][0][0][0], "five", "{body}");
+
+    let growth = server.memory_kb("VmHWM").saturating_sub(peak_before);
+    assert!(
+        growth < PEAK_GROWTH_LIMIT_KB,
+        "the image bombs raised the server's peak memory by {growth} kB"
+    );
+}

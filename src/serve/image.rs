@@ -40,6 +40,32 @@ pub fn check_size(encoded: &[u8], channels: i64) -> Result<(), String> {
     Ok(())
 }
 
+/// The pixels an encoded image claims, for the request budget: `None` unless `s` carries an
+/// image signature no other data plausibly starts with (PNG's with its `IHDR`, JPEG's
+/// `FF D8 FF`, GIF's, BMP's with its reserved fields zero and a known info-header size,
+/// WebP's RIFF form), or when its header cannot be read (the decoder refuses it then). Text
+/// such as "BMW ..." is not taken for a bitmap.
+pub fn claimed_pixels_if_image(s: &[u8]) -> Option<u64> {
+    let bmp_header = |h: &[u8]| {
+        matches!(
+            u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+            12 | 40 | 52 | 56 | 64 | 108 | 124
+        )
+    };
+    let image = s.starts_with(b"\x89PNG\r\n\x1a\n") && s.get(12..16) == Some(b"IHDR")
+        || s.starts_with(b"\xff\xd8\xff")
+        || s.starts_with(b"GIF87a")
+        || s.starts_with(b"GIF89a")
+        || s.starts_with(b"RIFF") && s.get(8..12) == Some(b"WEBP")
+        || s.starts_with(b"BM")
+            && s.get(6..10) == Some(&[0, 0, 0, 0])
+            && s.get(14..18).is_some_and(bmp_header);
+    if !image {
+        return None;
+    }
+    claimed_pixels(s).ok().flatten()
+}
+
 /// The pixels TensorFlow's decoder allocates for `encoded`, from its header: width, height and,
 /// for a GIF, the sum over its frames too. `None` for a format TensorFlow does not decode
 /// (TensorFlow refuses those itself).
@@ -308,6 +334,32 @@ fn attr_type(d: i32) -> tfp::AttrValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unmistakable_image_signatures_count_for_the_request_budget() {
+        let png = [
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+            &20000u32.to_be_bytes(),
+            &20000u32.to_be_bytes(),
+        ]
+        .concat();
+        assert_eq!(claimed_pixels_if_image(&png), Some(400_000_000));
+        let five = std::fs::read("fixtures/digits/images/00_five.png").unwrap();
+        assert_eq!(claimed_pixels_if_image(&five), Some(28 * 28));
+        let jpeg = std::fs::read("fixtures/digits/images/11_five.jpg").unwrap();
+        assert!(claimed_pixels_if_image(&jpeg).is_some());
+        // Text and other data that merely start like an image are not taken for one.
+        for s in [
+            &b"BMW is a car maker based in Munich, Bavaria"[..],
+            b"GIF",
+            b"\xff\xd8",
+            b"\x89PNG\r\n\x1a\n and then no header",
+            b"RIFF....WAVEfmt ",
+            b"",
+        ] {
+            assert_eq!(claimed_pixels_if_image(s), None, "{s:?}");
+        }
+    }
 
     #[test]
     fn reads_the_sizes_decoders_allocate_from() {

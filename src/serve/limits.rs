@@ -13,7 +13,13 @@
 //!   zero-element input cannot describe a huge tensor for the model to build from its shape;
 //! - a rank above TensorFlow's 254 and dimensions whose product overflows are refused;
 //! - the tensors of one response obey the same two bounds (an echo of any accepted request
-//!   fits).
+//!   fits);
+//! - the encoded images among a request's strings (tensor strings and `tf.Example` bytes
+//!   features) claim at most 16 B bytes of pixels together, counted as three channels of
+//!   floats, what a model's decoder (`DecodeImage` and a cast, as add-classify's image
+//!   features do) allocates from the header: a PNG of a few hundred KiB can claim gigabytes.
+//!   Only strings whose signature is unmistakably an image's are counted (PNG, JPEG, GIF, BMP,
+//!   WebP headers, see [`super::image::claimed_pixels_if_image`]).
 //!
 //! Going over the budget is `RESOURCE_EXHAUSTED` (HTTP 429); a shape that cannot be a tensor is
 //! `INVALID_ARGUMENT`. The checks are arithmetic on shapes and lengths, never per element.
@@ -33,7 +39,12 @@ pub struct Limits {
     /// Bytes the numeric values TF Serving's broadcast repeats (elements beyond those given)
     /// take to hold, over all tensors of one request.
     pub max_filled_bytes: u64,
+    /// Bytes the encoded images among one request's strings claim once decoded.
+    pub max_image_bytes: u64,
 }
+
+/// What one decoded pixel is counted as: three channels of 4-byte floats.
+pub const IMAGE_PIXEL_BYTES: u64 = 12;
 
 impl Limits {
     /// The bounds that follow from `--max-request-bytes`.
@@ -43,6 +54,7 @@ impl Limits {
             max_elements: b,
             max_string_bytes: b,
             max_filled_bytes: b,
+            max_image_bytes: b.saturating_mul(16),
         }
     }
 
@@ -52,6 +64,7 @@ impl Limits {
             max_elements: self.max_elements.saturating_mul(n as u64),
             max_string_bytes: self.max_string_bytes.saturating_mul(n as u64),
             max_filled_bytes: self.max_filled_bytes.saturating_mul(n as u64),
+            max_image_bytes: self.max_image_bytes.saturating_mul(n as u64),
         }
     }
 
@@ -62,6 +75,7 @@ impl Limits {
             elements: 0,
             string_bytes: 0,
             filled_bytes: 0,
+            image_bytes: 0,
         }
     }
 }
@@ -80,6 +94,7 @@ pub struct Budget {
     elements: u64,
     string_bytes: u64,
     filled_bytes: u64,
+    image_bytes: u64,
 }
 
 /// How a shape fails to be a tensor TensorFlow accepts.
@@ -193,6 +208,37 @@ impl Budget {
             |max| {
                 format!(
                     "input '{what}' holds {bytes} bytes of strings; the inputs of one request may hold at most {max} together. Send shorter or fewer strings, or raise --max-request-bytes"
+                )
+            },
+        )
+    }
+
+    /// Takes from the budget the pixels the encoded images among `strings` (of request input
+    /// `what`, each counted `times` times) claim, before any decoder sees them. A string that
+    /// is not unmistakably an image costs nothing.
+    pub fn input_images<'a>(
+        &mut self,
+        what: &str,
+        strings: impl IntoIterator<Item = &'a [u8]>,
+        times: u64,
+    ) -> Result<(), ServeError> {
+        let pixels = strings
+            .into_iter()
+            .filter_map(super::image::claimed_pixels_if_image)
+            .fold(0u64, u64::saturating_add);
+        if pixels == 0 {
+            return Ok(());
+        }
+        let bytes = pixels
+            .saturating_mul(IMAGE_PIXEL_BYTES)
+            .saturating_mul(times);
+        take(
+            &mut self.image_bytes,
+            bytes,
+            self.limits.max_image_bytes,
+            |max| {
+                format!(
+                    "the images in input '{what}' claim {pixels} pixels, {bytes} bytes once decoded (3 channels of floats); the images of one request may claim at most {max} bytes together. Send smaller or fewer images, or raise --max-request-bytes"
                 )
             },
         )

@@ -127,6 +127,7 @@ pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Re
     }
     let n = examples.len();
     budget.input("inputs", &[n as i64])?;
+    let context_example = context;
     let context = context.map(Message::encode_to_vec).unwrap_or_default();
     let repeated = (context.len() as u64).saturating_mul(n as u64);
     let bytes = examples
@@ -143,6 +144,10 @@ pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Re
         }
         e
     })?;
+    budget.input_images("inputs", examples.iter().flat_map(example_bytes), 1)?;
+    if let Some(context) = context_example {
+        budget.input_images("inputs", example_bytes(context), n as u64)?;
+    }
     Ok(examples
         .iter()
         .map(|e| {
@@ -152,6 +157,32 @@ pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Re
             bytes
         })
         .collect())
+}
+
+/// Takes from `budget` the images among `strings` of input `what` (each counted `times` times):
+/// the strings themselves, or the bytes features of serialized `tf.Example`s (a :predict call
+/// of a classify head takes those, and the model decodes their images).
+fn string_images(budget: &mut Budget, what: &str, strings: &[Vec<u8>], times: u64) -> Result<()> {
+    budget.input_images(what, strings.iter().map(Vec::as_slice), times)?;
+    // A serialized Example starts with its `features` field (tag 1, length-delimited).
+    for s in strings.iter().filter(|s| s.first() == Some(&0x0a)) {
+        if let Ok(example) = tfp::Example::decode(s.as_slice()) {
+            budget.input_images(what, example_bytes(&example), times)?;
+        }
+    }
+    Ok(())
+}
+
+/// The values of every bytes feature of `example`.
+fn example_bytes(example: &tfp::Example) -> impl Iterator<Item = &[u8]> {
+    let features = example.features.iter().flat_map(|f| f.feature.values());
+    features
+        .filter_map(|f| match &f.kind {
+            Some(tfp::feature::Kind::BytesList(list)) => Some(list.value.iter()),
+            _ => None,
+        })
+        .flatten()
+        .map(Vec::as_slice)
 }
 
 /// The dense tensor request input `what` describes as a `TensorProto` (typed value fields or
@@ -195,6 +226,12 @@ pub fn tensor_from_proto(
                 }
                 e
             })?;
+        // A repeated image is decoded once per element.
+        let (init, last) = proto
+            .string_val
+            .split_at(proto.string_val.len().saturating_sub(1));
+        string_images(budget, what, init, 1)?;
+        string_images(budget, what, last, others as u64 + 1)?;
     }
     if proto.dtype != dtype::STRING && proto.tensor_content.is_empty() {
         if let Some((given, width)) = typed_values(proto) {

@@ -650,3 +650,22 @@ pub fn http_exchange(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u1
         .expect("status code");
     (status, head.to_owned(), body.to_owned())
 }
+
+/// Writes at `path` a decompression bomb: a 20000x20000 grey PNG of zeros, 390 KB on disk,
+/// 400 MB of pixels (1.6 GB as floats), made with the reference Python's zlib.
+pub fn png_bomb(python: &Path, path: &Path) {
+    let make = "import struct, sys, zlib\n\
+        n = 20000\n\
+        chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))\n\
+        c = zlib.compressobj(9)\n\
+        row = bytes(n + 1)\n\
+        data = b''.join(c.compress(row) for _ in range(n)) + c.flush()\n\
+        ihdr = struct.pack('>IIBBBBB', n, n, 8, 0, 0, 0, 0)\n\
+        open(sys.argv[1], 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', data) + chunk(b'IEND', b''))\n";
+    let made = Command::new(python)
+        .args(["-c", make])
+        .arg(path)
+        .output()
+        .expect("python");
+    assert!(made.status.success(), "{}", stderr(&made));
+}
