@@ -34,16 +34,7 @@ trap cleanup EXIT
 echo "==> building (release)" >&2
 cargo build --release --quiet
 
-# Request bodies: one real test image for :predict, one iris row for :classify.
-"$PY" - "$work" <<'EOF'
-import json, sys
-from PIL import Image
-import numpy as np
-work = sys.argv[1]
-img = np.asarray(Image.open("fixtures/digits/images/00_five.png"), dtype=np.float32) / 255.0
-json.dump({"instances": img.reshape(1, 28, 28, 1).tolist()}, open(f"{work}/predict.json", "w"))
-json.dump({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}, open(f"{work}/classify.json", "w"))
-EOF
+write_bench_bodies "$PY" "$work"
 
 echo "==> in-process limit" >&2
 SMTOOL_TEST_PYTHON="$PY" cargo bench --quiet --bench serve_inprocess 2>/dev/null > "$work/inprocess.md"

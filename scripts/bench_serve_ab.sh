@@ -36,15 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$PY" - "$work" <<'EOF'
-import json, sys
-from PIL import Image
-import numpy as np
-work = sys.argv[1]
-img = np.asarray(Image.open("fixtures/digits/images/00_five.png"), dtype=np.float32) / 255.0
-json.dump({"instances": img.reshape(1, 28, 28, 1).tolist()}, open(f"{work}/predict.json", "w"))
-json.dump({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}, open(f"{work}/classify.json", "w"))
-EOF
+write_bench_bodies "$PY" "$work"
 
 start() { # label binary rest_port grpc_port
   VIRTUAL_ENV="$(dirname "$(dirname "$PY")")" "$2" serve \

@@ -171,17 +171,7 @@ fn outputs_equal_tensorflows_for_every_input_kind() {
     classify.4.drain(3..5);
     // The digits model with add-classify's image head: --image files become tf.Examples.
     let digits_classify = path_str(&tmp.path().join("digits-classify")).to_owned();
-    let edited = common::run(&[
-        "add-classify",
-        &f("digits/model"),
-        "--labels",
-        &f("digits/labels.txt"),
-        "--feature",
-        "x=image",
-        "--out",
-        &digits_classify,
-    ]);
-    assert!(edited.status.success(), "{}", common::stderr(&edited));
+    common::digits_image_classify(Path::new(&digits_classify));
     let (five, jpeg) = (
         f("digits/images/00_five.png"),
         f("digits/images/11_five.jpg"),
@@ -875,17 +865,7 @@ fn image_decompression_bombs_are_refused_before_decoding() {
 
     // As a tf.Example to add-classify's image head, which decodes it inside the model.
     let classify = tmp.path().join("digits-classify");
-    let edited = common::run(&[
-        "add-classify",
-        path_str(&digits),
-        "--labels",
-        path_str(&common::fixture("digits/labels.txt")),
-        "--feature",
-        "x=image",
-        "--out",
-        path_str(&classify),
-    ]);
-    assert!(edited.status.success(), "{}", common::stderr(&edited));
+    common::digits_image_classify(&classify);
     let (out, peak_kb) = smtool_run_peak(
         &python,
         Some(&venv),

@@ -522,11 +522,7 @@ fn images_claiming_huge_pictures_are_refused_before_a_model_decodes_them() {
     };
     let tmp = common::tempdir();
     let classify = tmp.path().join("digits-classify");
-    let mut args = vec!["add-classify"];
-    args.extend_from_slice(common::DIGITS_IMAGE_CLASSIFY);
-    args.extend(["--out", classify.to_str().expect("UTF-8 temp path")]);
-    let edited = common::run(&args);
-    assert!(edited.status.success(), "{}", common::stderr(&edited));
+    common::digits_image_classify(&classify);
     let Some(server) = start(&[("digits", &classify)]) else {
         return;
     };

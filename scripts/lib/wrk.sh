@@ -61,3 +61,17 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
   echo "$script"
 }
+
+# write_bench_bodies PYTHON DIR: the request bodies of the serve benchmarks, one real test image
+# for :predict (DIR/predict.json) and one iris row for :classify (DIR/classify.json).
+write_bench_bodies() {
+  "$1" - "$2" <<'PY'
+import json, sys
+from PIL import Image
+import numpy as np
+work = sys.argv[1]
+img = np.asarray(Image.open("fixtures/digits/images/00_five.png"), dtype=np.float32) / 255.0
+json.dump({"instances": img.reshape(1, 28, 28, 1).tolist()}, open(f"{work}/predict.json", "w"))
+json.dump({"examples": [{"x": [5.1, 3.5, 1.4, 0.2]}]}, open(f"{work}/classify.json", "w"))
+PY
+}

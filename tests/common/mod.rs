@@ -269,6 +269,15 @@ pub const DIGITS_IMAGE_CLASSIFY: &[&str] = &[
     "x=image",
 ];
 
+/// Writes at `out` the digits model with add-classify's image head (`--feature x=image`).
+pub fn digits_image_classify(out: &Path) {
+    let mut args = vec!["add-classify"];
+    args.extend_from_slice(DIGITS_IMAGE_CLASSIFY);
+    args.extend(["--out", out.to_str().expect("UTF-8 temp path")]);
+    let edited = run(&args);
+    assert!(edited.status.success(), "{}", stderr(&edited));
+}
+
 /// TF Serving's Python client (python/check_serving_flags.py) against `target`, asking
 /// half_plus_two model `model` for its known answer, with `extra` arguments.
 pub fn serving_client(python: &Path, target: &str, model: &str, extra: &[&str]) -> Output {
