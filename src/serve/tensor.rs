@@ -127,7 +127,11 @@ pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Re
     }
     let n = examples.len();
     budget.input("inputs", &[n as i64])?;
-    let context_example = context;
+    budget.input_images("inputs", examples.iter().flat_map(example_bytes), 1)?;
+    // The context's images are decoded once per example it is merged into.
+    if let Some(context) = context {
+        budget.input_images("inputs", example_bytes(context), n as u64)?;
+    }
     let context = context.map(Message::encode_to_vec).unwrap_or_default();
     let repeated = (context.len() as u64).saturating_mul(n as u64);
     let bytes = examples
@@ -144,10 +148,6 @@ pub fn serialized_examples(input: Option<&sv::Input>, budget: &mut Budget) -> Re
         }
         e
     })?;
-    budget.input_images("inputs", examples.iter().flat_map(example_bytes), 1)?;
-    if let Some(context) = context_example {
-        budget.input_images("inputs", example_bytes(context), n as u64)?;
-    }
     Ok(examples
         .iter()
         .map(|e| {
