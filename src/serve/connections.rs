@@ -6,10 +6,19 @@
 //! hyper and tonic have no such stream wrapper or connection bound of their own, hence
 //! [`Guarded`]: a stream (TCP, or the gRPC Unix socket's) that fails a read or write left
 //! pending too long, and holds one of the API's connection permits for as long as it lives.
+//!
+//! REST request heads are timed here too, rather than by hyper's `header_read_timeout`: with
+//! that option set hyper arms a timer and runs an extra pass of its connection loop for every
+//! request on a kept-alive connection, which cost about a tenth of the REST throughput at
+//! concurrency 16. A [`HeadClock`] instead tells the stream when its connection started to
+//! wait for a request's head (at the start, and when the last response was handed over); the
+//! stream fails a read that is pending past that moment plus the header timeout, through one
+//! timer per connection that is left armed between requests ([`Deadline`]).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -111,6 +120,92 @@ pub async fn accept<L: Listener>(
     }
 }
 
+/// Where a REST connection is between requests, shared by its stream and its HTTP service
+/// (which sees each request start and each response end).
+#[derive(Clone)]
+pub struct HeadClock(Arc<HeadClockState>);
+
+struct HeadClockState {
+    start: Instant,
+    /// Nanoseconds from `start` to when the connection began to wait for a request head, or
+    /// [`HeadClock::BUSY`] while it serves a request.
+    waiting_since: AtomicU64,
+}
+
+impl HeadClock {
+    const BUSY: u64 = u64::MAX;
+
+    /// A new connection, waiting for its first request head from now on.
+    pub fn new() -> Self {
+        HeadClock(Arc::new(HeadClockState {
+            start: Instant::now(),
+            waiting_since: AtomicU64::new(0),
+        }))
+    }
+
+    /// A request's head has arrived: until its response is handed over, reads are timed by
+    /// whoever reads the body, or not at all.
+    pub fn request_started(&self) {
+        self.0.waiting_since.store(Self::BUSY, Ordering::Relaxed);
+    }
+
+    /// A response has been handed over: the next request's head is due within the limit.
+    pub fn response_sent(&self) {
+        let since = self
+            .0
+            .start
+            .elapsed()
+            .as_nanos()
+            .min(u128::from(Self::BUSY - 1));
+        self.0.waiting_since.store(since as u64, Ordering::Relaxed);
+    }
+
+    /// When the head being waited for is overdue, if one is.
+    fn head_due(&self, limit: Duration) -> Option<Instant> {
+        match self.0.waiting_since.load(Ordering::Relaxed) {
+            Self::BUSY => None,
+            since => Some(self.0.start + Duration::from_nanos(since) + limit),
+        }
+    }
+}
+
+impl Default for HeadClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A deadline that may move on every use without a timer operation: its tokio sleep stays
+/// armed and is re-armed only when it fires before the deadline (at most once per limit).
+#[derive(Default)]
+struct Deadline {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Deadline {
+    /// True once `at` has passed; otherwise the task is woken no later than `at`.
+    fn passed(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
+        if Instant::now() >= at {
+            return true;
+        }
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        // A sleep that fires earlier than `at` may stay: it only means a poll more.
+        if sleep.is_elapsed() || sleep.deadline() > at {
+            sleep.as_mut().reset(at);
+        }
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if sleep.deadline() >= at {
+            return true;
+        }
+        sleep.as_mut().reset(at);
+        sleep.as_mut().poll(cx).is_ready()
+    }
+}
+
 /// A timer that is armed while an operation is pending and disarmed once it completes.
 struct Stall {
     sleep: Pin<Box<Sleep>>,
@@ -141,8 +236,13 @@ impl Stall {
 
 /// How long reads may stay pending.
 enum ReadLimit {
-    /// Not timed here (hyper times REST headers; the REST handler times bodies).
-    None,
+    /// REST: a request's head is due `limit` after the connection begins to wait for it. Other
+    /// reads are not timed here (the REST handler times bodies).
+    Rest {
+        clock: HeadClock,
+        limit: Duration,
+        due: Deadline,
+    },
     /// gRPC: the first `bytes` bytes by `deadline`, then never idle for longer than `idle`.
     Grpc {
         deadline: Option<(Pin<Box<Sleep>>, u64)>,
@@ -175,11 +275,22 @@ fn pending_until<T>(expired: bool, what: &str) -> Poll<io::Result<T>> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
-    /// A REST connection: writes may stall for `options.idle_timeout` at most.
-    pub fn rest(io: S, options: &ConnectionOptions, permit: OwnedSemaphorePermit) -> Self {
+    /// A REST connection: each request head within `options.header_timeout` of the moment
+    /// `clock` says the connection began to wait for it, and writes stalled for
+    /// `options.idle_timeout` at most.
+    pub fn rest(
+        io: S,
+        options: &ConnectionOptions,
+        permit: OwnedSemaphorePermit,
+        clock: HeadClock,
+    ) -> Self {
         Guarded {
             io,
-            reads: ReadLimit::None,
+            reads: ReadLimit::Rest {
+                clock,
+                limit: options.header_timeout,
+                due: Deadline::default(),
+            },
             read_stall: Stall::new(),
             write_idle: options.idle_timeout,
             write_stall: Stall::new(),
@@ -210,6 +321,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
         cx: &mut Context<'_>,
         poll: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
+        // A response is being written: if it was the last of its request, the next head is due
+        // from now on. hyper may not read again before the client sends (a read it left
+        // pending while serving counts), so the deadline's wake-up is armed here, and an
+        // overdue head wakes the connection, whose next read then fails.
+        if let ReadLimit::Rest { clock, limit, due } = &mut self.reads {
+            if let Some(at) = clock.head_due(*limit) {
+                if due.passed(at, cx) {
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
         match poll {
             Poll::Ready(r) => {
                 self.write_stall.done();
@@ -246,7 +368,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 Poll::Ready(result)
             }
             Poll::Pending => match &mut this.reads {
-                ReadLimit::None => Poll::Pending,
+                ReadLimit::Rest { clock, limit, due } => match clock.head_due(*limit) {
+                    Some(at) => pending_until(due.passed(at, cx), "sending request headers"),
+                    None => Poll::Pending,
+                },
                 ReadLimit::Grpc {
                     deadline: Some((sleep, _)),
                     ..
@@ -316,7 +441,7 @@ mod tests {
         let guarded = if grpc {
             Guarded::grpc(stream, options, permit)
         } else {
-            Guarded::rest(stream, options, permit)
+            Guarded::rest(stream, options, permit, HeadClock::new())
         };
         (guarded, client)
     }
@@ -389,7 +514,7 @@ mod tests {
             permits.clone().try_acquire_owned().is_err(),
             "no permit left"
         );
-        drop(Guarded::rest(first, &options, permit));
+        drop(Guarded::rest(first, &options, permit, HeadClock::new()));
         let (second, _permit) = accept(&listener, &permits).await;
         drop(second);
     }

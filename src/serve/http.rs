@@ -14,7 +14,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::codec;
-use super::connections::{self, ConnectionOptions, Guarded};
+use super::connections::{self, ConnectionOptions, Guarded, HeadClock};
 use super::core::Core;
 use super::error::{Code, ServeError};
 use super::json;
@@ -534,6 +534,86 @@ async fn respond(state: &Arc<AppState>, request: Request) -> Response {
     }
 }
 
+/// One REST connection: `app` served over `stream` within `limits`.
+fn connection(
+    http1: &hyper::server::conn::http1::Builder,
+    app: &axum::Router,
+    stream: tokio::net::TcpStream,
+    limits: &ConnectionOptions,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send {
+    let clock = HeadClock::new();
+    let io = Guarded::rest(stream, limits, permit, clock.clone());
+    http1.serve_connection(hyper_util::rt::TokioIo::new(io), timed(app, clock))
+}
+
+/// The REST service of one connection: `app`, telling `clock` where each request starts and
+/// where its response has been handed over.
+fn timed(
+    app: &axum::Router,
+    clock: HeadClock,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = hyper::Response<Handed<axum::body::Body>>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    use hyper::service::Service as _;
+    let app = hyper_util::service::TowerToHyperService::new(app.clone());
+    hyper::service::service_fn(move |request| {
+        clock.request_started();
+        let response = app.call(request);
+        let clock = clock.clone();
+        async move {
+            let response = response.await?;
+            Ok(response.map(|body| Handed { body, clock }))
+        }
+    })
+}
+
+/// A response body that tells its connection's clock when hyper has taken all of it. hyper
+/// asks `is_end_stream` after each frame and before it goes back to reading (drop comes too
+/// late: hyper has read once more by then).
+struct Handed<B> {
+    body: B,
+    clock: HeadClock,
+}
+
+impl<B> Drop for Handed<B> {
+    fn drop(&mut self) {
+        self.clock.response_sent();
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Handed<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        let this = self.get_mut();
+        let frame = std::pin::Pin::new(&mut this.body).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = frame {
+            this.clock.response_sent();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let end = self.body.is_end_stream();
+        if end {
+            self.clock.response_sent();
+        }
+        end
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Serves the REST API on `listener` until `shutdown` completes; requests in flight finish
 /// before it returns.
 pub async fn serve(
@@ -553,10 +633,8 @@ pub async fn serve(
     });
     let app = axum::Router::new().fallback(dispatch).with_state(state);
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
+    // No `header_read_timeout`: `Guarded` times request heads (see `connections`).
+    http1.keep_alive(true);
     let permits = limits.permits();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -565,9 +643,7 @@ pub async fn serve(
             accepted = connections::accept(&listener, &permits) => accepted,
             _ = &mut shutdown => break,
         };
-        let io = hyper_util::rt::TokioIo::new(Guarded::rest(stream, &limits, permit));
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http1.serve_connection(io, service));
+        let connection = graceful.watch(connection(&http1, &app, stream, &limits, permit));
         tokio::spawn(async move {
             // A client that goes away or times out is not the server's error.
             let _ = connection.await;
@@ -581,6 +657,105 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Serves `app` as `serve` serves the REST API, one task per connection.
+    async fn serve_app(app: axum::Router, limits: ConnectionOptions) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let mut http1 = hyper::server::conn::http1::Builder::new();
+            http1.keep_alive(true);
+            let permits = limits.permits();
+            loop {
+                let (stream, permit) = connections::accept(&listener, &permits).await;
+                tokio::spawn(connection(&http1, &app, stream, &limits, permit));
+            }
+        });
+        addr
+    }
+
+    /// Reads one response; its body, or None if the server closed the connection first.
+    async fn answer(c: &mut TcpStream) -> Option<String> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .expect("content-length");
+                if body.len() >= length {
+                    return Some(body.to_string());
+                }
+            }
+            let read = tokio::time::timeout(Duration::from_secs(30), c.read(&mut chunk))
+                .await
+                .expect("the server neither answered nor closed the connection");
+            match read {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn request_heads_are_due_within_the_header_timeout_of_each_wait() {
+        let limit = Duration::from_millis(500);
+        let slow = move || async move {
+            tokio::time::sleep(limit * 3).await;
+            "slow"
+        };
+        let app = axum::Router::new()
+            .route("/slow", axum::routing::get(slow))
+            .route("/fast", axum::routing::get(|| async { "fast" }));
+        let limits = ConnectionOptions {
+            header_timeout: limit,
+            idle_timeout: limit * 10,
+            max_connections: 4,
+        };
+        let addr = serve_app(app, limits).await;
+
+        // A request that takes longer than the header timeout is answered, and the next head
+        // on the connection is due from that answer on, not from the first head.
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        for path in ["/slow", "/fast", "/slow"] {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            c.write_all(request.as_bytes()).await.expect("write");
+            assert_eq!(answer(&mut c).await.as_deref(), Some(&path[1..]));
+        }
+        // A kept-alive connection that sends no next head is closed.
+        assert_eq!(answer(&mut c).await, None, "an idle connection stayed open");
+
+        // A head that trickles in is cut off, however steadily its bytes come.
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let (mut read, mut write) = c.into_split();
+        let trickle = tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(limit / 5).await;
+                if write.write_all(b"X-a: b\r\n").await.is_err() {
+                    return true;
+                }
+            }
+            false
+        });
+        let mut rest = Vec::new();
+        let _ = read.read_to_end(&mut rest).await;
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+        assert!(
+            trickle.await.expect("writer"),
+            "the slow head was never cut off"
+        );
+    }
 
     fn r(m: Method, p: &str) -> Route {
         route(&m, p)
