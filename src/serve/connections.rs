@@ -321,20 +321,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
         cx: &mut Context<'_>,
         poll: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        // A response is being written: if it was the last of its request, the next head is due
-        // from now on. hyper may not read again before the client sends (a read it left
-        // pending while serving counts), so the deadline's wake-up is armed here, and an
-        // overdue head wakes the connection, whose next read then fails.
-        if let ReadLimit::Rest { clock, limit, due } = &mut self.reads {
-            if let Some(at) = clock.head_due(*limit) {
-                if due.passed(at, cx) {
-                    cx.waker().wake_by_ref();
-                }
+        // A response is being written: once its last part is handed over, the next head is
+        // due. hyper may not read again before the client sends (a read it left pending while
+        // serving counts), so the deadline's wake-up is armed here, and a write that completes
+        // after the deadline wakes the connection, whose next read then fails. (Not a write
+        // left pending: that would wake it again and again until the client reads.)
+        let overdue = match &mut self.reads {
+            ReadLimit::Rest { clock, limit, due } => {
+                clock.head_due(*limit).is_some_and(|at| due.passed(at, cx))
             }
-        }
+            ReadLimit::Grpc { .. } => false,
+        };
         match poll {
             Poll::Ready(r) => {
                 self.write_stall.done();
+                if overdue {
+                    cx.waker().wake_by_ref();
+                }
                 Poll::Ready(r)
             }
             Poll::Pending => {

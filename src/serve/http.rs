@@ -733,6 +733,17 @@ mod tests {
         // A kept-alive connection that sends no next head is closed.
         assert_eq!(answer(&mut c).await, None, "an idle connection stayed open");
 
+        // Pipelined requests are all answered, the second only after the first's long wait.
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        let two = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+        c.write_all(two).await.expect("write");
+        let mut both = Vec::new();
+        let _ = c.read_to_end(&mut both).await;
+        let both = String::from_utf8_lossy(&both);
+        assert_eq!(both.matches("HTTP/1.1 200").count(), 2, "{both}");
+        assert!(both.contains("\r\n\r\nslowHTTP/1.1 200"), "{both}");
+        assert!(both.ends_with("\r\n\r\nfast"), "{both}");
+
         // A head that trickles in is cut off, however steadily its bytes come.
         let mut c = TcpStream::connect(addr).await.expect("connect");
         c.write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n")
