@@ -52,6 +52,28 @@ fn a_fifo_among_the_model_files_does_not_block_inspect_or_validate() {
 }
 
 #[test]
+fn a_graph_file_that_is_a_fifo_is_named_as_one() {
+    let dir = common::tempdir();
+    let model = dir.path().join("fifo");
+    common::copy_dir(&common::fixture("half_plus_two/1"), &model);
+    let graph = model.join("saved_model.pb");
+    std::fs::remove_file(&graph).expect("remove");
+    common::mkfifo(&graph);
+    let want = format!("'{}' is a FIFO, not a regular file", graph.display());
+    for command in ["inspect", "validate", "diff"] {
+        let model = model.to_str().expect("path");
+        let mut args = vec![command, model];
+        if command == "diff" {
+            args.push("fixtures/half_plus_two/1");
+        }
+        let out = common::run_to_end(&args);
+        let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+        assert_ne!(out.status.code(), Some(0), "{command}: {text}");
+        assert!(text.contains(&want), "{command}: {text}");
+    }
+}
+
+#[test]
 fn label_files_that_are_fifos_devices_or_huge_are_refused() {
     let dir = common::tempdir();
     let fifo = dir.path().join("labels.fifo");

@@ -259,6 +259,12 @@ fn requests_and_arguments_it_refuses() {
     let bad_json = write(dir, "b.json", r#"{"instances": [1.0"#);
     let wrong_input = write(dir, "w.json", r#"{"inputs": {"nope": [1.0]}}"#);
     let predict = write(dir, "p.json", r#"{"instances": [1.0]}"#);
+    let fifo = dir.join("fifo.json");
+    common::mkfifo(&fifo);
+    let fifo_refused = format!(
+        "cannot read request '{}': it is a FIFO, not a regular file",
+        path_str(&fifo)
+    );
     let o = path_str(&out);
     let as_classify = format!("classify={}", path_str(&predict));
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -285,6 +291,10 @@ fn requests_and_arguments_it_refuses() {
         (
             vec!["fixtures/half_plus_two", "--request", "nowhere.json", "--out", o],
             "cannot read request 'nowhere.json'",
+        ),
+        (
+            vec!["fixtures/half_plus_two", "--request", path_str(&fifo), "--out", o],
+            &fifo_refused,
         ),
         (
             vec!["fixtures/iris_tf1", "--from-signature", "--signature", "classify", "--out", o],

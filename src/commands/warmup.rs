@@ -364,26 +364,25 @@ fn read_request(path: &Path, budget: &mut u64) -> Result<Vec<u8>, Error> {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(read_err(std::io::Error::new(
+    // Checked once opened, so that a FIFO put in its place after a look cannot block the run.
+    let (file, size) = crate::files::open_regular(path).map_err(|e| match e {
+        crate::files::FileError::NotRegular { kind, .. } => read_err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
-    }
-    if meta.len() > MAX_REQUEST_BYTES {
+            format!("it is {kind}, not a regular file"),
+        )),
+        crate::files::FileError::Io { source, .. } => read_err(source),
+        other => read_err(std::io::Error::other(other.to_string())),
+    })?;
+    if size > MAX_REQUEST_BYTES {
         return Err(Error::RequestTooLarge {
             path: path.to_path_buf(),
-            bytes: meta.len(),
+            bytes: size,
         });
     }
     // Read at most the limit, in case the file grows meanwhile.
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            std::fs::File::open(path).map_err(read_err)?,
-            MAX_REQUEST_BYTES + 1,
-        ),
+        &mut std::io::Read::take(file, MAX_REQUEST_BYTES + 1),
         &mut bytes,
     )
     .map_err(read_err)?;

@@ -109,6 +109,16 @@ pub fn locate(path: &Path) -> Result<Location, Error> {
             file: None,
         });
     }
+    // A graph file that is there but not a regular file (a FIFO, say) is named as such.
+    for name in [PB_FILE, PBTXT_FILE] {
+        let file = path.join(name);
+        if let Some(kind) = std::fs::metadata(&file)
+            .ok()
+            .and_then(|meta| crate::files::irregular_kind(&meta))
+        {
+            return Err(crate::files::FileError::NotRegular { path: file, kind }.into());
+        }
+    }
     let versions = versions(path)?;
     if versions.is_empty() {
         return Err(Error::NoGraph(path.to_path_buf()));
