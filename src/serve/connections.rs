@@ -11,9 +11,11 @@
 //! that option set hyper arms a timer and runs an extra pass of its connection loop for every
 //! request on a kept-alive connection, which cost about a tenth of the REST throughput at
 //! concurrency 16. A [`HeadClock`] instead tells the stream when its connection started to
-//! wait for a request's head (at the start, and when the last response was handed over); the
+//! wait for a request's head (at the start, and when the last response was handed over, then
+//! again at each write of it, so that a response the client reads slowly is not cut off); the
 //! stream fails a read that is pending past that moment plus the header timeout, through one
-//! timer per connection that is left armed between requests ([`Deadline`]).
+//! timer per connection that is left armed between requests ([`Deadline`]). While a write is
+//! stalled, the idle limit times the connection instead.
 
 use std::future::Future;
 use std::io;
@@ -151,22 +153,44 @@ impl HeadClock {
 
     /// A response has been handed over: the next request's head is due within the limit.
     pub fn response_sent(&self) {
-        let since = self
-            .0
-            .start
-            .elapsed()
+        self.wait_from(Instant::now());
+    }
+
+    fn wait_from(&self, now: Instant) {
+        let since = now
+            .saturating_duration_since(self.0.start)
             .as_nanos()
             .min(u128::from(Self::BUSY - 1));
         self.0.waiting_since.store(since as u64, Ordering::Relaxed);
+    }
+
+    /// A part of the response just handed over has been written at `now`: the next head is
+    /// due within the limit from then on. True if the connection waits for a head.
+    fn written_at(&self, now: Instant) -> bool {
+        let waiting = self.0.waiting_since.load(Ordering::Relaxed) != Self::BUSY;
+        if waiting {
+            self.wait_from(now);
+        }
+        waiting
     }
 
     /// When the head being waited for is overdue, if one is.
     fn head_due(&self, limit: Duration) -> Option<Instant> {
         match self.0.waiting_since.load(Ordering::Relaxed) {
             Self::BUSY => None,
-            since => Some(self.0.start + Duration::from_nanos(since) + limit),
+            since => Some(later(
+                later(self.0.start, Duration::from_nanos(since)),
+                limit,
+            )),
         }
     }
+}
+
+/// `at + by`, or a moment decades away where that is past what an `Instant` holds (a limit
+/// of `u64::MAX` seconds means none).
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
 }
 
 impl Default for HeadClock {
@@ -183,9 +207,9 @@ struct Deadline {
 }
 
 impl Deadline {
-    /// True once `at` has passed; otherwise the task is woken no later than `at`.
-    fn passed(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
-        if Instant::now() >= at {
+    /// True once `at` has passed (it is `now`); otherwise the task is woken no later than `at`.
+    fn passed(&mut self, now: Instant, at: Instant, cx: &mut Context<'_>) -> bool {
+        if now >= at {
             return true;
         }
         let sleep = self
@@ -223,7 +247,7 @@ impl Stall {
     /// The operation is pending: true once it has been pending for `limit`.
     fn expired(&mut self, limit: Duration, cx: &mut Context<'_>) -> bool {
         if !self.armed {
-            self.sleep.as_mut().reset(Instant::now() + limit);
+            self.sleep.as_mut().reset(later(Instant::now(), limit));
             self.armed = true;
         }
         self.sleep.as_mut().poll(cx).is_ready()
@@ -236,8 +260,9 @@ impl Stall {
 
 /// How long reads may stay pending.
 enum ReadLimit {
-    /// REST: a request's head is due `limit` after the connection begins to wait for it. Other
-    /// reads are not timed here (the REST handler times bodies).
+    /// REST: a request's head is due `limit` after the connection begins to wait for it, unless
+    /// a write is stalled (the write's idle limit applies). Other reads are not timed here (the
+    /// REST handler times bodies).
     Rest {
         clock: HeadClock,
         limit: Duration,
@@ -321,22 +346,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
         cx: &mut Context<'_>,
         poll: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        // A response is being written: once its last part is handed over, the next head is
-        // due. hyper may not read again before the client sends (a read it left pending while
-        // serving counts), so the deadline's wake-up is armed here, and a write that completes
-        // after the deadline wakes the connection, whose next read then fails. (Not a write
-        // left pending: that would wake it again and again until the client reads.)
-        let overdue = match &mut self.reads {
-            ReadLimit::Rest { clock, limit, due } => {
-                clock.head_due(*limit).is_some_and(|at| due.passed(at, cx))
-            }
-            ReadLimit::Grpc { .. } => false,
-        };
         match poll {
             Poll::Ready(r) => {
                 self.write_stall.done();
-                if overdue {
-                    cx.waker().wake_by_ref();
+                // A response handed over is still being written: the next head is due from
+                // its last write on. hyper may not read again before the client sends (a read
+                // it left pending while serving counts), so the deadline's wake-up is armed
+                // here.
+                if let ReadLimit::Rest { clock, limit, due } = &mut self.reads {
+                    let now = Instant::now();
+                    if clock.written_at(now) {
+                        due.passed(now, later(now, *limit), cx); // arms it: due later
+                    }
                 }
                 Poll::Ready(r)
             }
@@ -371,8 +392,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 Poll::Ready(result)
             }
             Poll::Pending => match &mut this.reads {
+                ReadLimit::Rest { .. } if this.write_stall.armed => Poll::Pending,
                 ReadLimit::Rest { clock, limit, due } => match clock.head_due(*limit) {
-                    Some(at) => pending_until(due.passed(at, cx), "sending request headers"),
+                    Some(at) => pending_until(
+                        due.passed(Instant::now(), at, cx),
+                        "sending request headers",
+                    ),
                     None => Poll::Pending,
                 },
                 ReadLimit::Grpc {
@@ -502,6 +527,34 @@ mod tests {
             }
         };
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn limits_too_long_for_a_clock_mean_none() {
+        let options = ConnectionOptions {
+            header_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            max_connections: 1,
+        };
+        for grpc in [false, true] {
+            let (mut server, mut client) = pair(&options, grpc).await;
+            client.write_all(&[b'x'; 24]).await.expect("preface");
+            let mut buf = [0u8; 64];
+            assert_eq!(server.read(&mut buf).await.expect("read"), 24);
+            server.write_all(b"answer").await.expect("write");
+            let read = tokio::time::timeout(Duration::from_millis(100), server.read(&mut buf));
+            assert!(read.await.is_err(), "a read without a time limit ended");
+            // A write the client does not read stalls, and is not cut off either.
+            let chunk = vec![0u8; 1 << 20];
+            let stalled = loop {
+                let write = tokio::time::timeout(Duration::from_millis(100), server.write(&chunk));
+                match write.await {
+                    Ok(written) => assert!(written.is_ok_and(|n| n > 0), "grpc: {grpc}"),
+                    Err(_) => break true,
+                }
+            };
+            assert!(stalled);
+        }
     }
 
     #[tokio::test]

@@ -661,8 +661,15 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
-    /// Serves `app` as `serve` serves the REST API, one task per connection.
-    async fn serve_app(app: axum::Router, limits: ConnectionOptions) -> std::net::SocketAddr {
+    /// Serves `app` and a `/fast` route as `serve` serves the REST API, one task per
+    /// connection, with a header timeout of `limit` and an idle timeout ten times that.
+    async fn serve_app(app: axum::Router, limit: Duration) -> std::net::SocketAddr {
+        let app = app.route("/fast", axum::routing::get(|| async { "fast" }));
+        let limits = ConnectionOptions {
+            header_timeout: limit,
+            idle_timeout: limit * 10,
+            max_connections: 4,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -712,15 +719,8 @@ mod tests {
             tokio::time::sleep(limit * 3).await;
             "slow"
         };
-        let app = axum::Router::new()
-            .route("/slow", axum::routing::get(slow))
-            .route("/fast", axum::routing::get(|| async { "fast" }));
-        let limits = ConnectionOptions {
-            header_timeout: limit,
-            idle_timeout: limit * 10,
-            max_connections: 4,
-        };
-        let addr = serve_app(app, limits).await;
+        let app = axum::Router::new().route("/slow", axum::routing::get(slow));
+        let addr = serve_app(app, limit).await;
 
         // A request that takes longer than the header timeout is answered, and the next head
         // on the connection is due from that answer on, not from the first head.
@@ -766,6 +766,68 @@ mod tests {
             trickle.await.expect("writer"),
             "the slow head was never cut off"
         );
+    }
+
+    /// Reads one response of `length` body bytes, `pause` before the first read and then in
+    /// small reads with a short sleep between them; the bytes of its body that came.
+    async fn read_slowly(c: &mut TcpStream, length: usize, pause: Duration) -> usize {
+        tokio::time::sleep(pause).await;
+        let mut head = Vec::new();
+        let mut body = 0;
+        let mut chunk = vec![0u8; 64 << 10];
+        while body < length {
+            let read = tokio::time::timeout(Duration::from_secs(30), c.read(&mut chunk))
+                .await
+                .expect("the server neither wrote nor closed the connection");
+            let n = match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if head.ends_with(b"\r\n\r\n") {
+                body += n;
+            } else {
+                head.extend_from_slice(&chunk[..n]);
+                if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    body = head.len() - end - 4;
+                    head.truncate(end + 4);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        body
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_response_is_written_for_as_long_as_its_client_reads_it() {
+        let limit = Duration::from_millis(300);
+        // Far more than the socket buffers hold, so that writing it outlasts the header timeout.
+        const BIG: usize = 32 << 20;
+        let app =
+            axum::Router::new().route("/big", axum::routing::get(|| async { vec![b'x'; BIG] }));
+        let addr = serve_app(app, limit).await;
+        let connect = || async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.set_recv_buffer_size(64 << 10).expect("buffer size");
+            socket.connect(addr).await.expect("connect")
+        };
+        // Read steadily, or after a pause longer than the header timeout (but not the idle
+        // one): the whole body comes, and the connection serves its next request.
+        for pause in [Duration::ZERO, limit * 3] {
+            let mut c = connect().await;
+            c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .expect("write");
+            assert_eq!(
+                read_slowly(&mut c, BIG, pause).await,
+                BIG,
+                "paused {pause:?}"
+            );
+            c.write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .expect("write");
+            assert_eq!(answer(&mut c).await.as_deref(), Some("fast"));
+            assert_eq!(answer(&mut c).await, None, "an idle connection stayed open");
+        }
     }
 
     fn r(m: Method, p: &str) -> Route {
