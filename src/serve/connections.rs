@@ -78,11 +78,20 @@ pub trait Listener {
     fn accept_stream(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
 
+/// Unsent bytes a TCP connection queues before its writes wait. The kernel then wakes a
+/// waiting writer as soon as the client has taken about half of them, instead of once a third
+/// of a send buffer grown to megabytes has drained: a client that reads a large response
+/// slowly sees its writes complete within the idle limit, and is not taken for idle.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const UNSENT_BYTES: u32 = 128 << 10;
+
 impl Listener for TcpListener {
     type Stream = TcpStream;
     async fn accept_stream(&self) -> io::Result<TcpStream> {
         let (stream, _) = self.accept().await?;
         let _ = stream.set_nodelay(true);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(UNSENT_BYTES);
         Ok(stream)
     }
 }
@@ -555,6 +564,40 @@ mod tests {
             };
             assert!(stalled);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_reads_its_response_slowly_is_not_dropped() {
+        let options = short();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        let mut client = socket
+            .connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (stream, permit) = accept(&listener, &options.permits()).await;
+        let mut server = Guarded::rest(stream, &options, permit, HeadClock::new());
+        // The server's send buffer grows to megabytes; the client takes far longer than the
+        // idle limit to read a third of that, but reads all the while.
+        const TOTAL: usize = 4 << 20;
+        let reader = tokio::spawn(async move {
+            let (mut got, mut buf) = (0, [0u8; 4096]);
+            while got < TOTAL {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                match client.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            got
+        });
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..TOTAL / chunk.len() {
+            let written = server.write_all(&chunk).await;
+            assert!(written.is_ok(), "a reading client was dropped: {written:?}");
+        }
+        assert_eq!(reader.await.expect("reader"), TOTAL);
     }
 
     #[tokio::test]
