@@ -537,10 +537,9 @@ async fn respond(state: &Arc<AppState>, request: Request) -> Response {
 /// How REST connections speak HTTP/1.1.
 fn http1() -> hyper::server::conn::http1::Builder {
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    // No `header_read_timeout`: `Guarded` times request heads (see `connections`). A client
-    // may shut down its sending side once its request is out (`nc -N`, `printf ... |`) and
-    // still get its answer.
-    http1.keep_alive(true).half_close(true);
+    // No `header_read_timeout`: `Guarded` times request heads (see `connections`). No
+    // `half_close` either: it cost about a tenth of the :predict throughput at concurrency 16.
+    http1.keep_alive(true);
     http1
 }
 
@@ -750,16 +749,6 @@ mod tests {
         assert_eq!(both.matches("HTTP/1.1 200").count(), 2, "{both}");
         assert!(both.contains("\r\n\r\nslowHTTP/1.1 200"), "{both}");
         assert!(both.ends_with("\r\n\r\nfast"), "{both}");
-
-        // A client that shuts down its sending side after its request still gets the answer,
-        // also to a long request.
-        for path in ["/fast", "/slow"] {
-            let mut c = TcpStream::connect(addr).await.expect("connect");
-            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-            c.write_all(request.as_bytes()).await.expect("write");
-            c.shutdown().await.expect("half-close");
-            assert_eq!(answer(&mut c).await.as_deref(), Some(&path[1..]), "{path}");
-        }
 
         // A head that trickles in is cut off, however steadily its bytes come.
         let mut c = TcpStream::connect(addr).await.expect("connect");
