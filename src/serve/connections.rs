@@ -239,31 +239,30 @@ impl Deadline {
     }
 }
 
-/// A timer that is armed while an operation is pending and disarmed once it completes.
+/// A time limit on an operation, counted from when it first went pending until it completes.
+/// Its [`Deadline`] keeps one timer armed across operations, so an operation that completes
+/// costs no timer change.
+#[derive(Default)]
 struct Stall {
-    sleep: Pin<Box<Sleep>>,
-    armed: bool,
+    due: Deadline,
+    /// When the pending operation times out; None while none is pending.
+    at: Option<Instant>,
 }
 
 impl Stall {
-    fn new() -> Self {
-        Stall {
-            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
-            armed: false,
-        }
-    }
-
     /// The operation is pending: true once it has been pending for `limit`.
     fn expired(&mut self, limit: Duration, cx: &mut Context<'_>) -> bool {
-        if !self.armed {
-            self.sleep.as_mut().reset(later(Instant::now(), limit));
-            self.armed = true;
-        }
-        self.sleep.as_mut().poll(cx).is_ready()
+        let now = Instant::now();
+        let at = *self.at.get_or_insert_with(|| later(now, limit));
+        self.due.passed(now, at, cx)
     }
 
     fn done(&mut self) {
-        self.armed = false;
+        self.at = None;
+    }
+
+    fn pending(&self) -> bool {
+        self.at.is_some()
     }
 }
 
@@ -325,9 +324,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
                 limit: options.header_timeout,
                 due: Deadline::default(),
             },
-            read_stall: Stall::new(),
+            read_stall: Stall::default(),
             write_idle: options.idle_timeout,
-            write_stall: Stall::new(),
+            write_stall: Stall::default(),
             _permit: permit,
         }
     }
@@ -342,9 +341,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
                 deadline: Some((deadline, HTTP2_PREFACE_LEN)),
                 idle: options.idle_timeout,
             },
-            read_stall: Stall::new(),
+            read_stall: Stall::default(),
             write_idle: options.idle_timeout,
-            write_stall: Stall::new(),
+            write_stall: Stall::default(),
             _permit: permit,
         }
     }
@@ -401,7 +400,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 Poll::Ready(result)
             }
             Poll::Pending => match &mut this.reads {
-                ReadLimit::Rest { .. } if this.write_stall.armed => Poll::Pending,
+                ReadLimit::Rest { .. } if this.write_stall.pending() => Poll::Pending,
                 ReadLimit::Rest { clock, limit, due } => match clock.head_due(*limit) {
                     Some(at) => pending_until(
                         due.passed(Instant::now(), at, cx),
