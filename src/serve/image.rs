@@ -335,15 +335,22 @@ fn attr_type(d: i32) -> tfp::AttrValue {
 mod tests {
     use super::*;
 
+    /// The start of a PNG whose header claims `width` x `height` pixels.
+    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        [
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+            &width.to_be_bytes(),
+            &height.to_be_bytes(),
+        ]
+        .concat()
+    }
+
     #[test]
     fn only_unmistakable_image_signatures_count_for_the_request_budget() {
-        let png = [
-            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
-            &20000u32.to_be_bytes(),
-            &20000u32.to_be_bytes(),
-        ]
-        .concat();
-        assert_eq!(claimed_pixels_if_image(&png), Some(400_000_000));
+        assert_eq!(
+            claimed_pixels_if_image(&png_claiming(20000, 20000)),
+            Some(400_000_000)
+        );
         let five = std::fs::read("fixtures/digits/images/00_five.png").unwrap();
         assert_eq!(claimed_pixels_if_image(&five), Some(28 * 28));
         let jpeg = std::fs::read("fixtures/digits/images/11_five.jpg").unwrap();
@@ -363,12 +370,7 @@ mod tests {
 
     #[test]
     fn reads_the_sizes_decoders_allocate_from() {
-        let png = [
-            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
-            &60000u32.to_be_bytes(),
-            &50000u32.to_be_bytes(),
-        ]
-        .concat();
+        let png = png_claiming(60000, 50000);
         let mut bmp = b"BM".to_vec();
         bmp.resize(14, 0);
         bmp.extend_from_slice(&40u32.to_le_bytes());
